@@ -1,0 +1,1 @@
+"""The Litestar app: REST control plane, device WebSocket, auth, state, settings."""

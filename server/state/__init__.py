@@ -1,0 +1,1 @@
+"""State shared by every server instance: a `Store` and a `Bus`, in memory or in Redis."""

@@ -1,0 +1,154 @@
+"""The `Store` and `Bus` interfaces; `memory.py` and `redis.py` implement both.
+
+Every method is async and safe to call from many tasks at once. The contract
+suite in tests/state/ runs against every implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Protocol
+
+from msgspec import UNSET, UnsetType
+
+from pipeline.llm import ChatMessage
+from server.state.records import (
+    ActivityRecord,
+    BusMessage,
+    CommandRecord,
+    DayMetrics,
+    DeviceRecord,
+    DeviceRuntime,
+    Presence,
+    RateWindow,
+    SessionRecord,
+)
+
+__all__ = ["UNSET", "Bus", "Deliver", "Store", "UnsetType"]
+
+
+class Store(Protocol):
+    """Devices, tokens' revocation, sessions and their context, presence, limits, metrics."""
+
+    backend: str
+    """"memory" or "redis"."""
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    # Devices
+    async def add_device(self, device: DeviceRecord) -> None: ...
+
+    async def replace_device(self, device: DeviceRecord) -> None: ...
+
+    async def get_device(self, device_id: str) -> DeviceRecord | None: ...
+
+    async def list_devices(self) -> list[DeviceRecord]:
+        """All devices, oldest registration first."""
+        ...
+
+    async def delete_device(self, device_id: str) -> bool:
+        """Remove the device with its runtime, presence and metrics; False if it was unknown."""
+        ...
+
+    async def get_runtime(self, device_id: str) -> DeviceRuntime:
+        """The device's runtime fields; all None for a device never active."""
+        ...
+
+    async def update_runtime(
+        self,
+        device_id: str,
+        *,
+        active_persona_id: str | None | UnsetType = UNSET,
+        active_session_id: str | None | UnsetType = UNSET,
+        last_activity: datetime | UnsetType = UNSET,
+    ) -> None:
+        """Set only the fields given; each is written atomically on its own."""
+        ...
+
+    # Presence: one live socket per device, owned by one instance, kept alive by heartbeats.
+    async def set_presence(self, device_id: str, presence: Presence, ttl_s: float) -> None: ...
+
+    async def get_presence(self, device_id: str) -> Presence | None: ...
+
+    async def clear_presence(self, device_id: str, instance_id: str) -> None:
+        """Clear the presence only if `instance_id` still owns it."""
+        ...
+
+    # Token revocation
+    async def revoke_token(self, jti: str, until: datetime) -> None:
+        """Refuse token `jti` until `until` (its expiry; after that it is refused anyway)."""
+        ...
+
+    async def is_revoked(self, jti: str) -> bool: ...
+
+    # Sessions and their conversation context
+    async def add_session(self, session: SessionRecord) -> None: ...
+
+    async def replace_session(self, session: SessionRecord) -> None: ...
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session, expired or ended ones included (kept for a retention period)."""
+        ...
+
+    async def list_sessions(self, device_id: str | None = None) -> list[SessionRecord]:
+        """Sessions (optionally of one device), oldest first."""
+        ...
+
+    async def append_context(self, session_id: str, messages: list[ChatMessage], keep_last: int) -> None:
+        """Append to the session's conversation, keeping only the last `keep_last` messages."""
+        ...
+
+    async def get_context(self, session_id: str) -> list[ChatMessage]: ...
+
+    async def clear_context(self, session_id: str) -> None: ...
+
+    # Rate limits: fixed windows shared by every instance.
+    async def hit(self, key: str, window_s: int) -> RateWindow:
+        """Count one request against `key` in the current `window_s` window."""
+        ...
+
+    # Device metrics, from real events
+    async def record_interaction(self, device_id: str, latency_ms: float, at: datetime) -> None: ...
+
+    async def get_day_metrics(self, device_id: str, day: date) -> DayMetrics: ...
+
+    # Commands pushed down to devices, and their acks
+    async def save_command(self, command: CommandRecord, ttl_s: int) -> None: ...
+
+    async def get_command(self, command_id: str) -> CommandRecord | None: ...
+
+    # Group activities
+    async def save_activity(self, activity: ActivityRecord) -> None: ...
+
+    async def get_activity(self, activity_id: str) -> ActivityRecord | None: ...
+
+
+Deliver = Callable[[BusMessage], None]
+"""Called on the instance that holds the device's socket, on its event loop."""
+
+
+class Bus(Protocol):
+    """Delivers messages to a device's socket, on whichever instance holds it."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def attach(self, device_id: str, deliver: Deliver) -> None:
+        """Route the device's messages to `deliver` (this instance holds its socket).
+
+        When it returns, a `send` from any instance reaches `deliver`. A newer
+        attach for the same device replaces the older one on this instance.
+        """
+        ...
+
+    async def detach(self, device_id: str, deliver: Deliver) -> None:
+        """Stop routing to `deliver`, if it is still the one attached."""
+        ...
+
+    async def send(self, device_id: str, message: BusMessage) -> bool:
+        """Deliver to the device's socket; False if no instance holds one."""
+        ...

@@ -1,0 +1,105 @@
+"""What the store keeps. Records are msgspec Structs, encoded as JSON in Redis."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+import msgspec
+
+PresenceStatus = Literal["online", "busy"]
+SessionStatus = Literal["active", "ended"]
+
+
+class DeviceRecord(msgspec.Struct, frozen=True):
+    """A registered device: what it said about itself at registration."""
+
+    device_id: str
+    name: str
+    device_type: str
+    location: str | None
+    group_id: str | None
+    capabilities: list[str]
+    created_at: datetime
+    token_jti: str
+    """The id of the device's current token; a rotation revokes the old one."""
+
+
+class DeviceRuntime(msgspec.Struct, frozen=True):
+    """The mutable part of a device's state; each field is updated on its own."""
+
+    active_persona_id: str | None = None
+    active_session_id: str | None = None
+    last_activity: datetime | None = None
+
+
+class Presence(msgspec.Struct, frozen=True):
+    """A live WebSocket connection of a device, owned by one server instance."""
+
+    instance_id: str
+    status: PresenceStatus
+    connected_at: datetime
+
+
+class SessionRecord(msgspec.Struct, frozen=True):
+    session_id: str
+    device_id: str
+    persona_id: str
+    user_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime
+    status: SessionStatus = "active"
+    ended_at: datetime | None = None
+
+
+class DayMetrics(msgspec.Struct, frozen=True):
+    """One device's interactions on one UTC day."""
+
+    day: date
+    interactions: int = 0
+    latency_ms_total: float = 0.0
+
+
+class CommandRecord(msgspec.Struct, frozen=True):
+    """A command pushed down to a device, and the device's ack once it came."""
+
+    command_id: str
+    device_id: str
+    type: str
+    payload: dict[str, Any]
+    priority: int
+    sent_at: datetime
+    acked_at: datetime | None = None
+    ack_payload: dict[str, Any] | None = None
+
+
+class ActivityRecord(msgspec.Struct, frozen=True):
+    """A multi-device group activity (trivia, story, synchronised playback)."""
+
+    activity_id: str
+    activity_type: str
+    persona_id: str
+    device_ids: list[str]
+    config: dict[str, Any]
+    started_at: datetime
+    starts_at: datetime
+
+
+class RateWindow(msgspec.Struct, frozen=True):
+    """The state of one fixed rate-limit window after a hit."""
+
+    count: int
+    reset_in_s: float
+
+
+class BusMessage(msgspec.Struct, frozen=True):
+    """What travels to the instance holding a device's socket.
+
+    kind "command": deliver `command` to the device.
+    kind "disconnect": close the device's socket (deregistered, token revoked).
+    """
+
+    kind: Literal["command", "disconnect"]
+    command: CommandRecord | None = None
+    reason: str = ""
