@@ -1,0 +1,131 @@
+"""`create_app(settings)`: the one place the Litestar app is assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.app import ExperimentalFeatures
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ScopeType
+
+from personas import PersonaLibrary, load_library
+from personas.factory import build_responder
+from pipeline.llm import Responder
+from pipeline.llm.anthropic import make_anthropic_client
+from server.auth import JWTAuthMiddleware
+from server.controllers.coordination import CoordinationController
+from server.controllers.devices import DeviceController
+from server.controllers.dialog import DialogController
+from server.controllers.health import VERSION, health
+from server.controllers.personas import PersonaController
+from server.controllers.sessions import SessionController
+from server.http_errors import EXCEPTION_HANDLERS
+from server.request_ids import add_request_id_header
+from server.services import build_services
+from server.settings import Settings
+from server.state.base import Bus, Store
+from server.ws.handler import device_socket
+
+log = logging.getLogger(__name__)
+
+DOCS_PATH = "/schema"
+
+
+def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) -> Litestar:
+    """Build the app. Persona files are loaded (and validated) now, so a bad one stops start-up here."""
+    settings = settings.with_secret()
+    library = personas if personas is not None else load_library(settings.personas_dir)
+    if settings.default_persona_id not in library:
+        raise ValueError(f"default persona '{settings.default_persona_id}' is not in the persona library")
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        store, bus = await _open_state(settings)
+        client = (
+            make_anthropic_client(
+                api_key=settings.anthropic_api_key,
+                base_url=settings.anthropic_base_url,
+                timeout_s=settings.llm_timeout_s,
+                max_retries=settings.llm_max_retries,
+            )
+            if settings.anthropic_api_key
+            else None
+        )
+        responders: dict[str, Responder] = {
+            p.id: build_responder(p, anthropic_client=client, model_override=settings.anthropic_model) for p in library
+        }
+        app.state["services"] = build_services(
+            settings, store=store, bus=bus, personas=library, responders=responders
+        )
+        log.info(
+            "instance %s ready: store=%s llm=%s personas=%d",
+            settings.instance_id,
+            store.backend,
+            settings.llm_engine,
+            len(library),
+        )
+        try:
+            yield
+        finally:
+            await bus.close()
+            await store.close()
+            if client is not None:
+                await client.close()
+
+    return Litestar(
+        route_handlers=[
+            DeviceController,
+            PersonaController,
+            DialogController,
+            SessionController,
+            CoordinationController,
+            health,
+            device_socket,
+        ],
+        lifespan=[lifespan],
+        middleware=[
+            DefineMiddleware(
+                JWTAuthMiddleware, exclude=[f"^{DOCS_PATH}"], scopes={ScopeType.HTTP}, exclude_from_auth_key="exclude_from_auth"
+            )
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_request_id_header],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Companion Voice Server",
+            version=VERSION,
+            description="REST control plane and device runtime API of the companion voice server.",
+            path=DOCS_PATH,
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        debug=False,
+    )
+
+
+async def _open_state(settings: Settings) -> tuple[Store, Bus]:
+    if settings.redis_url:
+        from server.state.redis import RedisBus, RedisStore
+
+        store = RedisStore.from_url(
+            settings.redis_url,
+            key_prefix=settings.redis_key_prefix,
+            session_retention_s=settings.session_retention_s,
+        )
+        bus = RedisBus.from_url(settings.redis_url, key_prefix=settings.redis_key_prefix)
+    else:
+        from server.state.memory import MemoryBus, MemoryStore
+
+        store = MemoryStore(session_retention_s=settings.session_retention_s)
+        bus = MemoryBus()
+    await bus.start()
+    return store, bus

@@ -1,0 +1,1 @@
+"""REST controllers: thin translation between HTTP and the services."""

@@ -1,0 +1,118 @@
+"""Device endpoints (§8.3 and the operator's additions) and persona switching (§8.4)."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, post
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from server.auth import require_device_access, require_operator
+from server.request_ids import received_at
+from server.controllers.common import AnyRequest, principal_of, services_of
+from server.schemas.devices import (
+    DeviceCommandRequest,
+    DeviceCommandResponse,
+    DeviceInfo,
+    DeviceListResponse,
+    DeviceRegisterRequest,
+    DeviceRegisterResponse,
+    DeviceState,
+    DeviceStatus,
+    DeviceTokenResponse,
+)
+from server.schemas.personas import PersonaSwitchRequest, PersonaSwitchResponse
+from server.state.records import CommandRecord
+
+
+class DeviceController(Controller):
+    path = "/devices"
+    tags = ["devices"]
+
+    @post("/", summary="Register a device", description="Operators only. Returns the device's own token.")
+    async def register(self, request: AnyRequest, data: DeviceRegisterRequest) -> DeviceRegisterResponse:
+        require_operator(principal_of(request))
+        device, token = await services_of(request).devices.register(data)
+        return DeviceRegisterResponse(
+            device_id=device.device_id,
+            auth_token=token.token,
+            websocket_url=_websocket_url(request, device.device_id),
+            created_at=device.created_at,
+        )
+
+    @get("/", summary="List devices", description="Operators only; filter by group or status.")
+    async def list_devices(
+        self, request: AnyRequest, group_id: str | None = None, status: DeviceStatus | None = None
+    ) -> DeviceListResponse:
+        require_operator(principal_of(request))
+        devices = await services_of(request).devices.list(group_id=group_id, status=status)
+        return DeviceListResponse(devices=devices, total=len(devices))
+
+    @get("/{device_id:str}", summary="Get a device")
+    async def get_device(self, request: AnyRequest, device_id: str) -> DeviceInfo:
+        require_device_access(principal_of(request), device_id)
+        services = services_of(request)
+        return await services.devices.info(await services.devices.get(device_id))
+
+    @delete("/{device_id:str}", summary="Deregister a device", status_code=HTTP_204_NO_CONTENT)
+    async def deregister(self, request: AnyRequest, device_id: str) -> None:
+        """Operators only. Revokes the device's token and closes its socket."""
+        require_operator(principal_of(request))
+        await services_of(request).devices.deregister(device_id)
+
+    @get("/{device_id:str}/state", summary="Get device state")
+    async def state(self, request: AnyRequest, device_id: str) -> DeviceState:
+        require_device_access(principal_of(request), device_id)
+        return await services_of(request).devices.state(device_id)
+
+    @post("/{device_id:str}/token", summary="Rotate a device's token", status_code=HTTP_200_OK)
+    async def rotate_token(self, request: AnyRequest, device_id: str) -> DeviceTokenResponse:
+        """Operators only. The previous token stops working at once, on every instance."""
+        require_operator(principal_of(request))
+        token = await services_of(request).devices.rotate_token(device_id)
+        return DeviceTokenResponse(device_id=device_id, auth_token=token.token, expires_at=token.expires_at)
+
+    @post("/{device_id:str}/commands", summary="Push a command to a device", status_code=HTTP_202_ACCEPTED)
+    async def send_command(
+        self, request: AnyRequest, device_id: str, data: DeviceCommandRequest
+    ) -> DeviceCommandResponse:
+        """Operators only. `DEVICE_OFFLINE` (503) when the device has no live socket."""
+        require_operator(principal_of(request))
+        services = services_of(request)
+        await services.devices.get(device_id)
+        command = await services.commands.send(device_id, data.type, data.payload, priority=data.priority)
+        return _command_view(command)
+
+    @get("/{device_id:str}/commands/{command_id:str}", summary="Get a command and its ack")
+    async def get_command(self, request: AnyRequest, device_id: str, command_id: str) -> DeviceCommandResponse:
+        require_device_access(principal_of(request), device_id)
+        return _command_view(await services_of(request).commands.get(device_id, command_id))
+
+    @post("/{device_id:str}/persona/switch", summary="Switch persona", status_code=HTTP_200_OK)
+    async def switch_persona(
+        self, request: AnyRequest, device_id: str, data: PersonaSwitchRequest
+    ) -> PersonaSwitchResponse:
+        require_device_access(principal_of(request), device_id)
+        return await services_of(request).switcher.switch(device_id, data, started=received_at(request.scope))
+
+
+def _websocket_url(request: AnyRequest, device_id: str) -> str:
+    base = services_of(request).settings.public_base_url or str(request.base_url)
+    base = base.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base.removeprefix("https://")
+    elif base.startswith("http://"):
+        base = "ws://" + base.removeprefix("http://")
+    return f"{base}/ws/{device_id}"
+
+
+def _command_view(command: CommandRecord) -> DeviceCommandResponse:
+    return DeviceCommandResponse(
+        command_id=command.command_id,
+        device_id=command.device_id,
+        type=command.type,
+        payload=command.payload,
+        priority=command.priority,
+        sent_at=command.sent_at,
+        acked=command.acked_at is not None,
+        acked_at=command.acked_at,
+        ack_payload=command.ack_payload,
+    )

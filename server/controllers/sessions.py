@@ -1,0 +1,99 @@
+"""Session endpoints (§8.6) and the operator's additions: list, get, end."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from litestar import Controller, delete, get, post
+from litestar.status_codes import HTTP_200_OK
+
+from server.auth import require_device_access, require_operator
+from server.controllers.common import AnyRequest, principal_of, services_of
+from server.schemas.sessions import (
+    SessionCreateRequest,
+    SessionHandoffRequest,
+    SessionHandoffResponse,
+    SessionListResponse,
+    SessionResponse,
+)
+from server.services.clock import utcnow
+
+HANDOFF_PRIORITY = 5
+
+
+class SessionController(Controller):
+    path = "/sessions"
+    tags = ["sessions"]
+
+    @post("/", summary="Create a session")
+    async def create(self, request: AnyRequest, data: SessionCreateRequest) -> SessionResponse:
+        """The new session becomes the device's active session, with its persona."""
+        require_device_access(principal_of(request), data.device_id)
+        services = services_of(request)
+        session = await services.sessions.create(
+            device_id=data.device_id, persona_id=data.persona_id, user_id=data.user_id, metadata=data.metadata
+        )
+        return await services.sessions.view(session)
+
+    @get("/", summary="List sessions", description="Operators only.")
+    async def list_sessions(
+        self,
+        request: AnyRequest,
+        device_id: str | None = None,
+        status: Literal["active", "ended", "expired"] | None = None,
+    ) -> SessionListResponse:
+        require_operator(principal_of(request))
+        services = services_of(request)
+        views = [await services.sessions.view(s) for s in await services.sessions.list(device_id)]
+        views = [v for v in views if status is None or v.status == status]
+        return SessionListResponse(sessions=views, total=len(views))
+
+    @get("/{session_id:str}", summary="Get a session")
+    async def get_session(self, request: AnyRequest, session_id: str) -> SessionResponse:
+        services = services_of(request)
+        session = await services.sessions.get(session_id)
+        require_device_access(principal_of(request), session.device_id)
+        return await services.sessions.view(session)
+
+    @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK)
+    async def end(self, request: AnyRequest, session_id: str) -> SessionResponse:
+        services = services_of(request)
+        session = await services.sessions.get(session_id)
+        require_device_access(principal_of(request), session.device_id)
+        return await services.sessions.view(await services.sessions.end(session_id))
+
+    @post("/{session_id:str}/handoff", summary="Hand a session off to another device", status_code=HTTP_200_OK)
+    async def handoff(self, request: AnyRequest, session_id: str, data: SessionHandoffRequest) -> SessionHandoffResponse:
+        """Operators, or the device the session is on. The persona and context move along."""
+        require_device_access(principal_of(request), data.from_device_id)
+        services = services_of(request)
+        session = await services.sessions.handoff(
+            session_id, from_device_id=data.from_device_id, to_device_id=data.to_device_id
+        )
+        notified: list[str] = []
+        if data.notify_user:
+            for device_id, role in ((data.from_device_id, "from"), (data.to_device_id, "to")):
+                if await services.devices.presence(device_id) is None:
+                    continue
+                await services.commands.send(
+                    device_id,
+                    "sync_event",
+                    {
+                        "event_type": "session_handoff",
+                        "role": role,
+                        "session_id": session_id,
+                        "from_device_id": data.from_device_id,
+                        "to_device_id": data.to_device_id,
+                        "persona_id": session.persona_id,
+                    },
+                    priority=HANDOFF_PRIORITY,
+                )
+                notified.append(device_id)
+        return SessionHandoffResponse(
+            session_id=session_id,
+            from_device_id=data.from_device_id,
+            to_device_id=data.to_device_id,
+            persona_id=session.persona_id,
+            notified_device_ids=notified,
+            handed_off_at=utcnow(),
+        )

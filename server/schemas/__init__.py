@@ -1,0 +1,1 @@
+"""Wire schemas: msgspec Structs mirroring the spec's models field for field (§8.3–8.9)."""

@@ -1,0 +1,96 @@
+"""Device endpoints (§8.3), plus what operators need: listing, tokens, commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from server.schemas.common import Id, Metadata, ShortText
+
+DeviceType = Literal["raspberry_pi", "smart_speaker", "tablet", "custom"]
+DeviceStatus = Literal["online", "offline", "busy"]
+Capability = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+
+
+class DeviceRegisterRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    device_type: DeviceType
+    location: ShortText | None = None
+    group_id: Id | None = None
+    capabilities: Annotated[list[Capability], msgspec.Meta(max_length=32)] = msgspec.field(
+        default_factory=lambda: ["audio_input", "audio_output"]
+    )
+
+
+class DeviceRegisterResponse(msgspec.Struct, kw_only=True):
+    device_id: str
+    auth_token: str
+    websocket_url: str
+    created_at: datetime
+
+
+class DeviceMetrics(msgspec.Struct, kw_only=True):
+    uptime_hours: float
+    """Hours the device's current connection has been up; 0 when offline."""
+    interactions_today: int
+    """Dialog turns since midnight UTC."""
+    avg_response_latency_ms: int | None
+    """Mean server-side turn latency today; null before the first turn of the day."""
+
+
+class DeviceState(msgspec.Struct, kw_only=True):
+    device_id: str
+    status: DeviceStatus
+    active_persona_id: str | None
+    active_session_id: str | None
+    last_activity: datetime
+    metrics: DeviceMetrics
+
+
+class DeviceInfo(msgspec.Struct, kw_only=True):
+    device_id: str
+    name: str
+    device_type: DeviceType
+    location: str | None
+    group_id: str | None
+    capabilities: list[str]
+    created_at: datetime
+    status: DeviceStatus
+    active_persona_id: str | None
+    active_session_id: str | None
+    last_activity: datetime
+
+
+class DeviceListResponse(msgspec.Struct, kw_only=True):
+    devices: list[DeviceInfo]
+    total: int
+
+
+class DeviceTokenResponse(msgspec.Struct, kw_only=True):
+    device_id: str
+    auth_token: str
+    expires_at: datetime
+
+
+CommandType = Literal["led_control", "sync_event"]
+
+
+class DeviceCommandRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    type: CommandType
+    payload: Metadata = msgspec.field(default_factory=dict)
+    priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    """Higher = more urgent: queued commands for a device go out highest first."""
+
+
+class DeviceCommandResponse(msgspec.Struct, kw_only=True):
+    command_id: str
+    device_id: str
+    type: str
+    payload: dict[str, Any]
+    priority: int
+    sent_at: datetime
+    acked: bool
+    acked_at: datetime | None
+    ack_payload: dict[str, Any] | None

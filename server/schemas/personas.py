@@ -1,0 +1,51 @@
+"""Persona endpoints (§8.4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from server.schemas.common import Id
+
+
+class PersonaSummary(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    description: str
+    version: str
+    tags: list[str]
+    adaptation_mode: str
+
+
+class PersonaListResponse(msgspec.Struct, kw_only=True):
+    personas: list[PersonaSummary]
+    total: int
+
+
+class PersonaDetail(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    description: str
+    version: str
+    voice_config: dict[str, Any]
+    behavior_config: dict[str, Any]
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonaSwitchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    target_persona_id: Id
+    preserve_context: bool = True
+    transition_message: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+
+
+class PersonaSwitchResponse(msgspec.Struct, kw_only=True):
+    success: bool
+    previous_persona_id: str | None
+    new_persona_id: str
+    switch_latency_ms: int
+    """Measured: request received → new persona live on the device's session and the command sent."""
+    session_id: str

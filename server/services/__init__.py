@@ -1,0 +1,74 @@
+"""The application's services, built once per app from its settings and shared by every handler."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from personas import PersonaLibrary
+from pipeline.llm import Responder
+from server.auth import TokenService
+from server.ratelimit import RateLimiter
+from server.services.commands import CommandService
+from server.services.coordination import Coordinator
+from server.services.devices import DeviceService
+from server.services.dialog import DialogService
+from server.services.sessions import SessionService
+from server.services.switching import PersonaSwitcher
+from server.settings import Settings
+from server.state.base import Bus, Store
+
+if TYPE_CHECKING:
+    from server.ws.connection import DeviceConnection
+
+
+@dataclass(eq=False)
+class Services:
+    settings: Settings
+    store: Store
+    bus: Bus
+    personas: PersonaLibrary
+    responders: dict[str, Responder]
+    tokens: TokenService
+    limiter: RateLimiter
+    devices: DeviceService
+    sessions: SessionService
+    commands: CommandService
+    dialog: DialogService
+    switcher: PersonaSwitcher
+    coordinator: Coordinator
+    connections: dict[str, DeviceConnection] = field(default_factory=dict)
+    """Device sockets held by this instance."""
+    started: float = field(default_factory=time.monotonic)
+
+
+def build_services(
+    settings: Settings, *, store: Store, bus: Bus, personas: PersonaLibrary, responders: dict[str, Responder]
+) -> Services:
+    tokens = TokenService(
+        secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer, store=store
+    )
+    limiter = RateLimiter(store=store, settings=settings)
+    devices = DeviceService(store=store, bus=bus, tokens=tokens, settings=settings)
+    sessions = SessionService(store=store, devices=devices, personas=personas, settings=settings)
+    commands = CommandService(store=store, bus=bus, settings=settings)
+    return Services(
+        settings=settings,
+        store=store,
+        bus=bus,
+        personas=personas,
+        responders=responders,
+        tokens=tokens,
+        limiter=limiter,
+        devices=devices,
+        sessions=sessions,
+        commands=commands,
+        dialog=DialogService(
+            store=store, sessions=sessions, responders=responders, limiter=limiter, settings=settings
+        ),
+        switcher=PersonaSwitcher(
+            store=store, devices=devices, sessions=sessions, commands=commands, personas=personas
+        ),
+        coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
+    )

@@ -1,0 +1,56 @@
+"""Commands pushed down to devices (§8.8 outgoing), wherever their socket is, and their acks."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import msgspec
+
+from server.errors import CommandNotFound, DeviceOffline
+from server.services.clock import utcnow
+from server.settings import Settings
+from server.state.base import Bus, Store
+from server.state.records import BusMessage, CommandRecord
+
+
+class CommandService:
+    def __init__(self, *, store: Store, bus: Bus, settings: Settings) -> None:
+        self._store = store
+        self._bus = bus
+        self._ttl_s = settings.command_ttl_s
+
+    async def send(self, device_id: str, type_: str, payload: dict[str, Any], *, priority: int = 0) -> CommandRecord:
+        """Deliver a command to the device's socket; `DeviceOffline` if it has none.
+
+        The command is recorded first, so the device's ack (which may arrive on
+        another instance) always finds it.
+        """
+        command = CommandRecord(
+            command_id=f"cmd_{secrets.token_hex(8)}",
+            device_id=device_id,
+            type=type_,
+            payload={**payload},
+            priority=priority,
+            sent_at=utcnow(),
+        )
+        await self._store.save_command(command, self._ttl_s)
+        delivered = await self._bus.send(device_id, BusMessage(kind="command", command=command))
+        if not delivered:
+            raise DeviceOffline(device_id)
+        return command
+
+    async def get(self, device_id: str, command_id: str) -> CommandRecord:
+        command = await self._store.get_command(command_id)
+        if command is None or command.device_id != device_id:
+            raise CommandNotFound(command_id)
+        return command
+
+    async def record_ack(self, device_id: str, command_id: str, ack_payload: dict[str, Any]) -> CommandRecord | None:
+        """Record the device's ack of one of its commands; None if the command is unknown or not its own."""
+        command = await self._store.get_command(command_id)
+        if command is None or command.device_id != device_id:
+            return None
+        acked = msgspec.structs.replace(command, acked_at=utcnow(), ack_payload=ack_payload)
+        await self._store.save_command(acked, self._ttl_s)
+        return acked

@@ -1,0 +1,147 @@
+"""Sessions: a device's conversation with one persona, expiring after a quiet spell."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from personas import PersonaLibrary
+from server.errors import Conflict, PersonaNotFound, SessionExpired, SessionNotFound
+from server.schemas.sessions import SessionResponse
+from server.services.clock import utcnow
+from server.services.devices import DeviceService
+from server.settings import Settings
+from server.state.base import Store
+from server.state.records import SessionRecord
+
+
+class SessionService:
+    def __init__(
+        self, *, store: Store, devices: DeviceService, personas: PersonaLibrary, settings: Settings
+    ) -> None:
+        self._store = store
+        self._devices = devices
+        self._personas = personas
+        self._settings = settings
+
+    def require_persona(self, persona_id: str) -> None:
+        if persona_id not in self._personas:
+            raise PersonaNotFound(persona_id)
+
+    async def create(
+        self, *, device_id: str, persona_id: str, user_id: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> SessionRecord:
+        """A new session, which becomes the device's active one with its persona."""
+        await self._devices.get(device_id)
+        self.require_persona(persona_id)
+        now = utcnow()
+        session = SessionRecord(
+            session_id=f"sess_{secrets.token_hex(8)}",
+            device_id=device_id,
+            persona_id=persona_id,
+            user_id=user_id,
+            metadata=metadata or {},
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._settings.session_ttl_s),
+        )
+        await self._store.add_session(session)
+        await self._store.update_runtime(
+            device_id, active_session_id=session.session_id, active_persona_id=persona_id, last_activity=now
+        )
+        return session
+
+    async def get(self, session_id: str) -> SessionRecord:
+        session = await self._store.get_session(session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        return session
+
+    async def require_live(self, session_id: str) -> SessionRecord:
+        """The session if it can still take turns; `SessionExpired` (410) if it ended or timed out."""
+        session = await self.get(session_id)
+        if session.status == "ended":
+            raise SessionExpired(session_id, reason="ended")
+        if session.expires_at <= utcnow():
+            raise SessionExpired(session_id, reason="expired")
+        return session
+
+    async def current_for_device(self, device_id: str) -> SessionRecord:
+        """The device's active session if it is live, else a new one with the device's persona."""
+        runtime = await self._store.get_runtime(device_id)
+        if runtime.active_session_id:
+            session = await self._store.get_session(runtime.active_session_id)
+            if session and session.status == "active" and session.expires_at > utcnow():
+                return session
+        persona_id = runtime.active_persona_id or self._settings.default_persona_id
+        if persona_id not in self._personas:
+            persona_id = self._settings.default_persona_id
+        return await self.create(device_id=device_id, persona_id=persona_id)
+
+    async def extend(self, session: SessionRecord) -> SessionRecord:
+        """Push the session's expiry out by a full TTL after a turn."""
+        renewed = msgspec.structs.replace(
+            session, expires_at=utcnow() + timedelta(seconds=self._settings.session_ttl_s)
+        )
+        await self._store.replace_session(renewed)
+        return renewed
+
+    async def set_persona(self, session: SessionRecord, persona_id: str, *, preserve_context: bool) -> SessionRecord:
+        updated = msgspec.structs.replace(session, persona_id=persona_id)
+        await self._store.replace_session(updated)
+        if not preserve_context:
+            await self._store.clear_context(session.session_id)
+        return updated
+
+    async def end(self, session_id: str) -> SessionRecord:
+        session = await self.get(session_id)
+        if session.status == "ended":
+            return session
+        ended = msgspec.structs.replace(session, status="ended", ended_at=utcnow())
+        await self._store.replace_session(ended)
+        runtime = await self._store.get_runtime(session.device_id)
+        if runtime.active_session_id == session_id:
+            await self._store.update_runtime(session.device_id, active_session_id=None)
+        return ended
+
+    async def list(self, device_id: str | None = None) -> list[SessionRecord]:
+        return await self._store.list_sessions(device_id)
+
+    async def handoff(self, session_id: str, *, from_device_id: str, to_device_id: str) -> SessionRecord:
+        """Move a live session, its persona and context to another device."""
+        session = await self.require_live(session_id)
+        if session.device_id != from_device_id:
+            raise Conflict(
+                f"Session '{session_id}' is on device '{session.device_id}', not '{from_device_id}'",
+                details={"session_id": session_id, "device_id": session.device_id},
+            )
+        await self._devices.get(from_device_id)
+        await self._devices.get(to_device_id)
+        moved = await self.extend(msgspec.structs.replace(session, device_id=to_device_id))
+        source = await self._store.get_runtime(from_device_id)
+        if source.active_session_id == session_id:
+            await self._store.update_runtime(from_device_id, active_session_id=None)
+        await self._store.update_runtime(
+            to_device_id, active_session_id=session_id, active_persona_id=session.persona_id, last_activity=utcnow()
+        )
+        return moved
+
+    async def view(self, session: SessionRecord) -> SessionResponse:
+        status = session.status
+        if status == "active" and session.expires_at <= utcnow():
+            status = "expired"
+        turns = len(await self._store.get_context(session.session_id))
+        return SessionResponse(
+            session_id=session.session_id,
+            device_id=session.device_id,
+            persona_id=session.persona_id,
+            user_id=session.user_id,
+            metadata=session.metadata,
+            status=status,
+            created_at=session.created_at,
+            expires_at=session.expires_at,
+            ended_at=session.ended_at,
+            turns=turns,
+        )

@@ -1,0 +1,145 @@
+"""Settings: the only module that reads the environment.
+
+Every setting has a default that runs on a fresh machine: in-memory state, the
+offline scripted responder, and a JWT secret generated once and kept in the
+state directory (so the CLI and the server agree on it without configuration).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+ENV_PREFIX = "COMPANION_"
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything the server can be told. Built by `from_env` or directly in tests."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    public_base_url: str | None = None
+    """Base URL devices reach this server at (e.g. "https://voice.example.org"); from the request if unset."""
+    instance_id: str = msgspec.field(default_factory=lambda: f"inst_{uuid.uuid4().hex[:12]}")
+    state_dir: Path = Path.home() / ".companion-voice"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Auth
+    jwt_secret: str = ""
+    """HS256 secret; when empty, one is generated once and kept in `state_dir`."""
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "companion-voice"
+    device_token_ttl_s: PositiveInt = 365 * 24 * 3600
+    operator_token_ttl_s: PositiveInt = 12 * 3600
+
+    # State
+    redis_url: str | None = None
+    """When set, state and messaging go through Redis and can be shared by many instances."""
+    redis_key_prefix: str = "cv:"
+    session_ttl_s: PositiveInt = 30 * 60
+    """A session expires after this long without a turn."""
+    session_retention_s: PositiveInt = 24 * 3600
+    """How long an expired session is still known (to answer SESSION_EXPIRED, not 404)."""
+    context_keep_last: PositiveInt = 40
+    presence_ttl_s: PositiveFloat = 90.0
+    """A connected device that sends no heartbeat for this long counts as offline."""
+    command_ttl_s: PositiveInt = 24 * 3600
+
+    # Limits
+    device_requests_per_minute: NonNegativeInt = 600
+    """Per device token, across all instances; 0 disables."""
+    operator_requests_per_minute: NonNegativeInt = 0
+    """Per operator token, across all instances; 0 (the default) disables."""
+    dialog_turns_per_minute: NonNegativeInt = 30
+    """Dialog turns per device (REST and WebSocket text), across all instances; 0 disables."""
+    max_body_bytes: PositiveInt = 2 * 1024 * 1024
+    max_ws_message_bytes: PositiveInt = 1024 * 1024
+
+    # Personas and LLM
+    personas_dir: Path | None = None
+    """A folder of persona files; the library shipped with the package if unset."""
+    default_persona_id: str = "companion"
+    anthropic_api_key: str = ""
+    """When set, personas answer through the Anthropic Messages API; else the offline scripted responder."""
+    anthropic_base_url: str | None = None
+    anthropic_model: str | None = None
+    """Overrides every persona's model when set."""
+    llm_timeout_s: PositiveFloat = 20.0
+    llm_max_retries: NonNegativeInt = 1
+
+    @property
+    def llm_engine(self) -> str:
+        return "anthropic" if self.anthropic_api_key else "scripted-offline"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read `COMPANION_*` variables (and `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`).
+
+        Values are converted to each field's type; a bad value raises
+        `SettingsError` naming the variable.
+        """
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                raw[name] = env[key]
+        for name, key in (("anthropic_api_key", "ANTHROPIC_API_KEY"), ("anthropic_base_url", "ANTHROPIC_BASE_URL")):
+            if name not in raw and env.get(key):
+                raw[name] = env[key]
+        try:
+            settings = msgspec.convert(raw, type=cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid setting: {_env_name(str(exc))}") from None
+        return settings.with_secret()
+
+    def with_secret(self) -> Settings:
+        """These settings with a JWT secret: the configured one, or the one kept in `state_dir`."""
+        if self.jwt_secret:
+            return self
+        return msgspec.structs.replace(self, jwt_secret=_stored_secret(self.state_dir))
+
+
+class SettingsError(Exception):
+    """The environment holds a value the server cannot use."""
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value).expanduser()
+    raise NotImplementedError
+
+
+def _env_name(message: str) -> str:
+    # msgspec says "... - at `$.port`"; name the variable instead of the field path.
+    if "at `$." in message:
+        head, _, field = message.rpartition("at `$.")
+        return f"{head}in {ENV_PREFIX}{field.rstrip('`').upper()}"
+    return message
+
+
+def _stored_secret(state_dir: Path) -> str:
+    path = state_dir / "jwt_secret"
+    try:
+        secret = path.read_text().strip()
+        if secret:
+            return secret
+    except FileNotFoundError:
+        pass
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # Create with 0600 so the secret is never readable by other users, even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret

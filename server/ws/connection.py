@@ -1,0 +1,82 @@
+"""One device's socket on this instance: a priority outbox drained by one writer task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from typing import Any
+
+from litestar import WebSocket
+
+from server.state.records import BusMessage
+from server.ws import protocol
+
+log = logging.getLogger(__name__)
+
+_CLOSE = b""
+"""Sentinel in the outbox: close the socket once everything before it is sent."""
+
+
+class DeviceConnection:
+    """Sends to one device in priority order (higher first, FIFO among equals).
+
+    `deliver` is the bus callback: it only enqueues, so it never blocks the bus
+    reader. The writer task owns the socket's send side.
+    """
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], device_id: str) -> None:
+        self.socket = socket
+        self.device_id = device_id
+        self._outbox: asyncio.PriorityQueue[tuple[int, int, bytes]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._unacked: deque[str] = deque(maxlen=256)
+        self._writer: asyncio.Task[None] | None = None
+        self.close_reason = ""
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
+
+    def send(self, type_: str, payload: Any, priority: int = 0) -> None:
+        self._outbox.put_nowait((-priority, next(self._order), protocol.encode(type_, payload, priority)))
+
+    def deliver(self, message: BusMessage) -> None:
+        if message.kind == "disconnect":
+            self.close_reason = message.reason or "disconnected by the server"
+            self._outbox.put_nowait((-1_000_000, next(self._order), _CLOSE))
+            return
+        command = message.command
+        if command is None:
+            return
+        self._unacked.append(command.command_id)
+        payload = {**command.payload, "command_id": command.command_id}
+        self.send(command.type, payload, command.priority)
+
+    def take_unacked(self, command_id: str | None) -> str | None:
+        """The command an ack refers to: the one named, else the oldest still unacknowledged."""
+        if command_id is not None:
+            with contextlib.suppress(ValueError):
+                self._unacked.remove(command_id)
+            return command_id
+        return self._unacked.popleft() if self._unacked else None
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                _, _, data = await self._outbox.get()
+                if not data:  # the close sentinel
+                    await self.socket.close(code=4410, reason=self.close_reason[:120])
+                    return
+                await self.socket.send_data(data, mode="text")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the socket went away mid-send; the reader side ends the connection
+            log.debug("writer for %s stopped: %s", self.device_id, type(exc).__name__)

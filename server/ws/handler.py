@@ -1,0 +1,245 @@
+"""`/ws/{device_id}`: a device's persistent connection (§8.8).
+
+Authentication: `?token=…`, an `Authorization: Bearer …` header, or a first
+message `{"type": "auth", "payload": {"token": "…"}}` within a few seconds.
+A bad message gets an `error` message back; the connection stays open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from server.auth import Principal, bearer_token
+from server.errors import ApiError, DeviceNotFound, Forbidden, NotSupported, Unauthorized, ValidationFailed
+from server.services import Services
+from server.services.clock import utcnow
+from server.state.records import Presence
+from server.ws import protocol
+from server.ws.connection import DeviceConnection
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT_S = 10.0
+CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+
+
+@websocket("/ws/{device_id:str}", name="device_socket")
+async def device_socket(socket: WebSocket[Any, Any, Any], device_id: str) -> None:
+    services: Services = socket.app.state["services"]
+    await socket.accept()
+    try:
+        await _authenticate(socket, services, device_id)
+    except ApiError as error:
+        await _send_error(socket, error)
+        await socket.close(code=CLOSE_CODES.get(error.status_code, 4400), reason=error.error_code)
+        return
+    except WebSocketDisconnect:
+        return
+    session = DeviceSession(socket, services, device_id)
+    await session.run()
+
+
+class DeviceSession:
+    """The life of one authenticated device connection on this instance."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> None:
+        self.socket = socket
+        self.services = services
+        self.device_id = device_id
+        self.connection = DeviceConnection(socket, device_id)
+        self.connected_at = utcnow()
+        self.device_busy = False
+        self.turns_running = 0
+        self._turn_lock = asyncio.Lock()
+        self._turns: set[asyncio.Task[None]] = set()
+        self._presence_refreshed = 0.0
+
+    async def run(self) -> None:
+        services = self.services
+        settings = services.settings
+        self.connection.start()
+        services.connections[self.device_id] = self.connection
+        await self._refresh_presence(force=True)
+        await services.bus.attach(self.device_id, self.connection.deliver)
+        runtime = await services.store.get_runtime(self.device_id)
+        await services.devices.touch(self.device_id)
+        self.connection.send(
+            "connected",
+            {
+                "device_id": self.device_id,
+                "instance_id": settings.instance_id,
+                "active_persona_id": runtime.active_persona_id,
+                "active_session_id": runtime.active_session_id,
+                "heartbeat_interval_s": settings.presence_ttl_s / 3,
+                "server_time": utcnow().isoformat(),
+            },
+        )
+        try:
+            await self._receive_loop()
+        finally:
+            for task in self._turns:
+                task.cancel()
+            await self.services.bus.detach(self.device_id, self.connection.deliver)
+            if services.connections.get(self.device_id) is self.connection:
+                del services.connections[self.device_id]
+            await services.store.clear_presence(self.device_id, settings.instance_id)
+            await self.connection.stop()
+
+    async def _receive_loop(self) -> None:
+        limit = self.services.settings.max_ws_message_bytes
+        idle_timeout = self.services.settings.presence_ttl_s
+        while True:
+            try:
+                event = await asyncio.wait_for(self.socket.receive(), timeout=idle_timeout)
+            except TimeoutError:
+                await self.socket.close(code=4408, reason="no heartbeat")
+                return
+            except WebSocketDisconnect:
+                return
+            if event["type"] == "websocket.disconnect":
+                return
+            data: str | bytes | None = event.get("text") or event.get("bytes")
+            if data is None:
+                continue
+            await self._refresh_presence()
+            if len(data) > limit:
+                self._error(ValidationFailed("Message too large", details={"max_bytes": limit, "size": len(data)}))
+            elif isinstance(data, bytes):
+                self._error(NotSupported("Binary audio frames are not processed by this server version"))
+            else:
+                await self._handle_text(data)
+
+    async def _handle_text(self, data: str) -> None:
+        try:
+            message = protocol.decode(data)
+        except msgspec.DecodeError as exc:
+            self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
+            return
+        try:
+            await self._dispatch(message)
+        except ApiError as error:
+            self._error(error)
+        except msgspec.ValidationError as exc:
+            self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
+
+    async def _dispatch(self, message: protocol.Incoming) -> None:
+        match message:
+            case protocol.Heartbeat(payload=payload):
+                self.device_busy = payload.status == "busy"
+                await self._refresh_presence(force=True)
+                self.connection.send("heartbeat_ack", {"server_time": utcnow().isoformat()})
+            case protocol.TextInput(payload=payload):
+                task = asyncio.create_task(self._turn(payload.text, payload.session_id))
+                self._turns.add(task)
+                task.add_done_callback(self._turns.discard)
+            case protocol.Ack():
+                await self._ack(message)
+            case protocol.ButtonPress():
+                await self.services.devices.touch(self.device_id)
+            case protocol.AudioStream():
+                raise NotSupported("Audio streaming is not processed by this server version")
+            case protocol.Auth():
+                raise ValidationFailed("Already authenticated", details={})
+
+    async def _turn(self, text: str, session_id: str | None) -> None:
+        started = time.perf_counter()
+        async with self._turn_lock:
+            self.turns_running += 1
+            await self._refresh_presence(force=True)
+            try:
+                result = await self.services.dialog.run_turn(
+                    device_id=self.device_id, text=text, session_id=session_id, started=started
+                )
+            except ApiError as error:
+                self._error(error)
+                return
+            finally:
+                self.turns_running -= 1
+                await self._refresh_presence(force=True)
+        self.connection.send(
+            "audio_response",
+            {
+                "text": result.text,
+                "audio_url": None,
+                "final": True,
+                "session_id": result.session.session_id,
+                "persona_id": result.persona_id,
+                "latency_ms": round(result.latency_ms),
+                "tokens_used": result.tokens_used,
+            },
+        )
+
+    async def _ack(self, message: protocol.Ack) -> None:
+        fields = protocol.ack_fields(message)
+        command_id = self.connection.take_unacked(fields.command_id)
+        if command_id is None:
+            raise ValidationFailed("Nothing to acknowledge", details={})
+        recorded = await self.services.commands.record_ack(self.device_id, command_id, message.payload)
+        if recorded is None:
+            raise ValidationFailed("Unknown command_id", details={"command_id": command_id})
+
+    async def _refresh_presence(self, *, force: bool = False) -> None:
+        """Keep the presence key alive; throttled unless the status may have changed."""
+        now = time.monotonic()
+        ttl = self.services.settings.presence_ttl_s
+        if not force and now - self._presence_refreshed < ttl / 3:
+            return
+        self._presence_refreshed = now
+        status = "busy" if (self.device_busy or self.turns_running) else "online"
+        presence = Presence(instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at)
+        await self.services.store.set_presence(self.device_id, presence, ttl)
+
+    def _error(self, error: ApiError) -> None:
+        self.connection.send("error", _error_body(error))
+
+
+async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> Principal:
+    token = socket.query_params.get("token")
+    if not token and socket.headers.get("authorization"):
+        token = bearer_token(socket.headers.get("authorization"))
+    if not token:
+        token = await _token_from_first_message(socket)
+    principal = await services.tokens.verify(token)
+    if principal.role != "device" or principal.subject != device_id:
+        raise Forbidden("Only this device's own token opens its socket", details={"device_id": device_id})
+    if await services.store.get_device(device_id) is None:
+        raise DeviceNotFound(device_id)
+    return principal
+
+
+async def _token_from_first_message(socket: WebSocket[Any, Any, Any]) -> str:
+    try:
+        async with asyncio.timeout(AUTH_TIMEOUT_S):
+            data = await socket.receive_data(mode="text")
+    except TimeoutError:
+        raise Unauthorized("No token: send an auth message first", reason="missing") from None
+    try:
+        message = protocol.decode(data)
+    except msgspec.DecodeError:
+        raise Unauthorized("The first message must be an auth message", reason="missing") from None
+    if not isinstance(message, protocol.Auth):
+        raise Unauthorized("The first message must be an auth message", reason="missing")
+    return message.payload.token
+
+
+def _error_body(error: ApiError) -> dict[str, Any]:
+    return {
+        "error_code": error.error_code,
+        "message": error.message,
+        "details": error.details,
+        "request_id": f"req_{secrets.token_hex(8)}",
+    }
+
+
+async def _send_error(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
+    with contextlib.suppress(Exception):
+        await socket.send_data(protocol.encode("error", _error_body(error)), mode="text")

@@ -1,0 +1,107 @@
+"""WebSocket messages: a tagged union on `type`, decoded once by a module-level decoder.
+
+Incoming follow the spec's `WSMessage` (type, payload, timestamp); outgoing its
+`WSCommand` (type, payload, priority). Beyond the spec the server sends
+`connected` (once, after authentication), `heartbeat_ack` and `error` (payload
+is the spec's error body); see README, "Device WebSocket protocol".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from server.schemas.common import Id
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
+class AuthPayload(msgspec.Struct, forbid_unknown_fields=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
+class AudioStreamPayload(msgspec.Struct):
+    audio_b64: str
+    sample_rate: int | None = None
+
+
+class TextInputPayload(msgspec.Struct, forbid_unknown_fields=True):
+    text: Text
+    session_id: Id | None = None
+
+
+class ButtonPressPayload(msgspec.Struct, forbid_unknown_fields=True):
+    button: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    action: Literal["press", "release", "long_press", "double_press"] = "press"
+
+
+class HeartbeatPayload(msgspec.Struct):
+    status: Literal["online", "busy"] | None = None
+    """The device's own view: "busy" while it plays media or is otherwise occupied."""
+
+
+class AckPayload(msgspec.Struct):
+    command_id: str | None = None
+    """The command acknowledged; the oldest unacknowledged one when absent."""
+    switch_complete: bool | None = None
+    latency_ms: float | None = None
+
+
+class _Incoming(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
+    timestamp: datetime | None = None
+
+
+class Auth(_Incoming, tag="auth", kw_only=True):
+    payload: AuthPayload
+
+
+class AudioStream(_Incoming, tag="audio_stream", kw_only=True):
+    payload: AudioStreamPayload
+
+
+class TextInput(_Incoming, tag="text_input", kw_only=True):
+    payload: TextInputPayload
+
+
+class ButtonPress(_Incoming, tag="button_press", kw_only=True):
+    payload: ButtonPressPayload
+
+
+class Heartbeat(_Incoming, tag="heartbeat", kw_only=True):
+    payload: HeartbeatPayload = msgspec.field(default_factory=HeartbeatPayload)
+
+
+class Ack(_Incoming, tag="ack", kw_only=True):
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+Incoming = Auth | AudioStream | TextInput | ButtonPress | Heartbeat | Ack
+
+_decoder = msgspec.json.Decoder(Incoming)
+
+
+def decode(data: bytes | str) -> Incoming:
+    """Decode one device message; raises `msgspec.DecodeError` saying what is wrong and where."""
+    return _decoder.decode(data)
+
+
+def ack_fields(ack: Ack) -> AckPayload:
+    """The fields of an ack the server understands; raises `msgspec.ValidationError` if mistyped."""
+    return msgspec.convert(ack.payload, AckPayload)
+
+
+class Outgoing(msgspec.Struct, kw_only=True):
+    """The spec's WSCommand."""
+
+    type: str
+    payload: dict[str, Any]
+    priority: int = 0
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(type_: str, payload: Any, priority: int = 0) -> bytes:
+    return _encoder.encode(Outgoing(type=type_, payload=payload, priority=priority))
