@@ -1,0 +1,1 @@
+"""Local stand-ins for remote services, reachable over real sockets, with failure knobs."""
