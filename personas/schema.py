@@ -98,11 +98,15 @@ class StyleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class LLMConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Settings for the language model, when one is configured."""
+    """Settings for the language model, when one is configured.
+
+    There is no temperature: the Messages API version the SDK speaks rejects
+    sampling parameters, so the prompt and style alone shape the voice.
+    """
 
     max_tokens: Annotated[int, msgspec.Meta(ge=16, le=4096)]
-    temperature: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
-    model: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "claude-haiku-4-5"
+    """The reply's ceiling; spoken replies are short, stories longer."""
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "claude-haiku-5-5"
     """Anthropic model id; a fast model suits spoken replies. An operator may override it for all personas."""
 
 

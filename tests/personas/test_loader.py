@@ -36,7 +36,6 @@ max_sentences = 2
 
 [behavior_config.llm]
 max_tokens = 100
-temperature = 0.5
 
 [behavior_config.offline_script]
 fallbacks = ["I'm in offline mode."]
@@ -110,7 +109,8 @@ def test_library_rejects_duplicate_ids_when_built_directly() -> None:
         ("created_at = 2025-01-01T00:00:00Z", "created_at = 2025-01-01T00:00:00", "created_at"),
         ('system_prompt = "You are a test persona."', 'system_prompt = ""', "behavior_config.system_prompt"),
         ('verbosity = "brief"', 'verbosity = "rambling"', "behavior_config.style.verbosity"),
-        ("temperature = 0.5", "temperature = 1.5", "behavior_config.llm.temperature"),
+        ("max_tokens = 100", "max_tokens = 8", "behavior_config.llm.max_tokens"),
+        ("max_tokens = 100", "max_tokens = 100\ntemperature = 0.5", "behavior_config.llm.temperature"),
         ('keywords = ["hello"]', "keywords = []", "behavior_config.offline_script.rules[0].keywords"),
         (
             'fallbacks = ["I\'m in offline mode."]',
