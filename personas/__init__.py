@@ -3,6 +3,7 @@
 May import `pipeline/`, never `server/`.
 """
 
+from personas.factory import build_responder, build_script, system_prompt_for
 from personas.loader import LIBRARY_DIR, PersonaFileError, PersonaLibrary, load_library
 from personas.schema import (
     BehaviorConfig,
@@ -31,5 +32,8 @@ __all__ = [
     "PiperVoice",
     "StyleConfig",
     "VoiceConfig",
+    "build_responder",
+    "build_script",
     "load_library",
+    "system_prompt_for",
 ]
