@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.config.app import ExperimentalFeatures
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.types import ScopeType
 
 from personas import PersonaLibrary, load_library
 from personas.factory import build_responder
@@ -58,7 +57,8 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
             else None
         )
         responders: dict[str, Responder] = {
-            p.id: build_responder(p, anthropic_client=client, model_override=settings.anthropic_model) for p in library
+            p.id: build_responder(p, anthropic_client=client, model_override=settings.anthropic_model)
+            for p in library
         }
         app.state["services"] = build_services(
             settings, store=store, bus=bus, personas=library, responders=responders
@@ -91,7 +91,10 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(
-                JWTAuthMiddleware, exclude=[f"^{DOCS_PATH}"], scopes={ScopeType.HTTP}, exclude_from_auth_key="exclude_from_auth"
+                JWTAuthMiddleware,
+                exclude=[f"^{DOCS_PATH}"],
+                scopes={ScopeType.HTTP},
+                exclude_from_auth_key="exclude_from_auth",
             )
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -104,7 +107,9 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
             path=DOCS_PATH,
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
             components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
             ),
             security=[{"BearerToken": []}],
         ),

@@ -62,7 +62,14 @@ class TokenService:
     def issue(self, *, role: Role, subject: str, ttl_s: int) -> IssuedToken:
         now = int(time.time())
         jti = f"tok_{secrets.token_hex(12)}"
-        claims = {"iss": self._issuer, "sub": subject, "role": role, "jti": jti, "iat": now, "exp": now + ttl_s}
+        claims = {
+            "iss": self._issuer,
+            "sub": subject,
+            "role": role,
+            "jti": jti,
+            "iat": now,
+            "exp": now + ttl_s,
+        }
         token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
         return IssuedToken(token=token, jti=jti, expires_at=datetime.fromtimestamp(now + ttl_s, UTC))
 
@@ -118,7 +125,9 @@ def bearer_token(authorization: str | None) -> str:
 class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     """Authenticates HTTP requests; the device WebSocket authenticates itself (query or first message)."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         mark_received(connection.scope)
         services = connection.app.state["services"]
         principal = await services.tokens.verify(bearer_token(connection.headers.get("authorization")))

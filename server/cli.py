@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
 def _token(settings: Settings, *, subject: str, ttl: int | None) -> int:
     from server.auth import TokenService
 
-    tokens = TokenService(secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer)
+    tokens = TokenService(
+        secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer
+    )
     issued = tokens.issue(role="operator", subject=subject, ttl_s=ttl or settings.operator_token_ttl_s)
     print(issued.token)
     return 0
@@ -58,7 +60,7 @@ def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
         access_log=False,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
     )
     return 0
 

@@ -16,7 +16,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from litestar.types import ExceptionHandlersMap
 
 from server.errors import (
@@ -35,6 +35,7 @@ from server.schemas.common import ErrorResponse
 log = logging.getLogger(__name__)
 
 _MALFORMED = ("JSON is malformed", "Input data was truncated", "invalid utf-8", "Unexpected end of input")
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 
 
@@ -52,6 +53,8 @@ def _from_litestar(exc: HTTPException) -> ApiError:
     """Translate Litestar's own exceptions (routing, body parsing, limits) into ours."""
     if isinstance(exc, ValidationException):
         return _validation_error(exc)
+    if exc.status_code == HTTP_400_BAD_REQUEST and any(marker in (exc.detail or "") for marker in _MALFORMED):
+        return InvalidJson("Request body is not valid JSON", details={"reason": _reason(exc.detail)})
     if isinstance(exc, NotFoundException):
         return NotFound("No such resource", details={})
     if isinstance(exc, MethodNotAllowedException):
@@ -96,8 +99,13 @@ def _problem(item: dict[str, Any]) -> dict[str, Any]:
     reason, path = _split(str(item.get("message", "")))
     key = item.get("key")
     source = item.get("source")
-    field = path or (str(key) if key else "")
-    if source and source != "body" and key:
+    if path:
+        field = path
+    elif source in (None, "body") or key == "data":
+        # A problem with the body as a whole; an unknown field is named in the reason.
+        unknown = _UNKNOWN_FIELD.search(reason)
+        field = unknown.group(1) if unknown else "body"
+    else:
         field = f"{source}.{key}"
     return {"field": field, "reason": reason}
 
@@ -125,7 +133,12 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
     if isinstance(exc, msgspec.ValidationError):
         return error_response(request, ValidationFailed(str(exc)))
-    log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id_for(request.scope))
+    log.exception(
+        "unhandled error on %s %s (request %s)",
+        request.method,
+        request.url.path,
+        request_id_for(request.scope),
+    )
     return error_response(request, ApiError("Internal server error"))
 
 

@@ -25,7 +25,9 @@ class RateLimiter:
         """Count one API request of `principal`; `RateLimited` past its role's limit."""
         limit = self._per_role[principal.role]
         if limit:
-            await self._hit(f"req:{principal.role}:{principal.subject}", limit, scope=f"{principal.role} requests")
+            await self._hit(
+                f"req:{principal.role}:{principal.subject}", limit, scope=f"{principal.role} requests"
+            )
 
     async def check_dialog_turn(self, device_id: str) -> None:
         """Count one dialog turn of a device (REST or WebSocket); `RateLimited` past the limit."""

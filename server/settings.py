@@ -94,7 +94,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             key = ENV_PREFIX + name.upper()
             if key in env:
                 raw[name] = env[key]
-        for name, key in (("anthropic_api_key", "ANTHROPIC_API_KEY"), ("anthropic_base_url", "ANTHROPIC_BASE_URL")):
+        for name, key in (
+            ("anthropic_api_key", "ANTHROPIC_API_KEY"),
+            ("anthropic_base_url", "ANTHROPIC_BASE_URL"),
+        ):
             if name not in raw and env.get(key):
                 raw[name] = env[key]
         try:

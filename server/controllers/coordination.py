@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_operator
@@ -20,13 +21,15 @@ class CoordinationController(Controller):
     tags = ["coordination"]
 
     @post("/group-activity", summary="Start a group activity")
-    async def group_activity(self, request: AnyRequest, data: GroupActivityRequest) -> GroupActivityResponse:
+    async def group_activity(
+        self, request: AnyRequest, data: JSONBody[GroupActivityRequest]
+    ) -> GroupActivityResponse:
         """Every device must be connected; each gets a session with the persona and a `sync_event`."""
         require_operator(principal_of(request))
         return await services_of(request).coordinator.start_activity(data)
 
     @post("/broadcast", summary="Broadcast an event", status_code=HTTP_200_OK)
-    async def broadcast(self, request: AnyRequest, data: BroadcastRequest) -> BroadcastResponse:
+    async def broadcast(self, request: AnyRequest, data: JSONBody[BroadcastRequest]) -> BroadcastResponse:
         """Sends a `sync_event` to each target; offline ones are listed, not failed (unless all are)."""
         require_operator(principal_of(request))
         return await services_of(request).coordinator.broadcast(data)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from server.auth import require_device_access, require_operator
-from server.request_ids import received_at
 from server.controllers.common import AnyRequest, principal_of, services_of
+from server.request_ids import received_at
 from server.schemas.devices import (
     DeviceCommandRequest,
     DeviceCommandResponse,
@@ -28,7 +29,9 @@ class DeviceController(Controller):
     tags = ["devices"]
 
     @post("/", summary="Register a device", description="Operators only. Returns the device's own token.")
-    async def register(self, request: AnyRequest, data: DeviceRegisterRequest) -> DeviceRegisterResponse:
+    async def register(
+        self, request: AnyRequest, data: JSONBody[DeviceRegisterRequest]
+    ) -> DeviceRegisterResponse:
         require_operator(principal_of(request))
         device, token = await services_of(request).devices.register(data)
         return DeviceRegisterResponse(
@@ -40,31 +43,34 @@ class DeviceController(Controller):
 
     @get("/", summary="List devices", description="Operators only; filter by group or status.")
     async def list_devices(
-        self, request: AnyRequest, group_id: str | None = None, status: DeviceStatus | None = None
+        self,
+        request: AnyRequest,
+        group_id: FromQuery[str | None] = None,
+        status: FromQuery[DeviceStatus | None] = None,
     ) -> DeviceListResponse:
         require_operator(principal_of(request))
         devices = await services_of(request).devices.list(group_id=group_id, status=status)
         return DeviceListResponse(devices=devices, total=len(devices))
 
     @get("/{device_id:str}", summary="Get a device")
-    async def get_device(self, request: AnyRequest, device_id: str) -> DeviceInfo:
+    async def get_device(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceInfo:
         require_device_access(principal_of(request), device_id)
         services = services_of(request)
         return await services.devices.info(await services.devices.get(device_id))
 
     @delete("/{device_id:str}", summary="Deregister a device", status_code=HTTP_204_NO_CONTENT)
-    async def deregister(self, request: AnyRequest, device_id: str) -> None:
+    async def deregister(self, request: AnyRequest, device_id: FromPath[str]) -> None:
         """Operators only. Revokes the device's token and closes its socket."""
         require_operator(principal_of(request))
         await services_of(request).devices.deregister(device_id)
 
     @get("/{device_id:str}/state", summary="Get device state")
-    async def state(self, request: AnyRequest, device_id: str) -> DeviceState:
+    async def state(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceState:
         require_device_access(principal_of(request), device_id)
         return await services_of(request).devices.state(device_id)
 
     @post("/{device_id:str}/token", summary="Rotate a device's token", status_code=HTTP_200_OK)
-    async def rotate_token(self, request: AnyRequest, device_id: str) -> DeviceTokenResponse:
+    async def rotate_token(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceTokenResponse:
         """Operators only. The previous token stops working at once, on every instance."""
         require_operator(principal_of(request))
         token = await services_of(request).devices.rotate_token(device_id)
@@ -72,7 +78,7 @@ class DeviceController(Controller):
 
     @post("/{device_id:str}/commands", summary="Push a command to a device", status_code=HTTP_202_ACCEPTED)
     async def send_command(
-        self, request: AnyRequest, device_id: str, data: DeviceCommandRequest
+        self, request: AnyRequest, device_id: FromPath[str], data: JSONBody[DeviceCommandRequest]
     ) -> DeviceCommandResponse:
         """Operators only. `DEVICE_OFFLINE` (503) when the device has no live socket."""
         require_operator(principal_of(request))
@@ -82,19 +88,21 @@ class DeviceController(Controller):
         return _command_view(command)
 
     @get("/{device_id:str}/commands/{command_id:str}", summary="Get a command and its ack")
-    async def get_command(self, request: AnyRequest, device_id: str, command_id: str) -> DeviceCommandResponse:
+    async def get_command(
+        self, request: AnyRequest, device_id: FromPath[str], command_id: FromPath[str]
+    ) -> DeviceCommandResponse:
         require_device_access(principal_of(request), device_id)
         return _command_view(await services_of(request).commands.get(device_id, command_id))
 
     @post("/{device_id:str}/persona/switch", summary="Switch persona", status_code=HTTP_200_OK)
     async def switch_persona(
-        self, request: AnyRequest, device_id: str, data: PersonaSwitchRequest
+        self, request: AnyRequest, device_id: FromPath[str], data: JSONBody[PersonaSwitchRequest]
     ) -> PersonaSwitchResponse:
         require_device_access(principal_of(request), device_id)
         return await services_of(request).switcher.switch(device_id, data, started=received_at(request.scope))
 
 
-def _websocket_url(request: AnyRequest, device_id: str) -> str:
+def _websocket_url(request: AnyRequest, device_id: FromPath[str]) -> str:
     base = services_of(request).settings.public_base_url or str(request.base_url)
     base = base.rstrip("/")
     if base.startswith("https://"):

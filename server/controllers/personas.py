@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get
+from litestar.params import FromPath, FromQuery
 
 from personas import Persona
 from server.controllers.common import AnyRequest, services_of
@@ -16,12 +17,14 @@ class PersonaController(Controller):
     tags = ["personas"]
 
     @get("/", summary="List personas")
-    async def list_personas(self, request: AnyRequest, tag: str | None = None) -> PersonaListResponse:
+    async def list_personas(
+        self, request: AnyRequest, tag: FromQuery[str | None] = None
+    ) -> PersonaListResponse:
         personas = [_summary(p) for p in services_of(request).personas if tag is None or tag in p.tags]
         return PersonaListResponse(personas=personas, total=len(personas))
 
     @get("/{persona_id:str}", summary="Get persona details")
-    async def get_persona(self, request: AnyRequest, persona_id: str) -> PersonaDetail:
+    async def get_persona(self, request: AnyRequest, persona_id: FromPath[str]) -> PersonaDetail:
         persona = services_of(request).personas.get(persona_id)
         if persona is None:
             raise PersonaNotFound(persona_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from litestar import Controller, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_device_access, require_operator
@@ -26,7 +27,7 @@ class SessionController(Controller):
     tags = ["sessions"]
 
     @post("/", summary="Create a session")
-    async def create(self, request: AnyRequest, data: SessionCreateRequest) -> SessionResponse:
+    async def create(self, request: AnyRequest, data: JSONBody[SessionCreateRequest]) -> SessionResponse:
         """The new session becomes the device's active session, with its persona."""
         require_device_access(principal_of(request), data.device_id)
         services = services_of(request)
@@ -39,8 +40,8 @@ class SessionController(Controller):
     async def list_sessions(
         self,
         request: AnyRequest,
-        device_id: str | None = None,
-        status: Literal["active", "ended", "expired"] | None = None,
+        device_id: FromQuery[str | None] = None,
+        status: FromQuery[Literal["active", "ended", "expired"] | None] = None,
     ) -> SessionListResponse:
         require_operator(principal_of(request))
         services = services_of(request)
@@ -49,21 +50,25 @@ class SessionController(Controller):
         return SessionListResponse(sessions=views, total=len(views))
 
     @get("/{session_id:str}", summary="Get a session")
-    async def get_session(self, request: AnyRequest, session_id: str) -> SessionResponse:
+    async def get_session(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
         session = await services.sessions.get(session_id)
         require_device_access(principal_of(request), session.device_id)
         return await services.sessions.view(session)
 
     @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK)
-    async def end(self, request: AnyRequest, session_id: str) -> SessionResponse:
+    async def end(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
         session = await services.sessions.get(session_id)
         require_device_access(principal_of(request), session.device_id)
         return await services.sessions.view(await services.sessions.end(session_id))
 
-    @post("/{session_id:str}/handoff", summary="Hand a session off to another device", status_code=HTTP_200_OK)
-    async def handoff(self, request: AnyRequest, session_id: str, data: SessionHandoffRequest) -> SessionHandoffResponse:
+    @post(
+        "/{session_id:str}/handoff", summary="Hand a session off to another device", status_code=HTTP_200_OK
+    )
+    async def handoff(
+        self, request: AnyRequest, session_id: FromPath[str], data: JSONBody[SessionHandoffRequest]
+    ) -> SessionHandoffResponse:
         """Operators, or the device the session is on. The persona and context move along."""
         require_device_access(principal_of(request), data.from_device_id)
         services = services_of(request)

@@ -1,1 +1,1 @@
-"""Wire schemas: msgspec Structs mirroring the spec's models field for field (§8.3–8.9)."""
+"""Wire schemas: msgspec Structs mirroring the spec's models field for field (§8.3 to §8.9)."""

@@ -20,7 +20,9 @@ class CommandService:
         self._bus = bus
         self._ttl_s = settings.command_ttl_s
 
-    async def send(self, device_id: str, type_: str, payload: dict[str, Any], *, priority: int = 0) -> CommandRecord:
+    async def send(
+        self, device_id: str, type_: str, payload: dict[str, Any], *, priority: int = 0
+    ) -> CommandRecord:
         """Deliver a command to the device's socket; `DeviceOffline` if it has none.
 
         The command is recorded first, so the device's ack (which may arrive on
@@ -46,7 +48,9 @@ class CommandService:
             raise CommandNotFound(command_id)
         return command
 
-    async def record_ack(self, device_id: str, command_id: str, ack_payload: dict[str, Any]) -> CommandRecord | None:
+    async def record_ack(
+        self, device_id: str, command_id: str, ack_payload: dict[str, Any]
+    ) -> CommandRecord | None:
         """Record the device's ack of one of its commands; None if the command is unknown or not its own."""
         command = await self._store.get_command(command_id)
         if command is None or command.device_id != device_id:

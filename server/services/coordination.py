@@ -105,12 +105,16 @@ class Coordinator:
                 offline.append(device_id)
         if targets and not delivered:
             raise DeviceOffline(targets[0], details={"offline_device_ids": offline})
-        return BroadcastResponse(event_id=event_id, event_type=request.event_type, delivered=delivered, offline=offline)
+        return BroadcastResponse(
+            event_id=event_id, event_type=request.event_type, delivered=delivered, offline=offline
+        )
 
     async def _targets(self, request: BroadcastRequest) -> list[str]:
         if request.target_devices == ["all"]:
             devices = await self._store.list_devices()
-            targets = [d.device_id for d in devices if request.group_id is None or d.group_id == request.group_id]
+            targets = [
+                d.device_id for d in devices if request.group_id is None or d.group_id == request.group_id
+            ]
             if not targets:
                 raise DeviceNotFound(f"all (group {request.group_id})" if request.group_id else "all")
             return targets

@@ -63,7 +63,9 @@ class DeviceService:
             active_session_id=runtime.active_session_id,
             last_activity=_last_activity(device, runtime),
             metrics=DeviceMetrics(
-                uptime_hours=round(uptime_h, 4), interactions_today=day.interactions, avg_response_latency_ms=avg
+                uptime_hours=round(uptime_h, 4),
+                interactions_today=day.interactions,
+                avg_response_latency_ms=avg,
             ),
         )
 
@@ -84,7 +86,9 @@ class DeviceService:
             last_activity=_last_activity(device, runtime),
         )
 
-    async def list(self, *, group_id: str | None = None, status: DeviceStatus | None = None) -> list[DeviceInfo]:
+    async def list(
+        self, *, group_id: str | None = None, status: DeviceStatus | None = None
+    ) -> list[DeviceInfo]:
         devices = await self._store.list_devices()
         infos = [await self.info(d) for d in devices if group_id is None or d.group_id == group_id]
         return [i for i in infos if status is None or i.status == status]
@@ -122,4 +126,3 @@ def _status(presence: Presence | None) -> DeviceStatus:
 
 def _last_activity(device: DeviceRecord, runtime: DeviceRuntime) -> datetime:
     return runtime.last_activity or device.created_at
-

@@ -81,7 +81,9 @@ class DialogService:
                 if on_piece is not None:
                     await on_piece(piece)
         except LLMError as exc:
-            log.warning("LLM failure on session %s: engine=%s reason=%s", session.session_id, exc.engine, exc.reason)
+            log.warning(
+                "LLM failure on session %s: engine=%s reason=%s", session.session_id, exc.engine, exc.reason
+            )
             raise LLMApiError(
                 "The persona's language model failed to answer",
                 details={

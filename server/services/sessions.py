@@ -32,7 +32,12 @@ class SessionService:
             raise PersonaNotFound(persona_id)
 
     async def create(
-        self, *, device_id: str, persona_id: str, user_id: str | None = None, metadata: dict[str, Any] | None = None
+        self,
+        *,
+        device_id: str,
+        persona_id: str,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> SessionRecord:
         """A new session, which becomes the device's active one with its persona."""
         await self._devices.get(device_id)
@@ -88,7 +93,9 @@ class SessionService:
         await self._store.replace_session(renewed)
         return renewed
 
-    async def set_persona(self, session: SessionRecord, persona_id: str, *, preserve_context: bool) -> SessionRecord:
+    async def set_persona(
+        self, session: SessionRecord, persona_id: str, *, preserve_context: bool
+    ) -> SessionRecord:
         updated = msgspec.structs.replace(session, persona_id=persona_id)
         await self._store.replace_session(updated)
         if not preserve_context:
@@ -124,7 +131,10 @@ class SessionService:
         if source.active_session_id == session_id:
             await self._store.update_runtime(from_device_id, active_session_id=None)
         await self._store.update_runtime(
-            to_device_id, active_session_id=session_id, active_persona_id=session.persona_id, last_activity=utcnow()
+            to_device_id,
+            active_session_id=session_id,
+            active_persona_id=session.persona_id,
+            last_activity=utcnow(),
         )
         return moved
 

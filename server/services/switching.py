@@ -33,7 +33,9 @@ class PersonaSwitcher:
         self._commands = commands
         self._personas = personas
 
-    async def switch(self, device_id: str, request: PersonaSwitchRequest, *, started: float) -> PersonaSwitchResponse:
+    async def switch(
+        self, device_id: str, request: PersonaSwitchRequest, *, started: float
+    ) -> PersonaSwitchResponse:
         """Switch the device's live session to another persona.
 
         `started` is the `perf_counter()` when the request arrived; the reported
@@ -71,4 +73,3 @@ class PersonaSwitcher:
             switch_latency_ms=round(elapsed_ms(started)),
             session_id=session.session_id,
         )
-

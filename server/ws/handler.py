@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, JSONBody
 
 from server.auth import Principal, bearer_token
 from server.errors import ApiError, DeviceNotFound, Forbidden, NotSupported, Unauthorized, ValidationFailed
@@ -33,7 +34,7 @@ CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 
 
 @websocket("/ws/{device_id:str}", name="device_socket")
-async def device_socket(socket: WebSocket[Any, Any, Any], device_id: str) -> None:
+async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[str]) -> None:
     services: Services = socket.app.state["services"]
     await socket.accept()
     try:
@@ -51,7 +52,9 @@ async def device_socket(socket: WebSocket[Any, Any, Any], device_id: str) -> Non
 class DeviceSession:
     """The life of one authenticated device connection on this instance."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> None:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], services: Services, device_id: FromPath[str]
+    ) -> None:
         self.socket = socket
         self.services = services
         self.device_id = device_id
@@ -107,18 +110,20 @@ class DeviceSession:
                 return
             if event["type"] == "websocket.disconnect":
                 return
-            data: str | bytes | None = event.get("text") or event.get("bytes")
+            data: JSONBody[str] | bytes | None = event.get("text") or event.get("bytes")
             if data is None:
                 continue
             await self._refresh_presence()
             if len(data) > limit:
-                self._error(ValidationFailed("Message too large", details={"max_bytes": limit, "size": len(data)}))
+                self._error(
+                    ValidationFailed("Message too large", details={"max_bytes": limit, "size": len(data)})
+                )
             elif isinstance(data, bytes):
                 self._error(NotSupported("Binary audio frames are not processed by this server version"))
             else:
                 await self._handle_text(data)
 
-    async def _handle_text(self, data: str) -> None:
+    async def _handle_text(self, data: JSONBody[str]) -> None:
         try:
             message = protocol.decode(data)
         except msgspec.DecodeError as exc:
@@ -195,14 +200,18 @@ class DeviceSession:
             return
         self._presence_refreshed = now
         status = "busy" if (self.device_busy or self.turns_running) else "online"
-        presence = Presence(instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at)
+        presence = Presence(
+            instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at
+        )
         await self.services.store.set_presence(self.device_id, presence, ttl)
 
     def _error(self, error: ApiError) -> None:
         self.connection.send("error", _error_body(error))
 
 
-async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> Principal:
+async def _authenticate(
+    socket: WebSocket[Any, Any, Any], services: Services, device_id: FromPath[str]
+) -> Principal:
     token = socket.query_params.get("token")
     if not token and socket.headers.get("authorization"):
         token = bearer_token(socket.headers.get("authorization"))
