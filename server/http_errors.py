@@ -97,16 +97,17 @@ def _validation_error(exc: ValidationException) -> ApiError:
 
 def _problem(item: dict[str, Any]) -> dict[str, Any]:
     reason, path = _split(str(item.get("message", "")))
-    key = item.get("key")
+    key = str(item.get("key") or "")
     source = item.get("source")
+    source = str(getattr(source, "value", source) or "body")
     if path:
         field = path
-    elif source in (None, "body") or key == "data":
+    elif key and key != "data":
+        field = key if source == "body" else f"{source}.{key}"
+    else:
         # A problem with the body as a whole; an unknown field is named in the reason.
         unknown = _UNKNOWN_FIELD.search(reason)
         field = unknown.group(1) if unknown else "body"
-    else:
-        field = f"{source}.{key}"
     return {"field": field, "reason": reason}
 
 
@@ -127,7 +128,17 @@ def handle_api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[ErrorResponse]:
+    if isinstance(exc, ValidationException) and _has_empty_body(request):
+        # Litestar reports a missing body as a bare KeyError message; say what is wrong instead.
+        return error_response(
+            request,
+            InvalidJson("Request body is empty; expected a JSON object", details={"reason": "empty body"}),
+        )
     return error_response(request, _from_litestar(exc))
+
+
+def _has_empty_body(request: Request[Any, Any, Any]) -> bool:
+    return request.method in ("POST", "PUT", "PATCH") and request.headers.get("content-length", "0") == "0"
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
