@@ -61,8 +61,8 @@ class Store(Protocol):
         self,
         device_id: str,
         *,
-        active_persona_id: str | None | UnsetType = UNSET,
-        active_session_id: str | None | UnsetType = UNSET,
+        active_persona_id: str | UnsetType | None = UNSET,
+        active_session_id: str | UnsetType | None = UNSET,
         last_activity: datetime | UnsetType = UNSET,
     ) -> None:
         """Set only the fields given; each is written atomically on its own."""
