@@ -1,0 +1,294 @@
+"""`MemoryStore` and `MemoryBus`: state in this process's dicts (the embedded default).
+
+Reads are plain dict lookups; an entry with a deadline (presence, revocation,
+rate window, command, session past its retention) is dropped when a read finds
+it past due, and every `sweep_interval_s` a write sweeps all of them, so that
+memory stays bounded by what is live. All deadlines are wall-clock epoch
+seconds, like the datetimes they come from.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from pipeline.llm import ChatMessage
+from server.state.base import UNSET, Deliver, UnsetType
+from server.state.records import (
+    ActivityRecord,
+    BusMessage,
+    CommandRecord,
+    DayMetrics,
+    DeviceRecord,
+    DeviceRuntime,
+    Presence,
+    RateWindow,
+    SessionRecord,
+)
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Expiring(Generic[K, V]):
+    """A dict whose entries vanish at their deadline: checked on read, swept in bulk."""
+
+    def __init__(self) -> None:
+        self._items: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K, now: float) -> V | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= now:
+            del self._items[key]
+            return None
+        return item[1]
+
+    def deadline(self, key: K, now: float) -> float | None:
+        """When the live entry for `key` expires; None if there is none."""
+        item = self._items.get(key)
+        return item[0] if item is not None and item[0] > now else None
+
+    def put(self, key: K, value: V, deadline: float) -> None:
+        self._items[key] = (deadline, value)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def live(self, now: float) -> Iterator[V]:
+        return (value for deadline, value in self._items.values() if deadline > now)
+
+    def sweep(self, now: float) -> None:
+        self._items = {k: item for k, item in self._items.items() if item[0] > now}
+
+
+class MemoryStore:
+    """A `Store` for one process. Nothing survives a restart."""
+
+    backend = "memory"
+
+    def __init__(
+        self,
+        *,
+        session_retention_s: int = 86400,
+        metrics_retention_days: int = 7,
+        sweep_interval_s: float = 60.0,
+    ) -> None:
+        self._retention_s = session_retention_s
+        self._metrics_days = metrics_retention_days
+        self._sweep_interval_s = sweep_interval_s
+        self._next_sweep = time.time() + sweep_interval_s
+        self._devices: dict[str, DeviceRecord] = {}
+        self._runtimes: dict[str, DeviceRuntime] = {}
+        self._metrics: dict[str, dict[date, DayMetrics]] = {}
+        self._activities: dict[str, ActivityRecord] = {}
+        self._presence: _Expiring[str, Presence] = _Expiring()
+        self._revoked: _Expiring[str, bool] = _Expiring()
+        self._sessions: _Expiring[str, SessionRecord] = _Expiring()
+        self._contexts: _Expiring[str, list[ChatMessage]] = _Expiring()
+        self._rates: _Expiring[str, tuple[int, int]] = _Expiring()
+        self._commands: _Expiring[str, CommandRecord] = _Expiring()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    # Devices
+    async def add_device(self, device: DeviceRecord) -> None:
+        self._devices[device.device_id] = device
+
+    async def replace_device(self, device: DeviceRecord) -> None:
+        """Overwrite a known device; a no-op for an unknown (e.g. just deleted) one."""
+        if device.device_id in self._devices:
+            self._devices[device.device_id] = device
+
+    async def get_device(self, device_id: str) -> DeviceRecord | None:
+        return self._devices.get(device_id)
+
+    async def list_devices(self) -> list[DeviceRecord]:
+        return sorted(self._devices.values(), key=lambda d: (d.created_at, d.device_id))
+
+    async def delete_device(self, device_id: str) -> bool:
+        self._runtimes.pop(device_id, None)
+        self._metrics.pop(device_id, None)
+        self._presence.pop(device_id)
+        return self._devices.pop(device_id, None) is not None
+
+    async def get_runtime(self, device_id: str) -> DeviceRuntime:
+        return self._runtimes.get(device_id) or DeviceRuntime()
+
+    async def update_runtime(
+        self,
+        device_id: str,
+        *,
+        active_persona_id: str | UnsetType | None = UNSET,
+        active_session_id: str | UnsetType | None = UNSET,
+        last_activity: datetime | UnsetType = UNSET,
+    ) -> None:
+        given = {
+            "active_persona_id": active_persona_id,
+            "active_session_id": active_session_id,
+            "last_activity": last_activity,
+        }
+        changes: dict[str, Any] = {name: value for name, value in given.items() if value is not UNSET}
+        current = self._runtimes.get(device_id) or DeviceRuntime()
+        self._runtimes[device_id] = msgspec.structs.replace(current, **changes)
+
+    # Presence
+    async def set_presence(self, device_id: str, presence: Presence, ttl_s: float) -> None:
+        now = self._now_and_sweep()
+        self._presence.put(device_id, presence, now + ttl_s)
+
+    async def get_presence(self, device_id: str) -> Presence | None:
+        return self._presence.get(device_id, time.time())
+
+    async def clear_presence(self, device_id: str, instance_id: str) -> None:
+        current = self._presence.get(device_id, time.time())
+        if current is not None and current.instance_id == instance_id:
+            self._presence.pop(device_id)
+
+    # Token revocation
+    async def revoke_token(self, jti: str, until: datetime) -> None:
+        self._now_and_sweep()
+        self._revoked.put(jti, True, until.timestamp())
+
+    async def is_revoked(self, jti: str) -> bool:
+        return self._revoked.get(jti, time.time()) is not None
+
+    # Sessions and their context
+    async def add_session(self, session: SessionRecord) -> None:
+        self._now_and_sweep()
+        self._put_session(session)
+
+    async def replace_session(self, session: SessionRecord) -> None:
+        """Overwrite a known session; a no-op for one unknown or past its retention."""
+        if self._sessions.get(session.session_id, self._now_and_sweep()) is not None:
+            self._put_session(session)
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return self._sessions.get(session_id, time.time())
+
+    async def list_sessions(self, device_id: str | None = None) -> list[SessionRecord]:
+        found = [s for s in self._sessions.live(time.time()) if device_id is None or s.device_id == device_id]
+        return sorted(found, key=lambda s: (s.created_at, s.session_id))
+
+    async def append_context(self, session_id: str, messages: list[ChatMessage], keep_last: int) -> None:
+        """Append; the context lives as long as its session (or the retention, without one)."""
+        if keep_last < 1:
+            raise ValueError("keep_last must be at least 1")
+        now = self._now_and_sweep()
+        kept = ([*(self._contexts.get(session_id, now) or []), *messages])[-keep_last:]
+        deadline = self._sessions.deadline(session_id, now) or now + self._retention_s
+        self._contexts.put(session_id, kept, deadline)
+
+    async def get_context(self, session_id: str) -> list[ChatMessage]:
+        return list(self._contexts.get(session_id, time.time()) or [])
+
+    async def clear_context(self, session_id: str) -> None:
+        self._contexts.pop(session_id)
+
+    # Rate limits
+    async def hit(self, key: str, window_s: int) -> RateWindow:
+        now = self._now_and_sweep()
+        index = int(now // window_s)
+        end = (index + 1) * window_s
+        current = self._rates.get(key, now)
+        count = current[1] + 1 if current is not None and current[0] == index else 1
+        self._rates.put(key, (index, count), end)
+        return RateWindow(count=count, reset_in_s=end - now)
+
+    # Metrics
+    async def record_interaction(self, device_id: str, latency_ms: float, at: datetime) -> None:
+        self._now_and_sweep()
+        day = _utc_day(at)
+        days = self._metrics.setdefault(device_id, {})
+        current = days.get(day) or DayMetrics(day=day)
+        days[day] = DayMetrics(
+            day=day,
+            interactions=current.interactions + 1,
+            latency_ms_total=current.latency_ms_total + latency_ms,
+        )
+
+    async def get_day_metrics(self, device_id: str, day: date) -> DayMetrics:
+        return self._metrics.get(device_id, {}).get(day) or DayMetrics(day=day)
+
+    # Commands and activities
+    async def save_command(self, command: CommandRecord, ttl_s: int) -> None:
+        now = self._now_and_sweep()
+        self._commands.put(command.command_id, command, now + ttl_s)
+
+    async def get_command(self, command_id: str) -> CommandRecord | None:
+        return self._commands.get(command_id, time.time())
+
+    async def save_activity(self, activity: ActivityRecord) -> None:
+        self._activities[activity.activity_id] = activity
+
+    async def get_activity(self, activity_id: str) -> ActivityRecord | None:
+        return self._activities.get(activity_id)
+
+    def _put_session(self, session: SessionRecord) -> None:
+        """Keep the session (and its context) until `retention_s` after it expires."""
+        deadline = session.expires_at.timestamp() + self._retention_s
+        self._sessions.put(session.session_id, session, deadline)
+        context = self._contexts.get(session.session_id, time.time())
+        if context is not None:
+            self._contexts.put(session.session_id, context, deadline)
+
+    def _now_and_sweep(self) -> float:
+        """The time; past each sweep interval, first drop everything that expired."""
+        now = time.time()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._sweep_interval_s
+            self._presence.sweep(now)
+            self._revoked.sweep(now)
+            self._sessions.sweep(now)
+            self._contexts.sweep(now)
+            self._rates.sweep(now)
+            self._commands.sweep(now)
+            oldest = datetime.fromtimestamp(now, UTC).date() - timedelta(days=self._metrics_days)
+            for device_id in list(self._metrics):
+                kept = {day: m for day, m in self._metrics[device_id].items() if day >= oldest}
+                if kept:
+                    self._metrics[device_id] = kept
+                else:
+                    del self._metrics[device_id]
+        return now
+
+
+def _utc_day(at: datetime) -> date:
+    """The UTC calendar day of `at` (a naive datetime counts as UTC)."""
+    return at.date() if at.tzinfo is None else at.astimezone(UTC).date()
+
+
+class MemoryBus:
+    """A `Bus` for one process: every device's socket is here, so delivery is a call."""
+
+    def __init__(self) -> None:
+        self._delivers: dict[str, Deliver] = {}
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def close(self) -> None:
+        self._delivers.clear()
+
+    async def attach(self, device_id: str, deliver: Deliver) -> None:
+        self._delivers[device_id] = deliver
+
+    async def detach(self, device_id: str, deliver: Deliver) -> None:
+        if self._delivers.get(device_id) is deliver:
+            del self._delivers[device_id]
+
+    async def send(self, device_id: str, message: BusMessage) -> bool:
+        deliver = self._delivers.get(device_id)
+        if deliver is None:
+            return False
+        deliver(message)
+        return True
