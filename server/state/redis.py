@@ -1,0 +1,489 @@
+"""`RedisStore` and `RedisBus`: state and messaging shared by every instance through one Redis.
+
+Keys (each under `key_prefix`), one per independently updated piece, so that
+concurrent writers never overwrite each other's fields:
+
+    device:{id}         JSON DeviceRecord           devices            ZSET of ids by created_at
+    runtime:{id}        HASH attribute -> JSON      presence:{id}      JSON Presence, PX ttl
+    session:{id}        JSON SessionRecord, kept until expires_at + retention
+    sessions            ZSET of ids by created_at   sessions:dev:{id}  the same, per device
+    ctx:{session_id}    LIST of JSON ChatMessage, expiring with its session
+    revoked:{jti}       until the token's expiry    rl:{key}:{window}  INCR counter of one window
+    metrics:{id}:{day}  HASH, for a few days        command:{id}       JSON, with its ttl
+    activity:{id}       JSON ActivityRecord
+
+Channels: `dev:{device_id}` carries the device's `BusMessage`s to whichever
+instance subscribed to it (the one holding the device's socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import defaultdict, deque
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, cast
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
+
+from pipeline.llm import ChatMessage
+from server.state.base import UNSET, Deliver, UnsetType
+from server.state.records import (
+    ActivityRecord,
+    BusMessage,
+    CommandRecord,
+    DayMetrics,
+    DeviceRecord,
+    DeviceRuntime,
+    Presence,
+    RateWindow,
+    SessionRecord,
+)
+
+__all__ = ["RedisBus", "RedisStore"]
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+_device_decoder = msgspec.json.Decoder(DeviceRecord)
+_runtime_decoder = msgspec.json.Decoder(DeviceRuntime)
+_presence_decoder = msgspec.json.Decoder(Presence)
+_session_decoder = msgspec.json.Decoder(SessionRecord)
+_chat_decoder = msgspec.json.Decoder(ChatMessage)
+_command_decoder = msgspec.json.Decoder(CommandRecord)
+_activity_decoder = msgspec.json.Decoder(ActivityRecord)
+_bus_decoder = msgspec.json.Decoder(BusMessage)
+
+_CLEAR_PRESENCE = """
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current)['instance_id'] == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+"""KEYS: presence. ARGV: instance id. Deletes the presence only if that instance owns it."""
+
+_PUT_SESSION = """
+if ARGV[5] == 'XX' then
+  if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX') then return 0 end
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+return 1
+"""
+"""KEYS: session, context, all-sessions index, device's index. ARGV: record, ttl ms, created_at,
+session id, and "XX" to write only over an existing session. The context expires with it."""
+
+_APPEND_CONTEXT = """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 then ttl = ARGV[2] end
+return redis.call('PEXPIRE', KEYS[1], ttl)
+"""
+"""KEYS: context, session. ARGV: keep_last, fallback ttl ms, messages. Expires with the session."""
+
+_RUNTIME_FIELDS = ("active_persona_id", "active_session_id", "last_activity")
+_PRUNE_SAMPLE = 8
+"""Index entries checked per new session; dead ones go (as Redis samples keys to expire them)."""
+
+
+class RedisStore:
+    """A `Store` in Redis, shared by every server instance that uses the same Redis and prefix."""
+
+    backend = "redis"
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        key_prefix: str = "cv:",
+        session_retention_s: int = 86400,
+        metrics_retention_days: int = 7,
+        close_client: bool = False,
+    ) -> None:
+        """`client` must not decode responses; `close_client` makes `close()` close it too."""
+        self._r = client
+        self._p = key_prefix
+        self._retention_s = session_retention_s
+        self._metrics_days = metrics_retention_days
+        self._close_client = close_client
+        self._clear_presence = client.register_script(_CLEAR_PRESENCE)
+        self._put_session = client.register_script(_PUT_SESSION)
+        self._append_context = client.register_script(_APPEND_CONTEXT)
+
+    @classmethod
+    def from_url(cls, url: str, *, key_prefix: str = "cv:", session_retention_s: int = 86400) -> RedisStore:
+        """A store with its own client, closed by `close()`."""
+        return cls(
+            Redis.from_url(url),
+            key_prefix=key_prefix,
+            session_retention_s=session_retention_s,
+            close_client=True,
+        )
+
+    async def ping(self) -> bool:
+        return bool(await self._r.ping())
+
+    async def close(self) -> None:
+        if self._close_client:
+            await self._r.aclose()
+
+    # Devices
+    async def add_device(self, device: DeviceRecord) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("device", device.device_id), _encoder.encode(device))
+            pipe.zadd(self._k("devices"), {device.device_id: device.created_at.timestamp()})
+            await pipe.execute()
+
+    async def replace_device(self, device: DeviceRecord) -> None:
+        """Overwrite a known device; a no-op for an unknown (e.g. just deleted) one."""
+        await self._r.set(self._k("device", device.device_id), _encoder.encode(device), xx=True)
+
+    async def get_device(self, device_id: str) -> DeviceRecord | None:
+        raw = await self._r.get(self._k("device", device_id))
+        return None if raw is None else _device_decoder.decode(raw)
+
+    async def list_devices(self) -> list[DeviceRecord]:
+        ids = _members(await self._r.zrange(self._k("devices"), 0, -1))
+        if not ids:
+            return []
+        raws = await self._r.mget([self._k("device", i) for i in ids])
+        return [_device_decoder.decode(raw) for raw in raws if raw is not None]
+
+    async def delete_device(self, device_id: str) -> bool:
+        today = datetime.now(UTC).date()
+        days = [today + timedelta(days=n) for n in range(-self._metrics_days - 2, 2)]  # all that may live
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.delete(self._k("device", device_id))
+            pipe.delete(self._k("runtime", device_id), self._k("presence", device_id))
+            pipe.delete(*(self._metrics_key(device_id, day) for day in days))
+            pipe.zrem(self._k("devices"), device_id)
+            deleted, *_ = await pipe.execute()
+        return bool(deleted)
+
+    async def get_runtime(self, device_id: str) -> DeviceRuntime:
+        fields = cast(dict[bytes, bytes], await self._r.hgetall(self._k("runtime", device_id)))
+        members = b",".join(b'"%s":%s' % item for item in fields.items())
+        return _runtime_decoder.decode(b"{" + members + b"}")
+
+    async def update_runtime(
+        self,
+        device_id: str,
+        *,
+        active_persona_id: str | UnsetType | None = UNSET,
+        active_session_id: str | UnsetType | None = UNSET,
+        last_activity: datetime | UnsetType = UNSET,
+    ) -> None:
+        values = (active_persona_id, active_session_id, last_activity)
+        given = {name: v for name, v in zip(_RUNTIME_FIELDS, values, strict=True) if v is not UNSET}
+        if given:
+            encoded: dict[FieldT, EncodableT] = {name: _encoder.encode(v) for name, v in given.items()}
+            await self._r.hset(self._k("runtime", device_id), mapping=encoded)
+
+    # Presence
+    async def set_presence(self, device_id: str, presence: Presence, ttl_s: float) -> None:
+        ttl_ms = max(1, round(ttl_s * 1000))
+        await self._r.set(self._k("presence", device_id), _encoder.encode(presence), px=ttl_ms)
+
+    async def get_presence(self, device_id: str) -> Presence | None:
+        raw = await self._r.get(self._k("presence", device_id))
+        return None if raw is None else _presence_decoder.decode(raw)
+
+    async def clear_presence(self, device_id: str, instance_id: str) -> None:
+        await self._clear_presence(keys=[self._k("presence", device_id)], args=[instance_id])
+
+    # Token revocation
+    async def revoke_token(self, jti: str, until: datetime) -> None:
+        ttl_ms = round((until.timestamp() - time.time()) * 1000)
+        if ttl_ms > 0:
+            await self._r.set(self._k("revoked", jti), b"1", px=ttl_ms)
+
+    async def is_revoked(self, jti: str) -> bool:
+        return bool(await self._r.exists(self._k("revoked", jti)))
+
+    # Sessions and their context
+    async def add_session(self, session: SessionRecord) -> None:
+        if await self._write_session(session, only_existing=False):
+            await self._prune_index(self._k("sessions"))
+            await self._prune_index(self._k("sessions:dev", session.device_id))
+
+    async def replace_session(self, session: SessionRecord) -> None:
+        """Overwrite a known session; a no-op for one unknown or past its retention."""
+        await self._write_session(session, only_existing=True)
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        raw = await self._r.get(self._k("session", session_id))
+        return None if raw is None else _session_decoder.decode(raw)
+
+    async def list_sessions(self, device_id: str | None = None) -> list[SessionRecord]:
+        """Read the index in order; entries whose session is gone (or moved away) leave it."""
+        index = self._k("sessions") if device_id is None else self._k("sessions:dev", device_id)
+        ids = _members(await self._r.zrange(index, 0, -1))
+        if not ids:
+            return []
+        raws = await self._r.mget([self._k("session", i) for i in ids])
+        sessions, stale = [], []
+        for session_id, raw in zip(ids, raws, strict=True):
+            session = None if raw is None else _session_decoder.decode(raw)
+            if session is None or (device_id is not None and session.device_id != device_id):
+                stale.append(session_id)
+            else:
+                sessions.append(session)
+        if stale:
+            await self._r.zrem(index, *stale)
+        return sessions
+
+    async def append_context(self, session_id: str, messages: list[ChatMessage], keep_last: int) -> None:
+        """Append and trim in one step; the context expires with its session (or after the retention)."""
+        if keep_last < 1:
+            raise ValueError("keep_last must be at least 1")
+        if messages:
+            keys = [self._k("ctx", session_id), self._k("session", session_id)]
+            args: list[EncodableT] = [keep_last, self._retention_s * 1000]
+            args += [_encoder.encode(m) for m in messages]
+            await self._append_context(keys=keys, args=args)
+
+    async def get_context(self, session_id: str) -> list[ChatMessage]:
+        raws = cast(list[bytes], await self._r.lrange(self._k("ctx", session_id), 0, -1))
+        return [_chat_decoder.decode(raw) for raw in raws]
+
+    async def clear_context(self, session_id: str) -> None:
+        await self._r.delete(self._k("ctx", session_id))
+
+    # Rate limits
+    async def hit(self, key: str, window_s: int) -> RateWindow:
+        """Fixed windows aligned on the epoch, so every instance counts in the same one."""
+        now = time.time()
+        index = int(now // window_s)
+        reset_in_s = (index + 1) * window_s - now
+        counter = self._k("rl", f"{key}:{index}")
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.incr(counter)
+            pipe.expire(counter, math.ceil(reset_in_s) + 1)
+            count, _ = await pipe.execute()
+        return RateWindow(count=count, reset_in_s=reset_in_s)
+
+    # Metrics
+    async def record_interaction(self, device_id: str, latency_ms: float, at: datetime) -> None:
+        key = self._metrics_key(device_id, _utc_day(at))
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "interactions", 1)
+            pipe.hincrbyfloat(key, "latency_ms_total", latency_ms)
+            pipe.expire(key, (self._metrics_days + 1) * 86400)
+            await pipe.execute()
+
+    async def get_day_metrics(self, device_id: str, day: date) -> DayMetrics:
+        key = self._metrics_key(device_id, day)
+        interactions, latency = await self._r.hmget(key, ["interactions", "latency_ms_total"])
+        return DayMetrics(day=day, interactions=int(interactions or 0), latency_ms_total=float(latency or 0))
+
+    # Commands and activities
+    async def save_command(self, command: CommandRecord, ttl_s: int) -> None:
+        await self._r.set(self._k("command", command.command_id), _encoder.encode(command), ex=ttl_s)
+
+    async def get_command(self, command_id: str) -> CommandRecord | None:
+        raw = await self._r.get(self._k("command", command_id))
+        return None if raw is None else _command_decoder.decode(raw)
+
+    async def save_activity(self, activity: ActivityRecord) -> None:
+        await self._r.set(self._k("activity", activity.activity_id), _encoder.encode(activity))
+
+    async def get_activity(self, activity_id: str) -> ActivityRecord | None:
+        raw = await self._r.get(self._k("activity", activity_id))
+        return None if raw is None else _activity_decoder.decode(raw)
+
+    def _k(self, kind: str, name: str = "") -> str:
+        return f"{self._p}{kind}:{name}" if name else f"{self._p}{kind}"
+
+    def _metrics_key(self, device_id: str, day: date) -> str:
+        return self._k("metrics", f"{device_id}:{day.isoformat()}")
+
+    async def _write_session(self, session: SessionRecord, *, only_existing: bool) -> bool:
+        """Write the session (indexed, until `retention_s` past its expiry); False if not written."""
+        key = self._k("session", session.session_id)
+        ttl_ms = round((session.expires_at.timestamp() - time.time() + self._retention_s) * 1000)
+        if ttl_ms <= 0:  # Already past its retention: there is nothing left to keep.
+            await self._r.delete(key)
+            return False
+        keys = [key, self._k("ctx", session.session_id), self._k("sessions")]
+        keys.append(self._k("sessions:dev", session.device_id))
+        args: list[EncodableT] = [_encoder.encode(session), ttl_ms, session.created_at.timestamp()]
+        args += [session.session_id, "XX" if only_existing else ""]
+        return bool(await self._put_session(keys=keys, args=args))
+
+    async def _prune_index(self, index: str) -> None:
+        """Drop a random sample of the index's entries whose session expired."""
+        ids = _members(await self._r.zrandmember(index, _PRUNE_SAMPLE))
+        if not ids:
+            return
+        async with self._r.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.exists(self._k("session", session_id))
+            exists = await pipe.execute()
+        dead = [session_id for session_id, found in zip(ids, exists, strict=True) if not found]
+        if dead:
+            await self._r.zrem(index, *dead)
+
+
+def _members(reply: Any) -> list[str]:
+    """The members of a sorted-set reply (bytes: the client does not decode responses)."""
+    return [member.decode() for member in reply or ()]
+
+
+def _utc_day(at: datetime) -> date:
+    """The UTC calendar day of `at` (a naive datetime counts as UTC)."""
+    return at.date() if at.tzinfo is None else at.astimezone(UTC).date()
+
+
+_Request = Literal["subscribe", "unsubscribe"]
+
+
+class RedisBus:
+    """A `Bus` over Redis pub/sub: a channel per device, one subscriber connection per instance.
+
+    A reader task dispatches what arrives on the subscriber connection: messages to
+    the attached `deliver` callbacks, and the server's confirmations of (un)subscribes
+    to the `attach`/`detach` calls waiting for them, paired in the order they were sent.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        key_prefix: str = "cv:",
+        confirm_timeout_s: float = 5.0,
+        close_client: bool = False,
+    ) -> None:
+        """`client` must not decode responses; `close_client` makes `close()` close it too."""
+        self._r = client
+        self._channel_prefix = f"{key_prefix}dev:".encode()
+        self._confirm_timeout_s = confirm_timeout_s
+        self._close_client = close_client
+        self._pubsub: PubSub = client.pubsub()
+        self._reader: asyncio.Task[None] | None = None
+        self._delivers: dict[str, Deliver] = {}
+        self._waiters: defaultdict[tuple[str, bytes], deque[asyncio.Future[None]]] = defaultdict(deque)
+        self._lock = asyncio.Lock()
+        """Held while changing routing and sending the matching command, so both keep one order."""
+
+    @classmethod
+    def from_url(cls, url: str, *, key_prefix: str = "cv:") -> RedisBus:
+        """A bus with its own client, closed by `close()`."""
+        return cls(Redis.from_url(url), key_prefix=key_prefix, close_client=True)
+
+    async def start(self) -> None:
+        """Open the subscriber connection and start reading it."""
+        if self._reader is None:
+            await self._pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        for queue in self._waiters.values():
+            for waiter in queue:
+                waiter.cancel()
+        self._waiters.clear()
+        self._delivers.clear()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        if self._close_client:
+            await self._r.aclose()
+
+    async def attach(self, device_id: str, deliver: Deliver) -> None:
+        """Route to `deliver`; returns once the server confirmed the subscription."""
+        if self._reader is None:
+            raise RuntimeError("RedisBus.start() must be called before attach()")
+        async with self._lock:
+            self._delivers[device_id] = deliver
+            confirmed = await self._request("subscribe", device_id)
+        await asyncio.wait_for(confirmed, self._confirm_timeout_s)
+
+    async def detach(self, device_id: str, deliver: Deliver) -> None:
+        """Stop routing to `deliver` if it is still attached; returns once unsubscribed."""
+        async with self._lock:
+            if self._delivers.get(device_id) is not deliver:
+                return
+            del self._delivers[device_id]
+            confirmed = await self._request("unsubscribe", device_id)
+        await asyncio.wait_for(confirmed, self._confirm_timeout_s)
+
+    async def send(self, device_id: str, message: BusMessage) -> bool:
+        receivers: int = await self._r.publish(self._channel(device_id), _encoder.encode(message))
+        return receivers > 0
+
+    def _channel(self, device_id: str) -> bytes:
+        return self._channel_prefix + device_id.encode()
+
+    async def _request(self, kind: _Request, device_id: str) -> asyncio.Future[None]:
+        """Send a (un)subscribe; the future resolves when the server confirms it."""
+        channel = self._channel(device_id)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._waiters[(kind, channel)]
+        queue.append(waiter)
+        try:
+            if kind == "subscribe":
+                await self._pubsub.subscribe(channel)
+            else:
+                await self._pubsub.unsubscribe(channel)
+        except BaseException:
+            queue.remove(waiter)
+            raise
+        return waiter
+
+    async def _read(self) -> None:
+        """Dispatch what arrives on the subscriber connection, until `close()`."""
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except (RedisError, OSError):
+                log.warning("bus: subscriber connection failed; retrying in 1 s", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            if message is None:
+                continue
+            kind, channel = message["type"], message["channel"]
+            if kind in ("subscribe", "unsubscribe"):
+                self._confirm(kind, channel)
+            elif kind == "message":
+                self._deliver(channel, message["data"])
+
+    def _confirm(self, kind: str, channel: bytes) -> None:
+        """Resolve the oldest request still waiting for this confirmation (timed-out ones are skipped)."""
+        queue = self._waiters.get((kind, channel))
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                break
+        if queue is not None and not queue:
+            del self._waiters[(kind, channel)]
+
+    def _deliver(self, channel: bytes, data: bytes) -> None:
+        """Hand a published message to the device's `deliver`; a bad one is logged and skipped."""
+        device_id = channel[len(self._channel_prefix) :].decode()
+        deliver = self._delivers.get(device_id)
+        if deliver is None:
+            return
+        try:
+            message = _bus_decoder.decode(data)
+        except msgspec.DecodeError:
+            log.warning("bus: skipped a malformed message for device %s", device_id)
+            return
+        try:
+            deliver(message)
+        except Exception:
+            log.exception("bus: delivery to device %s failed", device_id)
