@@ -1,0 +1,1 @@
+"""Helpers the tests share: real services started for the test run."""
