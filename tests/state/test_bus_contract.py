@@ -1,0 +1,159 @@
+"""The `Bus` contract, run against every backend (Redis on a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+
+import pytest
+from redis.asyncio import Redis
+
+from server.state.base import Bus
+from server.state.memory import MemoryBus
+from server.state.records import BusMessage, CommandRecord
+from server.state.redis import RedisBus
+
+BusFactory = Callable[[], Awaitable[Bus]]
+
+DISCONNECT = BusMessage(kind="disconnect", reason="device deregistered")
+SENT_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+class Inbox:
+    """A `Deliver` that keeps what it receives, to be awaited."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[BusMessage] = asyncio.Queue()
+
+    def __call__(self, message: BusMessage) -> None:
+        self.received.put_nowait(message)
+
+    async def next(self) -> BusMessage:
+        return await asyncio.wait_for(self.received.get(), 2.0)
+
+
+def command(command_id: str) -> BusMessage:
+    record = CommandRecord(
+        command_id=command_id,
+        device_id="dev-1",
+        type="set_volume",
+        payload={"level": 3},
+        priority=1,
+        sent_at=SENT_AT,
+    )
+    return BusMessage(kind="command", command=record)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def buses(request: pytest.FixtureRequest) -> AsyncIterator[BusFactory]:
+    """Makes started buses of one deployment, as server instances have (memory: the one bus)."""
+    opened: list[Bus] = []
+    if request.param == "memory":
+        memory = MemoryBus()
+        opened.append(memory)
+
+        async def make() -> Bus:
+            return memory
+
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"t{uuid.uuid4().hex[:10]}:"
+
+        async def make() -> Bus:
+            bus = RedisBus.from_url(url, key_prefix=prefix)
+            opened.append(bus)
+            await bus.start()
+            return bus
+
+    yield make
+    for bus in opened:
+        await bus.close()
+
+
+async def test_attach_send_detach(buses: BusFactory) -> None:
+    bus = await buses()
+    inbox = Inbox()
+    await bus.attach("dev-1", inbox)
+    assert await bus.send("dev-1", command("cmd-1")) is True
+    assert await inbox.next() == command("cmd-1")
+
+    await bus.detach("dev-1", inbox)
+    assert await bus.send("dev-1", DISCONNECT) is False
+    assert inbox.received.empty()
+
+
+async def test_send_to_a_device_nobody_holds_is_false(buses: BusFactory) -> None:
+    bus = await buses()
+    assert await bus.send("dev-unknown", DISCONNECT) is False
+
+
+async def test_newer_attach_replaces_the_older(buses: BusFactory) -> None:
+    bus = await buses()
+    old, new = Inbox(), Inbox()
+    await bus.attach("dev-1", old)
+    await bus.attach("dev-1", new)
+    await bus.detach("dev-1", old)  # the old socket closing must not cut off the new one
+
+    assert await bus.send("dev-1", command("cmd-1")) is True
+    assert await new.next() == command("cmd-1")
+    assert old.received.empty()
+
+
+async def test_send_from_another_instance_reaches_the_holder(buses: BusFactory) -> None:
+    holder, sender = await buses(), await buses()
+    inbox, other = Inbox(), Inbox()
+    await holder.attach("dev-1", inbox)
+    await holder.attach("dev-2", other)
+
+    assert await sender.send("dev-1", command("cmd-1")) is True
+    assert await sender.send("dev-1", DISCONNECT) is True
+    assert [await inbox.next(), await inbox.next()] == [command("cmd-1"), DISCONNECT]
+    assert other.received.empty()
+
+
+async def test_reader_survives_malformed_messages_and_failing_delivery(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}:"
+    bus = RedisBus.from_url(redis_url, key_prefix=prefix)
+    raw = Redis.from_url(redis_url)
+    caplog.set_level(logging.WARNING, logger="server.state.redis")
+    try:
+        await bus.start()
+        inbox = Inbox()
+        failures = 0
+
+        def flaky(message: BusMessage) -> None:
+            nonlocal failures
+            if message.kind == "disconnect" and failures == 0:
+                failures += 1
+                raise RuntimeError("socket already closed")
+            inbox(message)
+
+        await bus.attach("dev-1", flaky)
+        channel = f"{prefix}dev:dev-1"
+        assert await raw.publish(channel, b"not json") == 1
+        assert await raw.publish(channel, b'{"kind": "reboot"}') == 1
+        assert await bus.send("dev-1", DISCONNECT) is True  # raises inside `flaky`
+        assert await bus.send("dev-1", command("cmd-1")) is True
+        assert await inbox.next() == command("cmd-1")
+        assert failures == 1
+        logged = [r.getMessage() for r in caplog.records if r.name == "server.state.redis"]
+        assert logged == ["bus: skipped a malformed message for device dev-1"] * 2 + [
+            "bus: delivery to device dev-1 failed"
+        ]
+    finally:
+        await raw.aclose()
+        await bus.close()
+
+
+async def test_attach_before_start_is_refused(redis_url: str) -> None:
+    bus = RedisBus.from_url(redis_url)
+    try:
+        with pytest.raises(RuntimeError, match="start"):
+            await bus.attach("dev-1", Inbox())
+    finally:
+        await bus.close()

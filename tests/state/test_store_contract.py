@@ -1,0 +1,391 @@
+"""The `Store` contract, run against every backend (Redis on a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta, timezone
+
+import msgspec
+import pytest
+
+from pipeline.llm import ChatMessage
+from server.state.base import Store
+from server.state.memory import MemoryStore
+from server.state.records import (
+    ActivityRecord,
+    CommandRecord,
+    DayMetrics,
+    DeviceRecord,
+    DeviceRuntime,
+    Presence,
+    SessionRecord,
+)
+from server.state.redis import RedisStore
+
+RETENTION_S = 3600
+HOUR = 3600
+
+StoreFactory = Callable[[], Store]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    """Makes stores sharing one state, as server instances do (memory: the one store)."""
+    opened: list[Store] = []
+    if request.param == "memory":
+        memory = MemoryStore(session_retention_s=RETENTION_S)
+        opened.append(memory)
+
+        def make() -> Store:
+            return memory
+
+    else:
+        url = request.getfixturevalue("redis_url")
+        prefix = f"t{uuid.uuid4().hex[:10]}:"  # a fresh keyspace per test
+
+        def make() -> Store:
+            store = RedisStore.from_url(url, key_prefix=prefix, session_retention_s=RETENTION_S)
+            opened.append(store)
+            return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+def store(stores: StoreFactory) -> Store:
+    return stores()
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout_s: float = 3.0) -> None:
+    """Poll `condition` until it holds (for TTLs, which nothing announces), failing at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.02)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def device(device_id: str, created_at: datetime | None = None, jti: str = "jti-1") -> DeviceRecord:
+    return DeviceRecord(
+        device_id=device_id,
+        name=f"Device {device_id}",
+        device_type="speaker",
+        location="kitchen",
+        group_id=None,
+        capabilities=["audio_in", "audio_out"],
+        created_at=created_at or now(),
+        token_jti=jti,
+    )
+
+
+def session(
+    session_id: str, device_id: str = "dev-1", created_at: datetime | None = None, expires_in_s: float = 1800
+) -> SessionRecord:
+    return SessionRecord(
+        session_id=session_id,
+        device_id=device_id,
+        persona_id="companion",
+        user_id=None,
+        metadata={"room": "kitchen"},
+        created_at=created_at or now(),
+        expires_at=now() + timedelta(seconds=expires_in_s),
+    )
+
+
+def presence(instance_id: str) -> Presence:
+    return Presence(instance_id=instance_id, status="online", connected_at=now())
+
+
+def chat(*contents: str) -> list[ChatMessage]:
+    return [
+        ChatMessage(role="user" if i % 2 == 0 else "assistant", content=c) for i, c in enumerate(contents)
+    ]
+
+
+async def test_ping(store: Store) -> None:
+    assert await store.ping()
+    assert store.backend in ("memory", "redis")
+
+
+# Devices
+
+
+async def test_device_add_get_replace(store: Store) -> None:
+    await store.add_device(device("dev-1"))
+    rotated = device("dev-1", jti="jti-2")
+    await store.replace_device(rotated)
+    assert await store.get_device("dev-1") == rotated
+    assert await store.get_device("dev-unknown") is None
+
+
+async def test_replace_unknown_device_does_not_create_it(store: Store) -> None:
+    await store.replace_device(device("dev-ghost"))
+    assert await store.get_device("dev-ghost") is None
+    assert await store.list_devices() == []
+
+
+async def test_list_devices_oldest_registration_first(store: Store) -> None:
+    base = now()
+    for device_id, age_s in (("dev-b", 10), ("dev-c", 5), ("dev-a", 20)):
+        await store.add_device(device(device_id, created_at=base - timedelta(seconds=age_s)))
+    assert [d.device_id for d in await store.list_devices()] == ["dev-a", "dev-b", "dev-c"]
+
+
+async def test_delete_device_removes_record_runtime_presence_and_metrics(store: Store) -> None:
+    await store.add_device(device("dev-1"))
+    await store.add_device(device("dev-2"))
+    await store.update_runtime("dev-1", active_persona_id="companion")
+    await store.set_presence("dev-1", presence("inst-a"), ttl_s=60)
+    await store.record_interaction("dev-1", 120.0, now())
+
+    assert await store.delete_device("dev-1") is True
+
+    assert await store.get_device("dev-1") is None
+    assert await store.get_runtime("dev-1") == DeviceRuntime()
+    assert await store.get_presence("dev-1") is None
+    assert await store.get_day_metrics("dev-1", now().date()) == DayMetrics(day=now().date())
+    assert [d.device_id for d in await store.list_devices()] == ["dev-2"]
+    assert await store.delete_device("dev-1") is False
+
+
+async def test_runtime_of_a_device_never_active_is_empty(store: Store) -> None:
+    assert await store.get_runtime("dev-1") == DeviceRuntime()
+
+
+async def test_update_runtime_touches_only_the_given_fields(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    at = now()
+    await first.update_runtime("dev-1", active_persona_id="p1", active_session_id="s1", last_activity=at)
+    await second.update_runtime("dev-1", active_session_id=None)
+    assert await first.get_runtime("dev-1") == DeviceRuntime("p1", None, at)
+
+    # Two instances updating different fields at once both win.
+    await asyncio.gather(
+        first.update_runtime("dev-1", active_persona_id="p2"),
+        second.update_runtime("dev-1", active_session_id="s2"),
+    )
+    assert await second.get_runtime("dev-1") == DeviceRuntime("p2", "s2", at)
+
+
+# Presence
+
+
+async def test_presence_is_shared_and_expires_after_its_ttl(stores: StoreFactory) -> None:
+    owner, other = stores(), stores()
+    mine = presence("inst-a")
+    await owner.set_presence("dev-1", mine, ttl_s=0.2)
+    assert await other.get_presence("dev-1") == mine
+
+    async def gone() -> bool:
+        return await other.get_presence("dev-1") is None
+
+    await eventually(gone)
+
+
+async def test_clear_presence_only_by_its_owner(store: Store) -> None:
+    await store.set_presence("dev-1", presence("inst-a"), ttl_s=60)
+    await store.clear_presence("dev-1", "inst-b")
+    current = await store.get_presence("dev-1")
+    assert current is not None
+    assert current.instance_id == "inst-a"
+    await store.clear_presence("dev-1", "inst-a")
+    assert await store.get_presence("dev-1") is None
+    await store.clear_presence("dev-unknown", "inst-a")  # nothing to clear: no error
+
+
+# Token revocation
+
+
+async def test_revoked_token_is_refused_until_its_expiry(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    await first.revoke_token("jti-long", now() + timedelta(hours=1))
+    await first.revoke_token("jti-short", now() + timedelta(seconds=0.3))
+    await first.revoke_token("jti-past", now() - timedelta(seconds=1))
+    assert await second.is_revoked("jti-long")
+    assert not await second.is_revoked("jti-other")
+    assert not await second.is_revoked("jti-past")
+
+    async def lapsed() -> bool:
+        return not await second.is_revoked("jti-short")
+
+    await eventually(lapsed)
+    assert await second.is_revoked("jti-long")
+
+
+# Sessions
+
+
+async def test_session_add_get_replace(store: Store) -> None:
+    await store.add_session(session("s1"))
+    ended = msgspec.structs.replace(session("s1"), status="ended", ended_at=now())
+    await store.replace_session(ended)
+    assert await store.get_session("s1") == ended
+    assert await store.get_session("s-unknown") is None
+
+
+async def test_replace_unknown_session_does_not_create_it(store: Store) -> None:
+    await store.replace_session(session("s-ghost"))
+    assert await store.get_session("s-ghost") is None
+    assert await store.list_sessions() == []
+
+
+async def test_expired_session_is_kept_for_the_retention_then_forgotten(store: Store) -> None:
+    expired = session("s-expired", expires_in_s=-60)
+    nearly_gone = session("s-old", expires_in_s=-RETENTION_S + 0.3)
+    await store.add_session(expired)
+    await store.add_session(nearly_gone)
+    await store.add_session(session("s-gone", expires_in_s=-RETENTION_S - 1))
+    await store.append_context("s-old", chat("hello"), keep_last=10)
+
+    assert await store.get_session("s-expired") == expired
+    assert await store.get_session("s-old") == nearly_gone
+    assert await store.get_session("s-gone") is None
+
+    async def forgotten() -> bool:
+        return await store.get_session("s-old") is None
+
+    await eventually(forgotten)
+    assert await store.get_context("s-old") == []
+    assert [s.session_id for s in await store.list_sessions()] == ["s-expired"]
+
+
+async def test_list_sessions_oldest_first_and_per_device(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    base = now()
+    await first.add_session(session("s-b", "dev-1", created_at=base - timedelta(seconds=10)))
+    await second.add_session(session("s-c", "dev-2", created_at=base - timedelta(seconds=5)))
+    await first.add_session(session("s-a", "dev-1", created_at=base - timedelta(seconds=20)))
+
+    assert [s.session_id for s in await second.list_sessions()] == ["s-a", "s-b", "s-c"]
+    assert [s.session_id for s in await second.list_sessions("dev-1")] == ["s-a", "s-b"]
+    assert await first.list_sessions("dev-unknown") == []
+
+
+async def test_session_handed_off_moves_between_device_lists(store: Store) -> None:
+    original = session("s1", "dev-1")
+    await store.add_session(original)
+    await store.replace_session(msgspec.structs.replace(original, device_id="dev-2"))
+    assert await store.list_sessions("dev-1") == []
+    assert [s.session_id for s in await store.list_sessions("dev-2")] == ["s1"]
+
+
+async def test_context_appends_in_order_and_keeps_the_last(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    await first.add_session(session("s1"))
+    await first.append_context("s1", chat("one", "two"), keep_last=3)
+    await second.append_context("s1", chat("three", "four"), keep_last=3)
+    assert [m.content for m in await first.get_context("s1")] == ["two", "three", "four"]
+    assert await first.get_context("s-other") == []
+
+    await second.append_context("s1", [], keep_last=3)
+    assert len(await first.get_context("s1")) == 3
+    await second.clear_context("s1")
+    assert await first.get_context("s1") == []
+    with pytest.raises(ValueError, match="keep_last"):
+        await first.append_context("s1", chat("x"), keep_last=0)
+
+
+# Rate limits
+
+
+async def test_hits_count_per_key_across_instances(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    assert (await first.hit("device:dev-1", HOUR)).count == 1
+    assert (await second.hit("device:dev-1", HOUR)).count == 2
+    third = await first.hit("device:dev-1", HOUR)
+    assert third.count == 3
+    assert 0 < third.reset_in_s <= HOUR
+    assert (await second.hit("device:dev-2", HOUR)).count == 1
+
+
+async def test_hits_start_over_in_the_next_window(store: Store) -> None:
+    first = await store.hit("turns:dev-1", 1)
+    assert 0 < first.reset_in_s <= 1
+    counts = [first.count]
+
+    async def started_over() -> bool:
+        counts.append((await store.hit("turns:dev-1", 1)).count)
+        return counts[-1] == 1
+
+    await eventually(started_over)
+    assert counts[:-1] == list(range(1, len(counts)))  # counted up within the first window
+
+
+# Metrics
+
+
+async def test_interactions_accumulate_per_utc_day(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    today = now().date()
+    yesterday = today - timedelta(days=1)
+    evening_utc = datetime.combine(today, datetime.min.time(), UTC) + timedelta(hours=20)
+    await first.record_interaction("dev-1", 100.0, evening_utc)
+    # 01:00 tomorrow at UTC+05:00 is still 20:00 today in UTC.
+    await second.record_interaction("dev-1", 300.5, evening_utc.astimezone(timezone(timedelta(hours=5))))
+    await first.record_interaction("dev-1", 50.0, evening_utc - timedelta(days=1))
+    await first.record_interaction("dev-2", 10.0, evening_utc)
+
+    assert await second.get_day_metrics("dev-1", today) == DayMetrics(today, 2, 400.5)
+    assert await second.get_day_metrics("dev-1", yesterday) == DayMetrics(yesterday, 1, 50.0)
+    assert await second.get_day_metrics("dev-3", today) == DayMetrics(today)
+
+
+# Commands and activities
+
+
+async def test_command_saved_updated_and_expired(store: Store) -> None:
+    sent = CommandRecord(
+        command_id="cmd-1", device_id="dev-1", type="play", payload={"url": "x"}, priority=1, sent_at=now()
+    )
+    await store.save_command(sent, ttl_s=60)
+    acked = msgspec.structs.replace(sent, acked_at=now(), ack_payload={"ok": True})
+    await store.save_command(acked, ttl_s=1)
+    assert await store.get_command("cmd-1") == acked
+    assert await store.get_command("cmd-unknown") is None
+
+    async def expired() -> bool:
+        return await store.get_command("cmd-1") is None
+
+    await eventually(expired)
+
+
+async def test_activity_saved_and_read(store: Store) -> None:
+    activity = ActivityRecord(
+        activity_id="act-1",
+        activity_type="trivia",
+        persona_id="companion",
+        device_ids=["dev-1", "dev-2"],
+        config={"rounds": 3},
+        started_at=now(),
+        starts_at=now() + timedelta(seconds=5),
+    )
+    await store.save_activity(activity)
+    assert await store.get_activity("act-1") == activity
+    assert await store.get_activity("act-unknown") is None
+
+
+# The memory backend's own housekeeping
+
+
+async def test_memory_store_forgets_what_expired() -> None:
+    store = MemoryStore(session_retention_s=0, sweep_interval_s=0)  # sweep on every write
+    for n in range(50):
+        await store.set_presence(f"dev-{n}", presence("inst-a"), ttl_s=0.01)
+        await store.revoke_token(f"jti-{n}", now() + timedelta(seconds=0.01))
+        await store.add_session(session(f"s-{n}", expires_in_s=0.01))
+        await store.append_context(f"s-{n}", chat("hi"), keep_last=5)
+    expiring = (store._presence, store._revoked, store._sessions, store._contexts)
+
+    async def swept() -> bool:
+        await store.hit("any", 60)  # a write, which sweeps
+        return all(not e._items for e in expiring)
+
+    await eventually(swept)
