@@ -114,10 +114,9 @@ class DeviceSession:
             if data is None:
                 continue
             await self._refresh_presence()
-            if len(data) > limit:
-                self._error(
-                    ValidationFailed("Message too large", details={"max_bytes": limit, "size": len(data)})
-                )
+            size = _size_in_bytes(data)
+            if size > limit:
+                self._error(ValidationFailed("Message too large", details={"max_bytes": limit, "size": size}))
             elif isinstance(data, bytes):
                 self._error(NotSupported("Binary audio frames are not processed by this server version"))
             else:
@@ -238,6 +237,11 @@ async def _token_from_first_message(socket: WebSocket[Any, Any, Any]) -> str:
     if not isinstance(message, protocol.Auth):
         raise Unauthorized("The first message must be an auth message", reason="missing")
     return message.payload.token
+
+
+def _size_in_bytes(data: str | bytes) -> int:
+    """The frame's size on the wire: a text frame's UTF-8 bytes, not its characters."""
+    return len(data) if isinstance(data, bytes) else len(data.encode())
 
 
 def _error_body(error: ApiError) -> dict[str, Any]:
