@@ -110,8 +110,11 @@ class DeviceSession:
                 return
             if event["type"] == "websocket.disconnect":
                 return
-            data: JSONBody[str] | bytes | None = event.get("text") or event.get("bytes")
+            # `is None`, not `or`: an empty text frame is a (malformed) message and gets its error.
+            data = event.get("text")
             if data is None:
+                data = event.get("bytes")
+            if not isinstance(data, str | bytes):
                 continue
             await self._refresh_presence()
             size = _size_in_bytes(data)
