@@ -20,7 +20,15 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, JSONBody
 
 from server.auth import Principal, bearer_token
-from server.errors import ApiError, DeviceNotFound, Forbidden, NotSupported, Unauthorized, ValidationFailed
+from server.errors import (
+    ApiError,
+    DeviceNotFound,
+    Forbidden,
+    InvalidJson,
+    NotSupported,
+    Unauthorized,
+    ValidationFailed,
+)
 from server.services import Services
 from server.services.clock import utcnow
 from server.state.records import Presence
@@ -128,8 +136,11 @@ class DeviceSession:
     async def _handle_text(self, data: JSONBody[str]) -> None:
         try:
             message = protocol.decode(data)
-        except msgspec.DecodeError as exc:
+        except msgspec.ValidationError as exc:  # JSON, but not a message of the protocol
             self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
+            return
+        except msgspec.DecodeError as exc:  # not JSON at all: the same code REST gives a malformed body
+            self._error(InvalidJson("Message is not valid JSON", details={"reason": str(exc)}))
             return
         try:
             await self._dispatch(message)
