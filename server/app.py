@@ -118,6 +118,8 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
 
 
 async def _open_state(settings: Settings) -> tuple[Store, Bus]:
+    store: Store
+    bus: Bus
     if settings.redis_url:
         from server.state.redis import RedisBus, RedisStore
 

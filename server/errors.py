@@ -123,7 +123,9 @@ class RateLimited(ApiError):
 
 
 class NotSupported(ApiError):
-    status_code = 501
+    """Well-formed input this server version cannot process yet (a client error, not a server fault)."""
+
+    status_code = 422
     error_code = "NOT_SUPPORTED"
 
 

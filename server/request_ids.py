@@ -19,7 +19,7 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 
 def request_id_for(scope: Scope) -> str:
     """The request's id: the client's `X-Request-ID` if well formed, else a new `req_…`."""
-    existing = scope.get(_SCOPE_KEY)  # type: ignore[misc]  # our own key in the ASGI scope dict
+    existing = scope.get(_SCOPE_KEY)
     if existing is not None:
         return str(existing)
     request_id = ""
@@ -49,5 +49,5 @@ def mark_received(scope: Scope) -> None:
 
 def received_at(scope: Scope) -> float:
     """The `perf_counter()` when the request reached the app; latencies are measured from it."""
-    stamped = scope.get(_RECEIVED_KEY)  # type: ignore[misc]  # our own key in the ASGI scope dict
-    return float(stamped) if stamped is not None else time.perf_counter()
+    stamped = scope.get(_RECEIVED_KEY)
+    return stamped if isinstance(stamped, float) else time.perf_counter()

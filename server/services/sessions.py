@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -139,7 +139,7 @@ class SessionService:
         return moved
 
     async def view(self, session: SessionRecord) -> SessionResponse:
-        status = session.status
+        status: Literal["active", "ended", "expired"] = session.status
         if status == "active" and session.expires_at <= utcnow():
             status = "expired"
         turns = len(await self._store.get_context(session.session_id))

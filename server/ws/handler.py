@@ -31,7 +31,7 @@ from server.errors import (
 )
 from server.services import Services
 from server.services.clock import utcnow
-from server.state.records import Presence
+from server.state.records import Presence, PresenceStatus
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
 
@@ -212,7 +212,7 @@ class DeviceSession:
         if not force and now - self._presence_refreshed < ttl / 3:
             return
         self._presence_refreshed = now
-        status = "busy" if (self.device_busy or self.turns_running) else "online"
+        status: PresenceStatus = "busy" if (self.device_busy or self.turns_running) else "online"
         presence = Presence(
             instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at
         )

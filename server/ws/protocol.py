@@ -84,7 +84,8 @@ _decoder = msgspec.json.Decoder(Incoming)
 
 def decode(data: bytes | str) -> Incoming:
     """Decode one device message; raises `msgspec.DecodeError` saying what is wrong and where."""
-    return _decoder.decode(data)
+    message: Incoming = _decoder.decode(data)
+    return message
 
 
 def ack_fields(ack: Ack) -> AckPayload:
