@@ -102,7 +102,9 @@ class DeviceSession:
             await self.services.bus.detach(self.device_id, self.connection.deliver)
             if services.connections.get(self.device_id) is self.connection:
                 del services.connections[self.device_id]
-            await services.store.clear_presence(self.device_id, settings.instance_id)
+                # Only the device's current socket here owns its presence: a socket the device
+                # has already replaced by reconnecting must not mark it offline as it closes.
+                await services.store.clear_presence(self.device_id, settings.instance_id)
             await self.connection.stop()
 
     async def _receive_loop(self) -> None:
