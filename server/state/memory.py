@@ -283,7 +283,8 @@ class MemoryBus:
         self._delivers[device_id] = deliver
 
     async def detach(self, device_id: str, deliver: Deliver) -> None:
-        if self._delivers.get(device_id) is deliver:
+        # Equality, not identity: each access to a bound method makes a new, equal object.
+        if self._delivers.get(device_id) == deliver:
             del self._delivers[device_id]
 
     async def send(self, device_id: str, message: BusMessage) -> bool:

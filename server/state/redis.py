@@ -415,7 +415,8 @@ class RedisBus:
     async def detach(self, device_id: str, deliver: Deliver) -> None:
         """Stop routing to `deliver` if it is still attached; returns once unsubscribed."""
         async with self._lock:
-            if self._delivers.get(device_id) is not deliver:
+            # Equality, not identity: each access to a bound method makes a new, equal object.
+            if self._delivers.get(device_id) != deliver:
                 return
             del self._delivers[device_id]
             confirmed = await self._request("unsubscribe", device_id)

@@ -85,6 +85,23 @@ async def test_attach_send_detach(buses: BusFactory) -> None:
     assert inbox.received.empty()
 
 
+async def test_detach_accepts_the_same_bound_method_fetched_again(buses: BusFactory) -> None:
+    """Callers pass `connection.deliver` twice; each access makes a new (equal) bound method."""
+
+    class Connection:
+        def __init__(self) -> None:
+            self.inbox = Inbox()
+
+        def deliver(self, message: BusMessage) -> None:
+            self.inbox(message)
+
+    bus = await buses()
+    connection = Connection()
+    await bus.attach("dev-1", connection.deliver)
+    await bus.detach("dev-1", connection.deliver)
+    assert await bus.send("dev-1", DISCONNECT) is False
+
+
 async def test_send_to_a_device_nobody_holds_is_false(buses: BusFactory) -> None:
     bus = await buses()
     assert await bus.send("dev-unknown", DISCONNECT) is False
