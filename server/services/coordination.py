@@ -97,7 +97,8 @@ class Coordinator:
                 await self._commands.send(
                     device_id,
                     "sync_event",
-                    {"event_type": request.event_type, "event_id": event_id, **request.payload},
+                    # The event's own fields last: the payload must not relabel the event.
+                    {**request.payload, "event_type": request.event_type, "event_id": event_id},
                     priority=SYNC_PRIORITY,
                 )
                 delivered.append(device_id)
