@@ -174,6 +174,16 @@ async def test_reconnected_device_stays_online_when_its_old_socket_closes(
     await wait_for_status(client, device_id, "offline")
 
 
+async def test_a_silent_device_is_closed_and_offline(server_factory: ServerFactory) -> None:
+    with server_factory(presence_ttl_s=0.3) as live:
+        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+            device_id, token = await register(http)
+            socket = await connect(live, device_id, token)
+            async with socket:
+                assert await close_code(socket) == 4408
+            await wait_for_status(http, device_id, "offline")
+
+
 async def test_heartbeat_gets_ack(socket: DeviceClient) -> None:
     await socket.send("heartbeat", {}, timestamp="2026-01-19T10:30:00Z")
     ack = await socket.receive()
@@ -337,6 +347,19 @@ async def test_command_to_unconnected_device_is_503(
     )
     body = assert_error(response, 503, "DEVICE_OFFLINE")
     assert body["details"]["device_id"] == device_id
+
+
+async def test_command_after_the_device_disconnected_is_503(
+    server: LiveServer, client: httpx.AsyncClient, device: tuple[str, str]
+) -> None:
+    device_id, token = device
+    socket = await connect(server, device_id, token)
+    await socket.close()
+    await wait_for_status(client, device_id, "offline")
+    response = await client.post(
+        f"/devices/{device_id}/commands", json={"type": "led_control", "payload": {}}
+    )
+    assert_error(response, 503, "DEVICE_OFFLINE")
 
 
 # Persona switching
