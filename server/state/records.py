@@ -103,3 +103,5 @@ class BusMessage(msgspec.Struct, frozen=True):
     kind: Literal["command", "disconnect"]
     command: CommandRecord | None = None
     reason: str = ""
+    close_code: int = 4410
+    """The WebSocket close code of a disconnect: 4410 deregistered, 4409 replaced by a newer socket."""

@@ -35,6 +35,7 @@ class DeviceConnection:
         self._unacked: deque[str] = deque(maxlen=256)
         self._writer: asyncio.Task[None] | None = None
         self.close_reason = ""
+        self.close_code = 4410
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
@@ -45,6 +46,7 @@ class DeviceConnection:
     def deliver(self, message: BusMessage) -> None:
         if message.kind == "disconnect":
             self.close_reason = message.reason or "disconnected by the server"
+            self.close_code = message.close_code
             self._outbox.put_nowait((-1_000_000, next(self._order), _CLOSE))
             return
         command = message.command
@@ -73,7 +75,7 @@ class DeviceConnection:
             while True:
                 _, _, data = await self._outbox.get()
                 if not data:  # the close sentinel
-                    await self.socket.close(code=4410, reason=self.close_reason[:120])
+                    await self.socket.close(code=self.close_code, reason=self.close_reason[:120])
                     return
                 await self.socket.send_data(data, mode="text")
         except asyncio.CancelledError:

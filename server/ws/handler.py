@@ -31,13 +31,14 @@ from server.errors import (
 )
 from server.services import Services
 from server.services.clock import utcnow
-from server.state.records import Presence, PresenceStatus
+from server.state.records import BusMessage, Presence, PresenceStatus
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
 
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
+REPLACED = BusMessage(kind="disconnect", reason="replaced by a newer connection", close_code=4409)
 CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
 
 
@@ -60,9 +61,7 @@ async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[st
 class DeviceSession:
     """The life of one authenticated device connection on this instance."""
 
-    def __init__(
-        self, socket: WebSocket[Any, Any, Any], services: Services, device_id: FromPath[str]
-    ) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> None:
         self.socket = socket
         self.services = services
         self.device_id = device_id
@@ -80,6 +79,8 @@ class DeviceSession:
         self.connection.start()
         services.connections[self.device_id] = self.connection
         await self._refresh_presence(force=True)
+        # One socket per device: an older one, on any instance, is closed before this one takes over.
+        await services.bus.send(self.device_id, REPLACED)
         await services.bus.attach(self.device_id, self.connection.deliver)
         runtime = await services.store.get_runtime(self.device_id)
         await services.devices.touch(self.device_id)

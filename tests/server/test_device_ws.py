@@ -174,6 +174,20 @@ async def test_reconnected_device_stays_online_when_its_old_socket_closes(
     await wait_for_status(client, device_id, "offline")
 
 
+async def test_a_newer_socket_closes_the_older_one(
+    server: LiveServer, client: httpx.AsyncClient, device: tuple[str, str]
+) -> None:
+    """One socket per device: commands cannot go to a stale connection the device forgot."""
+    device_id, token = device
+    old = await connect(server, device_id, token)
+    new = await connect(server, device_id, token)
+    assert await close_code(old) == 4409
+    async with new:
+        await new.send("heartbeat", {})
+        await new.expect("heartbeat_ack")
+        assert (await device_state(client, device_id))["status"] == "online"
+
+
 async def test_a_silent_device_is_closed_and_offline(server_factory: ServerFactory) -> None:
     with server_factory(presence_ttl_s=0.3) as live:
         async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:

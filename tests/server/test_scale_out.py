@@ -105,6 +105,22 @@ async def test_deregistering_on_one_instance_closes_the_socket_on_the_other(pair
         assert socket.connection.close_code == 4410
 
 
+async def test_reconnecting_to_another_instance_closes_the_old_socket(pair: Pair) -> None:
+    a, b = pair
+    async with httpx.AsyncClient(base_url=a.base_url, headers=a.operator_headers) as on_a:
+        device_id, token = await register(on_a)
+        old = await connect(a, device_id, token)
+        new = await connect(b, device_id, token)
+        await old.connection.wait_closed()
+        assert old.connection.close_code == 4409
+        async with new:
+            sent = await on_a.post(
+                f"/devices/{device_id}/commands", json={"type": "led_control", "payload": {}}
+            )
+            assert sent.status_code == 202
+            await new.expect("led_control")
+
+
 async def test_rate_limit_is_shared_by_both_instances(pair: Pair) -> None:
     a, b = pair
     async with httpx.AsyncClient(base_url=a.base_url, headers=a.operator_headers) as on_a:
