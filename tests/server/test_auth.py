@@ -15,6 +15,7 @@ import jwt
 import pytest
 
 from tests.server.conftest import register
+from tests.server.helpers import assert_error
 from tests.support.live_server import TEST_SECRET, LiveServer
 
 
@@ -57,16 +58,6 @@ def _bad_tokens() -> dict[str, tuple[str, str]]:
             "malformed",
         ),
     }
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert response.status_code == status, response.text
-    body: dict[str, object] = response.json()
-    assert set(body) == {"error_code", "message", "details", "request_id"}
-    assert body["error_code"] == code
-    assert body["message"]
-    assert body["request_id"] == response.headers["x-request-id"]
-    return body
 
 
 @pytest.mark.parametrize("case", list(_bad_tokens()))

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.server.conftest import register
-from tests.server.test_auth import assert_error
+from tests.server.helpers import assert_error
 from tests.support.live_server import LiveServer
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import httpx
 
 from tests.server.conftest import register
-from tests.server.test_auth import assert_error
+from tests.server.helpers import assert_error
 from tests.support.live_server import LiveServer
 
 
