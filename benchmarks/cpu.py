@@ -1,0 +1,103 @@
+"""CPU time during a run, from /proc: the server's, wrk's, and everything else's.
+
+On a shared machine the last number says whether the result can be trusted:
+busy CPU time that neither the server nor wrk used belongs to other work that
+competed with them. All figures are percent of one core (100 = one core busy
+for the whole run). Linux only; elsewhere the figures are None.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import msgspec
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+class CpuSample(msgspec.Struct, frozen=True):
+    at: float
+    server_ticks: int | None
+    """utime + stime of the server process."""
+    children_s: float
+    """CPU seconds of this process's finished children (wrk, once it has been waited for)."""
+    cpu_ticks: dict[int, tuple[int, int, int]]
+    """Per CPU: (busy, steal, total) ticks."""
+
+
+class CpuUsage(msgspec.Struct, frozen=True):
+    server_pct: float | None
+    wrk_pct: float
+    """The CPU of the children that finished during the run: wrk is the only one."""
+    busy_pct: dict[str, float]
+    """Per CPU ("cpu0"), percent of that CPU in processes or stolen (interrupt time left out)."""
+    steal_pct: dict[str, float]
+    """Per CPU: time the hypervisor gave to another guest."""
+    other_pct: float | None
+    """Busy time of all CPUs that was neither the server's nor wrk's."""
+
+
+def sample(server_pid: int) -> CpuSample:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSample(
+        at=time.monotonic(),
+        server_ticks=_process_ticks(server_pid),
+        children_s=children.ru_utime + children.ru_stime,
+        cpu_ticks=_cpu_ticks(),
+    )
+
+
+def usage(before: CpuSample, after: CpuSample) -> CpuUsage:
+    wall_s = after.at - before.at
+    server_pct = None
+    if before.server_ticks is not None and after.server_ticks is not None:
+        server_pct = _pct((after.server_ticks - before.server_ticks) / _TICKS_PER_S, wall_s)
+    wrk_pct = _pct(after.children_s - before.children_s, wall_s)
+    busy: dict[str, float] = {}
+    steal: dict[str, float] = {}
+    for cpu, (busy_after, steal_after, total_after) in sorted(after.cpu_ticks.items()):
+        busy_before, steal_before, total_before = before.cpu_ticks.get(cpu, (0, 0, total_after))
+        total = total_after - total_before
+        if total > 0:
+            busy[f"cpu{cpu}"] = round(100.0 * (busy_after - busy_before) / total, 1)
+            steal[f"cpu{cpu}"] = round(100.0 * (steal_after - steal_before) / total, 1)
+    other = None
+    if busy and server_pct is not None:
+        other = round(max(0.0, sum(busy.values()) - server_pct - wrk_pct), 1)
+    return CpuUsage(server_pct=server_pct, wrk_pct=wrk_pct, busy_pct=busy, steal_pct=steal, other_pct=other)
+
+
+def _pct(cpu_s: float, wall_s: float) -> float:
+    return round(100.0 * cpu_s / wall_s, 1) if wall_s > 0 else 0.0
+
+
+def _process_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime and stime: fields 14 and 15 of the whole line
+
+
+def _cpu_ticks() -> dict[int, tuple[int, int, int]]:
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return {}
+    ticks: dict[int, tuple[int, int, int]] = {}
+    for line in lines:
+        name, *values = line.split()
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        # user nice system idle iowait irq softirq steal (guest time is already in user and nice).
+        # Busy is time in processes, or stolen by the hypervisor; interrupt time is left out, as
+        # on loopback it is mostly the kernel carrying the benchmark's own packets.
+        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(v) for v in values[:8])
+        busy = user + nice + system + steal
+        ticks[int(name.removeprefix("cpu"))] = (busy, steal, sum(int(v) for v in values[:8]))
+    return ticks
