@@ -120,6 +120,13 @@ class Store(Protocol):
 
     async def get_command(self, command_id: str) -> CommandRecord | None: ...
 
+    # Audio blobs (reply audio behind pre-signed URLs)
+    async def put_blob(self, blob_id: str, data: bytes, ttl_s: int) -> None: ...
+
+    async def get_blob(self, blob_id: str) -> bytes | None:
+        """The blob, or None once it is unknown or past its TTL."""
+        ...
+
     # Group activities
     async def save_activity(self, activity: ActivityRecord) -> None: ...
 

@@ -93,6 +93,7 @@ class MemoryStore:
         self._contexts: _Expiring[str, list[ChatMessage]] = _Expiring()
         self._rates: _Expiring[str, tuple[int, int]] = _Expiring()
         self._commands: _Expiring[str, CommandRecord] = _Expiring()
+        self._blobs: _Expiring[str, bytes] = _Expiring()
 
     async def ping(self) -> bool:
         return True
@@ -227,6 +228,12 @@ class MemoryStore:
     async def get_command(self, command_id: str) -> CommandRecord | None:
         return self._commands.get(command_id, time.time())
 
+    async def put_blob(self, blob_id: str, data: bytes, ttl_s: int) -> None:
+        self._blobs.put(blob_id, data, self._now_and_sweep() + ttl_s)
+
+    async def get_blob(self, blob_id: str) -> bytes | None:
+        return self._blobs.get(blob_id, time.time())
+
     async def save_activity(self, activity: ActivityRecord) -> None:
         self._activities[activity.activity_id] = activity
 
@@ -252,6 +259,7 @@ class MemoryStore:
             self._contexts.sweep(now)
             self._rates.sweep(now)
             self._commands.sweep(now)
+            self._blobs.sweep(now)
             oldest = datetime.fromtimestamp(now, UTC).date() - timedelta(days=self._metrics_days)
             for device_id in list(self._metrics):
                 kept = {day: m for day, m in self._metrics[device_id].items() if day >= oldest}

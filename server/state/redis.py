@@ -296,6 +296,13 @@ class RedisStore:
         raw = await self._r.get(self._k("command", command_id))
         return None if raw is None else _command_decoder.decode(raw)
 
+    async def put_blob(self, blob_id: str, data: bytes, ttl_s: int) -> None:
+        await self._r.set(self._k("blob", blob_id), data, ex=ttl_s)
+
+    async def get_blob(self, blob_id: str) -> bytes | None:
+        raw = await self._r.get(self._k("blob", blob_id))
+        return None if raw is None else bytes(raw, "latin-1") if isinstance(raw, str) else raw
+
     async def save_activity(self, activity: ActivityRecord) -> None:
         await self._r.set(self._k("activity", activity.activity_id), _encoder.encode(activity))
 

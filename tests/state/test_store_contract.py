@@ -372,6 +372,20 @@ async def test_activity_saved_and_read(store: Store) -> None:
     assert await store.get_activity("act-unknown") is None
 
 
+async def test_blob_stored_read_and_expired(store: Store) -> None:
+    audio = bytes(range(256)) * 64
+    await store.put_blob("blob-1", audio, ttl_s=1)
+    await store.put_blob("blob-2", b"kept", ttl_s=60)
+    assert await store.get_blob("blob-1") == audio
+    assert await store.get_blob("blob-unknown") is None
+
+    async def expired() -> bool:
+        return await store.get_blob("blob-1") is None
+
+    await eventually(expired)
+    assert await store.get_blob("blob-2") == b"kept"
+
+
 # The memory backend's own housekeeping
 
 
