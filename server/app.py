@@ -18,10 +18,11 @@ from personas.factory import build_responder
 from pipeline.llm import Responder
 from pipeline.llm.anthropic import make_anthropic_client
 from server.auth import JWTAuthMiddleware
+from server.controllers.audio import reply_audio
 from server.controllers.coordination import CoordinationController
 from server.controllers.devices import DeviceController
 from server.controllers.dialog import DialogController
-from server.controllers.health import VERSION, health
+from server.controllers.health import VERSION, health, latency_metrics
 from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
 from server.http_errors import EXCEPTION_HANDLERS
@@ -29,6 +30,7 @@ from server.request_ids import add_request_id_header
 from server.services import build_services
 from server.settings import Settings
 from server.state.base import Bus, Store
+from server.voice.runtime import VoiceRuntime
 from server.ws.handler import device_socket
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,9 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
             p.id: build_responder(p, anthropic_client=client, model_override=settings.anthropic_model)
             for p in library
         }
+        voice = await VoiceRuntime.load(settings, library, responders) if settings.voice_enabled else None
         app.state["services"] = build_services(
-            settings, store=store, bus=bus, personas=library, responders=responders
+            settings, store=store, bus=bus, personas=library, responders=responders, voice=voice
         )
         log.info(
             "instance %s ready: store=%s llm=%s personas=%d",
@@ -73,6 +76,8 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
         try:
             yield
         finally:
+            if voice is not None:
+                await voice.close()
             await bus.close()
             await store.close()
             if client is not None:
@@ -86,6 +91,8 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
             SessionController,
             CoordinationController,
             health,
+            latency_metrics,
+            reply_audio,
             device_socket,
         ],
         lifespan=[lifespan],

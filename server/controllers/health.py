@@ -7,8 +7,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from litestar import get
 
-from server.controllers.common import AnyRequest, services_of
+from server.auth import require_operator
+from server.controllers.common import AnyRequest, principal_of, services_of
 from server.schemas.health import HealthResponse
+from server.voice.latency import LatencySummary
 
 try:
     VERSION = version("companion-voice-server")
@@ -31,3 +33,10 @@ async def health(request: AnyRequest) -> HealthResponse:
         connected_devices=len(services.connections),
         uptime_s=round(time.monotonic() - services.started, 3),
     )
+
+
+@get("/metrics/latency", summary="Per-stage turn latency", tags=["health"])
+async def latency_metrics(request: AnyRequest) -> LatencySummary:
+    """Operators only. Recent voice turns of this instance: ms from the end of speech to each stage."""
+    require_operator(principal_of(request))
+    return services_of(request).latency.summary()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from personas import PersonaLibrary
 from pipeline.llm import Responder
+from server.audio_urls import AudioUrlSigner
 from server.auth import TokenService
 from server.ratelimit import RateLimiter
 from server.services.commands import CommandService
@@ -18,8 +19,10 @@ from server.services.sessions import SessionService
 from server.services.switching import PersonaSwitcher
 from server.settings import Settings
 from server.state.base import Bus, Store
+from server.voice.latency import LatencyRecorder
 
 if TYPE_CHECKING:
+    from server.voice.runtime import VoiceRuntime
     from server.ws.connection import DeviceConnection
 
 
@@ -38,13 +41,23 @@ class Services:
     dialog: DialogService
     switcher: PersonaSwitcher
     coordinator: Coordinator
+    audio_urls: AudioUrlSigner
+    latency: LatencyRecorder
+    voice: VoiceRuntime | None = None
+    """The voice engines, when the server takes audio (settings.voice_enabled)."""
     connections: dict[str, DeviceConnection] = field(default_factory=dict)
     """Device sockets held by this instance."""
     started: float = field(default_factory=time.monotonic)
 
 
 def build_services(
-    settings: Settings, *, store: Store, bus: Bus, personas: PersonaLibrary, responders: dict[str, Responder]
+    settings: Settings,
+    *,
+    store: Store,
+    bus: Bus,
+    personas: PersonaLibrary,
+    responders: dict[str, Responder],
+    voice: VoiceRuntime | None = None,
 ) -> Services:
     tokens = TokenService(
         secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer, store=store
@@ -71,4 +84,7 @@ def build_services(
             store=store, devices=devices, sessions=sessions, commands=commands, personas=personas
         ),
         coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
+        audio_urls=AudioUrlSigner(secret=settings.jwt_secret, ttl_s=settings.audio_url_ttl_s),
+        latency=LatencyRecorder(),
+        voice=voice,
     )

@@ -7,11 +7,12 @@ import contextlib
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from litestar import WebSocket
 
-from server.state.records import BusMessage
+from server.state.records import BusMessage, CommandRecord
 from server.ws import protocol
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class DeviceConnection:
         self._writer: asyncio.Task[None] | None = None
         self.close_reason = ""
         self.close_code = 4410
+        self.on_command: Callable[[CommandRecord], None] | None = None
+        """Told of each command as it is queued for the device (the voice loop acts on some)."""
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
@@ -55,6 +58,8 @@ class DeviceConnection:
         self._unacked.append(command.command_id)
         payload = {**command.payload, "command_id": command.command_id}
         self.send(command.type, payload, command.priority)
+        if self.on_command is not None:
+            self.on_command(command)
 
     def take_unacked(self, command_id: str | None) -> str | None:
         """The command an ack refers to: the one named, else the oldest still unacknowledged."""

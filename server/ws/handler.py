@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 
 from server.auth import Principal, bearer_token
 from server.errors import (
@@ -34,6 +34,7 @@ from server.services.clock import utcnow
 from server.state.records import BusMessage, Presence, PresenceStatus
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
+from server.ws.voice_link import VoiceLink
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class DeviceSession:
         self._turn_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[None]] = set()
         self._presence_refreshed = 0.0
+        self.voice: VoiceLink | None = None
 
     async def run(self) -> None:
         services = self.services
@@ -82,6 +84,17 @@ class DeviceSession:
         # One socket per device: an older one, on any instance, is closed before this one takes over.
         await services.bus.send(self.device_id, REPLACED)
         await services.bus.attach(self.device_id, self.connection.deliver)
+        if services.voice is not None:
+            self.voice = VoiceLink(
+                services=services,
+                runtime=services.voice,
+                connection=self.connection,
+                device_id=self.device_id,
+                base_url=settings.public_base_url or str(self.socket.base_url).replace("ws", "http", 1),
+                sample_rate=_declared_rate(self.socket.query_params.get("sample_rate")),
+            )
+            await self.voice.start()
+            self.connection.on_command = self.voice.on_command
         runtime = await services.store.get_runtime(self.device_id)
         await services.devices.touch(self.device_id)
         self.connection.send(
@@ -100,6 +113,8 @@ class DeviceSession:
         finally:
             for task in self._turns:
                 task.cancel()
+            if self.voice is not None:
+                await self.voice.stop()
             await self.services.bus.detach(self.device_id, self.connection.deliver)
             if services.connections.get(self.device_id) is self.connection:
                 del services.connections[self.device_id]
@@ -132,11 +147,11 @@ class DeviceSession:
             if size > limit:
                 self._error(ValidationFailed("Message too large", details={"max_bytes": limit, "size": size}))
             elif isinstance(data, bytes):
-                self._error(NotSupported("Binary audio frames are not processed by this server version"))
+                await self._handle_binary(data)
             else:
                 await self._handle_text(data)
 
-    async def _handle_text(self, data: JSONBody[str]) -> None:
+    async def _handle_text(self, data: str) -> None:
         try:
             message = protocol.decode(data)
         except msgspec.ValidationError as exc:  # JSON, but not a message of the protocol
@@ -152,22 +167,37 @@ class DeviceSession:
         except msgspec.ValidationError as exc:
             self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
 
+    async def _handle_binary(self, data: bytes) -> None:
+        if self.voice is None:
+            self._error(NotSupported("Audio is not processed: this server runs without its voice models"))
+            return
+        try:
+            await self.voice.audio_binary(data)
+        except ApiError as error:
+            self._error(error)
+
     async def _dispatch(self, message: protocol.Incoming) -> None:
         match message:
             case protocol.Heartbeat(payload=payload):
                 self.device_busy = payload.status == "busy"
                 await self._refresh_presence(force=True)
                 self.connection.send("heartbeat_ack", {"server_time": utcnow().isoformat()})
+            case protocol.TextInput(payload=payload) if self.voice is not None and payload.session_id is None:
+                await self.voice.text(payload.text)
             case protocol.TextInput(payload=payload):
                 task = asyncio.create_task(self._turn(payload.text, payload.session_id))
                 self._turns.add(task)
                 task.add_done_callback(self._turns.discard)
             case protocol.Ack():
                 await self._ack(message)
-            case protocol.ButtonPress():
+            case protocol.ButtonPress(payload=payload):
                 await self.services.devices.touch(self.device_id)
-            case protocol.AudioStream():
-                raise NotSupported("Audio streaming is not processed by this server version")
+                if self.voice is not None:
+                    await self.voice.button(payload)
+            case protocol.AudioStream(payload=payload):
+                if self.voice is None:
+                    raise NotSupported("Audio is not processed: this server runs without its voice models")
+                await self.voice.audio_message(payload)
             case protocol.Auth():
                 raise ValidationFailed("Already authenticated", details={})
 
@@ -225,9 +255,7 @@ class DeviceSession:
         self.connection.send("error", _error_body(error))
 
 
-async def _authenticate(
-    socket: WebSocket[Any, Any, Any], services: Services, device_id: FromPath[str]
-) -> Principal:
+async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> Principal:
     token = socket.query_params.get("token")
     if not token and socket.headers.get("authorization"):
         token = bearer_token(socket.headers.get("authorization"))
@@ -259,6 +287,10 @@ async def _token_from_first_message(socket: WebSocket[Any, Any, Any]) -> str:
 def _size_in_bytes(data: str | bytes) -> int:
     """The frame's size on the wire: a text frame's UTF-8 bytes, not its characters."""
     return len(data) if isinstance(data, bytes) else len(data.encode())
+
+
+def _declared_rate(value: str | None) -> int | None:
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _error_body(error: ApiError) -> dict[str, Any]:

@@ -46,7 +46,9 @@ def free_port() -> int:
 
 
 def make_settings(state_dir: Path, **overrides: Any) -> Settings:
-    base = Settings(jwt_secret=TEST_SECRET, state_dir=state_dir, port=free_port())
+    # The control-plane tests run without the voice models (they load in seconds, not milliseconds);
+    # the voice tests turn them on.
+    base = Settings(jwt_secret=TEST_SECRET, state_dir=state_dir, port=free_port(), voice_enabled=False)
     return msgspec.structs.replace(base, **overrides)
 
 

@@ -1,0 +1,1 @@
+"""The per-device audio graph, built from pipecat FrameProcessors (see ARCHITECTURE.md)."""

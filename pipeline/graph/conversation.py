@@ -1,0 +1,28 @@
+"""A session's conversation as the graph sees it: only what was actually said."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pipeline.llm import ChatMessage
+
+
+class Conversation:
+    def __init__(self, history: Iterable[ChatMessage] = (), *, keep_last: int = 40) -> None:
+        self._keep_last = keep_last
+        self._messages: list[ChatMessage] = list(history)[-keep_last:]
+
+    def messages(self) -> list[ChatMessage]:
+        return list(self._messages)
+
+    def add(self, role: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if role not in ("user", "assistant"):
+            raise ValueError(f"unknown role {role!r}")
+        self._messages.append(ChatMessage(role=role, content=text))  # type: ignore[arg-type]  # checked above
+        del self._messages[: -self._keep_last]
+
+    def clear(self) -> None:
+        self._messages.clear()

@@ -1,0 +1,74 @@
+"""Frames this project adds to pipecat's; control frames keep pipecat's semantics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pipecat.frames.frames import DataFrame, SystemFrame
+
+if TYPE_CHECKING:
+    from pipeline.graph.persona import PersonaBinding
+    from pipeline.graph.timeline import TurnTimeline
+
+
+@dataclass
+class UserTurnFrame(DataFrame):
+    """A finished user turn: its 16 kHz float32 audio and the turn's timeline so far."""
+
+    audio: np.ndarray = field(repr=False)
+    timeline: TurnTimeline
+
+
+@dataclass
+class UserTextFrame(DataFrame):
+    """The user's words (a final transcript, or typed text) for the persona to answer."""
+
+    text: str
+    timeline: TurnTimeline
+
+
+@dataclass
+class ReplyTextFrame(DataFrame):
+    """A piece of the persona's reply as the LLM streams it."""
+
+    text: str
+    timeline: TurnTimeline
+
+
+@dataclass
+class ReplyEndFrame(DataFrame):
+    """The LLM finished the reply (its full text); the voice flushes what is left."""
+
+    text: str
+    timeline: TurnTimeline
+
+
+@dataclass
+class ClauseFrame(DataFrame):
+    """One clause for the voice to speak."""
+
+    text: str
+    timeline: TurnTimeline | None
+    last: bool = False
+    """The last clause of the reply (or a standalone line, like a transition message)."""
+
+
+@dataclass
+class SpeechAudioFrame(DataFrame):
+    """A chunk of the persona's speech: int16 mono PCM, with the clause it belongs to."""
+
+    audio: bytes = field(repr=False)
+    sample_rate: int
+    clause: str
+    timeline: TurnTimeline | None
+    clause_done: bool = False
+    reply_done: bool = False
+
+
+@dataclass
+class SwapPersonaFrame(SystemFrame):
+    """Swap the persona (voice and engine) at this frame boundary."""
+
+    binding: PersonaBinding

@@ -1,0 +1,180 @@
+"""One device's voice session: the pipecat pipeline, fed by the transport, speaking through a listener.
+
+    audio in ─► TurnDetector (16 kHz, shared VAD, shared Smart Turn) ─► Transcriber (shared Whisper)
+      ─► ReplyGenerator (the persona's LLM, streaming) ─► ClauseSplitting ─► PersonaVoice ─► DeviceOutput
+
+Engines are shared by every session; a session holds only its own state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from pipecat.frames.frames import EndFrame, Frame, InputAudioRawFrame, InterruptionFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.workers.runner import WorkerRunner
+
+from pipeline.audio import Int16Array
+from pipeline.engines.asr import WhisperRecognizer
+from pipeline.engines.turn import SharedSmartTurn
+from pipeline.engines.vad import SharedSileroVAD
+from pipeline.graph.conversation import Conversation
+from pipeline.graph.events import SessionListener
+from pipeline.graph.frames import ClauseFrame, SwapPersonaFrame, UserTextFrame
+from pipeline.graph.listen import TurnDetector, TurnParams
+from pipeline.graph.output import DeviceOutput, Playback
+from pipeline.graph.persona import PersonaBinding
+from pipeline.graph.reply import ClauseSplitting, ReplyGenerator
+from pipeline.graph.speak import PersonaVoice
+from pipeline.graph.timeline import TurnTimeline
+from pipeline.graph.transcribe import Transcriber
+from pipeline.llm import ChatMessage
+
+START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, eq=False)
+class Engines:
+    """The models every session shares: loaded once per process."""
+
+    vad: SharedSileroVAD
+    turn: SharedSmartTurn
+    asr: WhisperRecognizer
+
+
+class _SwapObserved(FrameProcessor):
+    """Sets an event when a swap has passed the voice: the new persona is live."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.swapped = asyncio.Event()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, SwapPersonaFrame):
+            self.swapped.set()
+        await self.push_frame(frame, direction)
+
+
+class VoiceSession:
+    def __init__(
+        self,
+        *,
+        engines: Engines,
+        binding: PersonaBinding,
+        listener: SessionListener,
+        history: Iterable[ChatMessage] = (),
+        keep_last: int = 40,
+        lead_s: float = 0.3,
+        turn_params: TurnParams | None = None,
+    ) -> None:
+        self.binding = binding
+        self.conversation = Conversation(history, keep_last=keep_last)
+        self.playback = Playback()
+        self._turns = 0
+        self._detector = TurnDetector(
+            vad=engines.vad,
+            turn_model=engines.turn,
+            listener=listener,
+            playback=self.playback,
+            params=turn_params,
+        )
+        self._voice = PersonaVoice(binding=binding)
+        self._swap_seen = _SwapObserved()
+        pipeline = Pipeline(
+            [
+                self._detector,
+                Transcriber(recognizer=engines.asr, listener=listener),
+                ReplyGenerator(binding=binding, conversation=self.conversation),
+                ClauseSplitting(),
+                self._voice,
+                self._swap_seen,
+                DeviceOutput(
+                    listener=listener, conversation=self.conversation, playback=self.playback, lead_s=lead_s
+                ),
+            ]
+        )
+        self._worker = PipelineWorker(
+            pipeline,
+            cancel_on_idle_timeout=False,
+            cancel_runner_on_idle_timeout=False,
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+            enable_turn_tracking=False,
+            check_dangling_tasks=False,
+            params=PipelineParams(audio_in_sample_rate=16_000, audio_out_sample_rate=22_050),
+        )
+        self._runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
+        self._run: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+
+        @self._worker.event_handler("on_pipeline_started")  # type: ignore[untyped-decorator]
+        async def _started(worker: PipelineWorker, frame: Frame) -> None:
+            self._started.set()
+
+    async def start(self) -> None:
+        await self._runner.add_workers(self._worker)
+        self._run = asyncio.create_task(self._runner.run(), name="voice-session")
+        await asyncio.wait_for(self._started.wait(), START_TIMEOUT_S)
+
+    async def stop(self) -> None:
+        if self._run is None:
+            return
+        await self._worker.queue_frame(EndFrame())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._run), 5.0)
+        except TimeoutError:
+            await self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._run, 5.0)
+        self._run = None
+
+    async def push_audio(self, pcm: Int16Array, sample_rate: int) -> None:
+        """Device audio, PCM16 mono at any supported rate."""
+        frame = InputAudioRawFrame(
+            audio=np.ascontiguousarray(pcm).tobytes(), sample_rate=sample_rate, num_channels=1
+        )
+        await self._worker.queue_frame(frame)
+
+    async def push_text(self, text: str) -> None:
+        """A typed turn: answered by the same persona and voice as a spoken one."""
+        self._turns += 1
+        timeline = TurnTimeline(turn_id=-self._turns)
+        timeline.mark("turn_end")
+        await self._worker.queue_frame(UserTextFrame(text=text, timeline=timeline))
+
+    async def push_to_talk(self, pressed: bool) -> None:
+        await self._detector.set_push_to_talk(pressed)
+
+    async def interrupt(self) -> None:
+        """Stop the bot talking (a button, or an operator)."""
+        await self._worker.queue_frame(InterruptionFrame())
+
+    async def switch(
+        self, binding: PersonaBinding, *, transition_message: str | None, preserve_context: bool
+    ) -> float:
+        """Swap persona in place; returns the measured seconds until the new persona is live.
+
+        The old persona's unfinished speech is cut first, then the voice and the
+        engine change as a reference swap at a frame boundary, then the
+        transition message (if any) is spoken in the new voice.
+        """
+        started = time.perf_counter()
+        self._swap_seen.swapped.clear()
+        await self._worker.queue_frame(InterruptionFrame())
+        self.binding = binding
+        await self._worker.queue_frame(SwapPersonaFrame(binding=binding))
+        if not preserve_context:
+            self.conversation.clear()
+        await self._swap_seen.swapped.wait()
+        elapsed = time.perf_counter() - started
+        if transition_message:
+            await self._worker.queue_frame(ClauseFrame(text=transition_message, timeline=None, last=True))
+        return elapsed

@@ -1,0 +1,46 @@
+"""Per-turn latency, observed at each stage (perf_counter seconds), never estimated."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TurnTimeline:
+    """Marks of one turn. `speech_end` is when the user's speech ended (from the VAD)."""
+
+    turn_id: int
+    user_text: str = ""
+    speech_end: float | None = None
+    turn_end: float | None = None
+    """When the turn was judged over (VAD silence plus the end-of-turn model)."""
+    transcript_final: float | None = None
+    first_token: float | None = None
+    first_audio: float | None = None
+    """First TTS audio of the reply itself."""
+    first_byte_sent: float | None = None
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> None:
+        """Set `name` (a field or an extra mark) to now, once."""
+        now = time.perf_counter()
+        if hasattr(self, name) and name != "marks":
+            if getattr(self, name) is None:
+                setattr(self, name, now)
+        else:
+            self.marks.setdefault(name, now)
+
+    def breakdown_ms(self) -> dict[str, float]:
+        """Milliseconds from the end of speech to each stage that was reached."""
+        start = self.speech_end if self.speech_end is not None else self.turn_end
+        if start is None:
+            return {}
+        stages = {
+            "turn_end": self.turn_end,
+            "transcript_final": self.transcript_final,
+            "first_token": self.first_token,
+            "first_audio": self.first_audio,
+            "first_byte_sent": self.first_byte_sent,
+        }
+        return {name: round((t - start) * 1000, 1) for name, t in stages.items() if t is not None}

@@ -1,0 +1,33 @@
+"""Transcription: a finished user turn → its final transcript → the persona."""
+
+from __future__ import annotations
+
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from pipeline.engines.asr import WhisperRecognizer
+from pipeline.graph.events import SessionListener
+from pipeline.graph.frames import UserTextFrame, UserTurnFrame
+
+
+class Transcriber(FrameProcessor):
+    """UserTurnFrame → the shared Whisper engine → UserTextFrame (nothing for an empty transcript)."""
+
+    def __init__(self, *, recognizer: WhisperRecognizer, listener: SessionListener) -> None:
+        super().__init__()
+        self._recognizer = recognizer
+        self._listener = listener
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if not isinstance(frame, UserTurnFrame):
+            await self.push_frame(frame, direction)
+            return
+        transcript = await self._recognizer.transcribe(frame.audio)
+        frame.timeline.mark("transcript_final")
+        text = transcript.text.strip()
+        if not text:
+            await self._listener.on_led("listening")
+            return
+        await self._listener.on_transcript(text, frame.timeline)
+        await self.push_frame(UserTextFrame(text=text, timeline=frame.timeline))

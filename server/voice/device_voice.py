@@ -1,0 +1,116 @@
+"""Turns a device's voice-graph events into WebSocket messages, and keeps the store up to date.
+
+Messages beyond the spec's `audio_response` are documented in the README
+("Device WebSocket protocol"): `transcript`, `stop_playback`, and the
+`led_control` states the graph drives.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from pipeline.audio import wav_bytes
+from pipeline.graph.events import LedState
+from pipeline.graph.timeline import TurnTimeline
+from pipeline.llm import ChatMessage
+from server.services.clock import utcnow
+from server.ws.connection import DeviceConnection
+
+if TYPE_CHECKING:
+    from server.services import Services
+
+log = logging.getLogger(__name__)
+
+LED_PRIORITY = 1
+STOP_PRIORITY = 100
+
+
+class DeviceVoice:
+    """The `SessionListener` of one device's graph."""
+
+    def __init__(
+        self, *, services: Services, connection: DeviceConnection, device_id: str, base_url: str
+    ) -> None:
+        """`base_url`: the server's address as the device reaches it, for absolute audio URLs."""
+        self._services = services
+        self._base_url = base_url.rstrip("/")
+        self._connection = connection
+        self._device_id = device_id
+        self._seq = 0
+        self.persona_id = ""
+
+    async def on_led(self, state: LedState) -> None:
+        self._connection.send("led_control", {"state": state, "source": "voice"}, LED_PRIORITY)
+
+    async def on_transcript(self, text: str, timeline: TurnTimeline) -> None:
+        self._connection.send("transcript", {"text": text, "final": True, "turn_id": timeline.turn_id})
+
+    async def on_reply_audio(
+        self, audio: bytes, sample_rate: int, text: str, timeline: TurnTimeline | None
+    ) -> None:
+        self._seq += 1
+        self._connection.send(
+            "audio_response",
+            {
+                "final": False,
+                "seq": self._seq,
+                "text": text,
+                "audio_b64": base64.b64encode(audio).decode(),
+                "encoding": "pcm_s16le",
+                "sample_rate": sample_rate,
+                "turn_id": timeline.turn_id if timeline else None,
+            },
+        )
+        # The chunk is queued on the socket now; the writer sends it on the next loop turn.
+
+    async def on_reply_done(
+        self, text: str, audio: bytes, sample_rate: int, timeline: TurnTimeline | None
+    ) -> None:
+        services = self._services
+        blob_id = f"aud_{secrets.token_hex(12)}"
+        await services.store.put_blob(
+            blob_id, wav_bytes(audio, sample_rate), services.settings.audio_url_ttl_s
+        )
+        self._connection.send(
+            "audio_response",
+            {
+                "final": True,
+                "text": text,
+                "audio_url": self._base_url + services.audio_urls.path(blob_id),
+                "sample_rate": sample_rate,
+                "persona_id": self.persona_id,
+                "turn_id": timeline.turn_id if timeline else None,
+                "latency_ms": timeline.breakdown_ms() if timeline else {},
+            },
+        )
+
+    async def on_stop_playback(self) -> None:
+        self._connection.send("stop_playback", {"reason": "barge_in"}, STOP_PRIORITY)
+
+    async def on_turn_done(
+        self, user_text: str, spoken_text: str, interrupted: bool, timeline: TurnTimeline | None
+    ) -> None:
+        services = self._services
+        if timeline is not None:
+            # Spoken turns count from the end of speech (voice-to-voice), typed ones from their arrival.
+            breakdown = timeline.breakdown_ms()
+            if timeline.speech_end is not None:
+                services.latency.record_turn(breakdown)
+            if "first_byte_sent" in breakdown:
+                await services.store.record_interaction(
+                    self._device_id, breakdown["first_byte_sent"], utcnow()
+                )
+        if not user_text:
+            return  # a transition message or another line not answering the user
+        session = await services.sessions.current_for_device(self._device_id)
+        messages = [ChatMessage(role="user", content=user_text)]
+        if spoken_text:
+            messages.append(ChatMessage(role="assistant", content=spoken_text))
+        await services.store.append_context(session.session_id, messages, services.settings.context_keep_last)
+        await services.sessions.extend(session)
+        await services.store.update_runtime(self._device_id, last_activity=utcnow())
+        if interrupted:
+            log.info("turn on %s cut by barge-in; kept %d words", self._device_id, len(spoken_text.split()))

@@ -1,0 +1,129 @@
+"""A device socket's side of the live voice loop: audio in, the graph, persona swaps in place."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pipeline.audio import AudioFormatError, check_rate, pcm16_from_base64, pcm16_from_bytes
+from pipeline.graph.listen import TurnParams
+from pipeline.graph.session import VoiceSession
+from server.errors import ValidationFailed
+from server.state.records import CommandRecord
+from server.voice.device_voice import DeviceVoice
+from server.ws import protocol
+from server.ws.connection import DeviceConnection
+
+if TYPE_CHECKING:
+    from server.services import Services
+    from server.voice.runtime import VoiceRuntime
+
+log = logging.getLogger(__name__)
+
+TALK_BUTTONS = frozenset({"talk", "push_to_talk", "ptt"})
+STOP_BUTTONS = frozenset({"stop", "cancel"})
+
+
+class VoiceLink:
+    def __init__(
+        self,
+        *,
+        services: Services,
+        runtime: VoiceRuntime,
+        connection: DeviceConnection,
+        device_id: str,
+        base_url: str,
+        sample_rate: int | None,
+    ) -> None:
+        self._services = services
+        self._runtime = runtime
+        self._device_id = device_id
+        self._listener = DeviceVoice(
+            services=services, connection=connection, device_id=device_id, base_url=base_url
+        )
+        self._session: VoiceSession | None = None
+        self._sample_rate = sample_rate
+        """The rate of binary frames: from `?sample_rate=` or the last `audio_stream` that declared one."""
+        self._switches: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        services = self._services
+        session = await services.sessions.current_for_device(self._device_id)
+        binding = self._runtime.bindings[session.persona_id]
+        self._listener.persona_id = binding.persona_id
+        settings = services.settings
+        self._session = VoiceSession(
+            engines=self._runtime.engines,
+            binding=binding,
+            listener=self._listener,
+            history=await services.store.get_context(session.session_id),
+            keep_last=settings.context_keep_last,
+            lead_s=settings.output_lead_ms / 1000,
+            turn_params=TurnParams(fallback_ms=settings.turn_fallback_ms),
+        )
+        await self._session.start()
+
+    async def stop(self) -> None:
+        for task in self._switches:
+            task.cancel()
+        if self._session is not None:
+            await self._session.stop()
+
+    @property
+    def session(self) -> VoiceSession:
+        assert self._session is not None, "start() first"
+        return self._session
+
+    async def audio_message(self, payload: protocol.AudioStreamPayload) -> None:
+        try:
+            rate = check_rate(payload.sample_rate if payload.sample_rate is not None else self._sample_rate)
+            pcm = pcm16_from_base64(
+                payload.audio_b64, max_bytes=self._services.settings.max_audio_chunk_bytes
+            )
+        except AudioFormatError as exc:
+            raise _invalid(exc) from None
+        self._sample_rate = rate
+        await self.session.push_audio(pcm, rate)
+
+    async def audio_binary(self, data: bytes) -> None:
+        try:
+            rate = check_rate(self._sample_rate)
+            pcm = pcm16_from_bytes(data, max_bytes=self._services.settings.max_audio_chunk_bytes)
+        except AudioFormatError as exc:
+            raise _invalid(exc) from None
+        await self.session.push_audio(pcm, rate)
+
+    async def text(self, text: str) -> None:
+        await self._services.limiter.check_dialog_turn(self._device_id)
+        await self.session.push_text(text)
+
+    async def button(self, payload: protocol.ButtonPressPayload) -> None:
+        if payload.button in TALK_BUTTONS:
+            await self.session.push_to_talk(payload.action in ("press", "long_press"))
+        elif payload.button in STOP_BUTTONS and payload.action == "press":
+            await self.session.interrupt()
+
+    def on_command(self, command: CommandRecord) -> None:
+        """Called as a command reaches this device's socket: a persona switch swaps the live graph too."""
+        if command.type != "persona_switch":
+            return
+        task = asyncio.create_task(self._switch(command.payload))
+        self._switches.add(task)
+        task.add_done_callback(self._switches.discard)
+
+    async def _switch(self, payload: dict[str, Any]) -> None:
+        binding = self._runtime.bindings.get(str(payload.get("persona_id")))
+        if binding is None or self._session is None:
+            return
+        self._listener.persona_id = binding.persona_id
+        elapsed_s = await self._session.switch(
+            binding,
+            transition_message=payload.get("transition_message"),
+            preserve_context=bool(payload.get("preserve_context", True)),
+        )
+        self._services.latency.record_swap(elapsed_s * 1000)
+
+
+def _invalid(exc: AudioFormatError) -> ValidationFailed:
+    return ValidationFailed(f"Invalid audio: {exc}", details={"reason": exc.reason})
