@@ -33,7 +33,7 @@ class CpuUsage(msgspec.Struct, frozen=True):
     wrk_pct: float
     """The CPU of the children that finished during the run: wrk is the only one."""
     busy_pct: dict[str, float]
-    """Per CPU ("cpu0"), percent of that CPU in processes or stolen (interrupt time left out)."""
+    """Per CPU ("cpu0"), percent of that CPU not idle (interrupts and steal included)."""
     steal_pct: dict[str, float]
     """Per CPU: time the hypervisor gave to another guest."""
     other_pct: float | None
@@ -95,9 +95,9 @@ def _cpu_ticks() -> dict[int, tuple[int, int, int]]:
         if not name.startswith("cpu") or name == "cpu":
             continue
         # user nice system idle iowait irq softirq steal (guest time is already in user and nice).
-        # Busy is time in processes, or stolen by the hypervisor; interrupt time is left out, as
-        # on loopback it is mostly the kernel carrying the benchmark's own packets.
-        user, nice, system, _idle, _iowait, _irq, _softirq, steal = (int(v) for v in values[:8])
-        busy = user + nice + system + steal
-        ticks[int(name.removeprefix("cpu"))] = (busy, steal, sum(int(v) for v in values[:8]))
+        # Interrupt time counts as busy: the kernel charges a process for the softirq work done
+        # while it ran (the loopback packets), yet lists that time here as softirq, not system.
+        numbers = [int(v) for v in values[:8]]
+        total = sum(numbers)
+        ticks[int(name.removeprefix("cpu"))] = (total - numbers[3] - numbers[4], numbers[7], total)
     return ticks
