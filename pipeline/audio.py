@@ -93,3 +93,23 @@ def wav_bytes(pcm: Int16Array | bytes, sample_rate: int) -> bytes:
         wav.setframerate(sample_rate)
         wav.writeframes(data)
     return buffer.getvalue()
+
+
+def pcm16_from_wav(data: bytes) -> tuple[Int16Array, int]:
+    """Mono PCM16 samples and the rate of a WAV file (stereo is mixed down)."""
+    import io
+    import wave
+
+    try:
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        raise AudioFormatError("The audio is not a WAV file", reason="not_wav") from None
+    if width != 2:
+        raise AudioFormatError("The WAV file must be 16-bit PCM", reason="not_pcm16")
+    check_rate(rate)
+    pcm = np.frombuffer(frames[: len(frames) - len(frames) % (2 * channels)], dtype="<i2")
+    if channels > 1:
+        pcm = pcm.reshape(-1, channels).mean(axis=1)
+    return pcm.astype(np.int16), rate
