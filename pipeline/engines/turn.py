@@ -10,7 +10,8 @@ when the probability is above the threshold (0.5).
 
 Every prediction runs in a small shared thread pool (one worker by default),
 never on the event loop: one prediction is about 13 ms of features plus 50 ms
-of model on this 2-core box, and concurrent turns queue in arrival order. The
+of model on an idle core of this 2-core box (80-180 ms while other work keeps
+the cores busy), and concurrent turns queue in arrival order. The
 model is wrong often enough (it judged plain read statements incomplete) that
 the caller must keep a short silence fallback; this engine only answers the
 question it is asked.
