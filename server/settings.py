@@ -75,8 +75,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_audio_chunk_bytes: PositiveInt = 256 * 1024
     output_lead_ms: NonNegativeInt = 300
     """How far ahead of real-time playback reply audio is sent to a device."""
-    turn_fallback_ms: NonNegativeInt = 600
-    """Extra silence after the end-of-turn model says "not finished" before the turn ends anyway."""
+    turn_confident_silence_ms: NonNegativeInt = 350
+    """Silence that ends a turn the end-of-turn model is confident is complete."""
+    turn_fallback_silence_ms: NonNegativeInt = 800
+    """Silence that ends any turn, whatever the end-of-turn model says."""
     audio_url_ttl_s: PositiveInt = 3600
 
     # Personas and LLM

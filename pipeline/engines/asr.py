@@ -68,6 +68,7 @@ SAMPLE_RATE = 16_000
 # turn it is used for; past that, the full 30 s window (and faster-whisper's own
 # seeking for audio longer than 30 s).
 _FIT_PAD_FRAMES = 200
+_FIT_LEAD_SAMPLES = int(0.25 * SAMPLE_RATE)
 _FIT_MAX_S = 25.0
 # Token budget of a "fit" decode: generous for speech (~3 words, ~4 tokens a second).
 _TOKENS_PER_S = 8.0
@@ -248,6 +249,9 @@ class WhisperRecognizer:
 
     def _transcribe_fit(self, samples: Float32Array) -> str | None:
         """Encode only the turn plus padding; None if the decode looks like a loop."""
+        # Leading silence steadies the fitted decode: without it, a turn that starts right at its
+        # first word is often transcribed twice over ("Hello? How are you today? Hello? How ...").
+        samples = np.concatenate([np.zeros(_FIT_LEAD_SAMPLES, dtype=np.float32), samples])
         features = self._model.feature_extractor(samples)
         frames = min(features.shape[-1] + _FIT_PAD_FRAMES, self._model.feature_extractor.nb_max_frames)
         encoded = self._model.encode(pad_or_trim(features, frames))
@@ -267,7 +271,12 @@ class WhisperRecognizer:
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
         if not text or (result.no_speech_prob > _NO_SPEECH_THRESHOLD and avg_logprob < _LOG_PROB_THRESHOLD):
             return ""
-        if len(tokens) >= budget or _loops(tokens) or _compression_ratio(text) > _MAX_COMPRESSION_RATIO:
+        if (
+            len(tokens) >= budget
+            or _loops(tokens)
+            or _repeats_phrase(text)
+            or _compression_ratio(text) > _MAX_COMPRESSION_RATIO
+        ):
             return None
         return text
 
@@ -284,6 +293,16 @@ def _loops(tokens: list[int]) -> bool:
         tail = tokens[-3 * period :]
         if tail[:period] == tail[period : 2 * period] == tail[2 * period :]:
             return True
+    return False
+
+
+def _repeats_phrase(text: str, *, min_words: int = 3) -> bool:
+    """True if a phrase of `min_words` or more words comes twice in a row (a decoder loop, not speech)."""
+    words = ["".join(c for c in w.lower() if c.isalnum()) for w in text.split()]
+    for period in range(min_words, len(words) // 2 + 1):
+        for start in range(len(words) - 2 * period + 1):
+            if words[start : start + period] == words[start + period : start + 2 * period]:
+                return True
     return False
 
 

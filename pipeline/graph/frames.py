@@ -68,6 +68,13 @@ class SpeechAudioFrame(DataFrame):
 
 
 @dataclass
+class CommitTurnFrame(SystemFrame):
+    """The user's turn is over: release the reply prepared for `timeline` (out of band, ahead of data)."""
+
+    timeline: TurnTimeline
+
+
+@dataclass
 class SwapPersonaFrame(SystemFrame):
     """Swap the persona (voice and engine) at this frame boundary."""
 

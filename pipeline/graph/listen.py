@@ -1,15 +1,18 @@
-"""Listening: device audio → 16 kHz → VAD → end of turn (Smart Turn, with a short fallback).
+"""Listening: device audio → 16 kHz → VAD → end of turn, with the reply prepared speculatively.
 
 This is the first stage and the device's raw audio is needed nowhere after it,
-so audio frames end here; the stage emits what later stages need:
-`UserStartedSpeakingFrame`, an interruption when the user speaks over the bot
-(barge-in), and `UserTurnFrame` once the turn is over.
+so audio frames end here; the stage emits what later stages need.
 
-End of turn: after `stop_silence_ms` of silence the VAD reports the speech
-stopped; Smart Turn then judges the utterance. "Complete" ends the turn at once;
-"incomplete" waits up to `fallback_ms` more for the user to go on, then ends it
-anyway, so a statement the model misjudges is answered within about a second.
-Speech that resumes in that window continues the same turn (one answer, not two).
+As soon as the user pauses (the VAD's first silent window) the turn so far is
+sent on as a *speculative* `UserTurnFrame`: transcription, the LLM and the
+first clause's speech start at once, and the reply is held at the output. The
+turn is then judged: it ends after `confident_silence_ms` of silence when Smart
+Turn is confident it is complete (probability ≥ `confident_probability`), or
+after `fallback_silence_ms` otherwise, so a statement the model misjudges (TTS
+and read speech often are) is still answered within about a second. Then a
+`CommitTurnFrame` releases the held reply. Speech that resumes first cancels
+the speculation (an interruption the output treats as silent) and the same
+turn goes on: one answer, not two. Speech while the bot talks is a barge-in.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
+    InterruptionFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
@@ -32,19 +36,23 @@ from pipeline.audio import StreamResampler
 from pipeline.engines.turn import SharedSmartTurn
 from pipeline.engines.vad import SharedSileroVAD, VADEvent
 from pipeline.graph.events import SessionListener
-from pipeline.graph.frames import UserTurnFrame
+from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
 from pipeline.graph.output import Playback
 from pipeline.graph.timeline import TurnTimeline
 
 SAMPLE_RATE = 16_000
 PRE_ROLL_S = 0.3
 MAX_TURN_S = 30.0
+TAIL_SAMPLES = int(0.4 * SAMPLE_RATE)
 
 
 @dataclass(frozen=True)
 class TurnParams:
-    fallback_ms: int = 600
-    """Extra silence after an "incomplete" verdict before the turn ends anyway."""
+    confident_probability: float = 0.8
+    confident_silence_ms: int = 350
+    """Silence that ends a turn Smart Turn is confident about."""
+    fallback_silence_ms: int = 800
+    """Silence that ends any turn; a pause inside a sentence is usually shorter."""
     turn_window_s: float = 8.0
     """The end-of-turn model sees at most this much of the utterance."""
 
@@ -60,20 +68,18 @@ class TurnDetector(FrameProcessor):
         params: TurnParams | None = None,
     ) -> None:
         super().__init__()
-        self._vad_stream = vad.open_stream()
         self._vad = vad
+        self._vad_stream = vad.open_stream()
         self._turn_model = turn_model
         self._listener = listener
         self._playback = playback
         self._params = params or TurnParams()
         self._resampler = StreamResampler(SAMPLE_RATE)
-        self._history = np.zeros(0, dtype=np.int16)
+        self._audio = np.zeros(0, dtype=np.int16)
         """Recent audio (pre-roll) while idle; the utterance while the user speaks."""
         self._stream_s = 0.0
-        self._speaking = False
-        self._utterance_start = 0
-        self._speech_end_s: float | None = None
-        self._speech_end_at: float | None = None
+        self._in_turn = False
+        self._speculation: TurnTimeline | None = None
         self._judge: asyncio.Task[None] | None = None
         self._turns = 0
         self._push_to_talk = False
@@ -89,11 +95,11 @@ class TurnDetector(FrameProcessor):
         """A held button is speech, whatever the VAD says; releasing it ends the turn at once."""
         self._push_to_talk = pressed
         if pressed:
-            await self._speech_started()
-        elif self._speaking:
-            self._speech_end_s = self._stream_s
-            self._speech_end_at = time.perf_counter()
-            await self._end_turn()
+            await self._cancel_speculation()
+            await self._turn_started()
+        elif self._in_turn:
+            timeline = await self._speculate(edge_s=self._stream_s)
+            await self._commit(timeline)
 
     async def _on_audio(self, frame: InputAudioRawFrame) -> None:
         pcm = np.frombuffer(frame.audio, dtype=np.int16)
@@ -108,55 +114,77 @@ class TurnDetector(FrameProcessor):
             await self._on_vad(event)
 
     async def _on_vad(self, event: VADEvent) -> None:
-        if event.kind == "speech_started":
-            self._cancel_judge()
-            await self._speech_started()
-        elif event.kind == "speech_stopped" and self._speaking:
-            self._speech_end_s = event.edge_s
-            self._speech_end_at = time.perf_counter() - max(0.0, self._stream_s - event.edge_s)
-            self._judge = asyncio.create_task(self._judge_turn())
+        if event.kind in ("speech_started", "speech_resumed"):
+            await self._cancel_speculation()
+            await self._turn_started()
+        elif event.kind == "pause_started" and self._in_turn:
+            await self._cancel_speculation()
+            timeline = await self._speculate(edge_s=event.edge_s)
+            self._judge = asyncio.create_task(self._judge_turn(timeline))
 
-    async def _speech_started(self) -> None:
-        if self._speaking:
+    async def _turn_started(self) -> None:
+        if self._in_turn:
             return
-        self._speaking = True
-        keep = int(PRE_ROLL_S * SAMPLE_RATE)
-        self._history = self._history[-keep:]
+        self._in_turn = True
+        self._audio = self._audio[-int(PRE_ROLL_S * SAMPLE_RATE) :]
         if self._playback.bot_speaking:
             await self.broadcast_interruption()
         await self.push_frame(UserStartedSpeakingFrame())
         await self._listener.on_led("listening")
 
-    async def _judge_turn(self) -> None:
-        utterance = self._history[-int(self._params.turn_window_s * SAMPLE_RATE) :]
-        prediction = await self._turn_model.predict(utterance.astype(np.float32) / 32768.0)
-        if not prediction.complete:
-            await asyncio.sleep(self._params.fallback_ms / 1000)
-        self._judge = None
-        await self._end_turn()
-
-    async def _end_turn(self) -> None:
-        if not self._speaking:
-            return
-        self._speaking = False
+    async def _speculate(self, *, edge_s: float) -> TurnTimeline:
+        """Send the turn so far on, to be prepared while the silence is judged."""
         self._turns += 1
-        timeline = TurnTimeline(turn_id=self._turns, speech_end=self._speech_end_at)
-        timeline.mark("turn_end")
-        audio = self._history.astype(np.float32) / 32768.0
-        self._history = np.zeros(0, dtype=np.int16)
-        await self.push_frame(UserStoppedSpeakingFrame())
-        await self._listener.on_led("thinking")
+        speech_end = time.perf_counter() - max(0.0, self._stream_s - edge_s)
+        timeline = TurnTimeline(turn_id=self._turns, speech_end=speech_end, committed=False)
+        self._speculation = timeline
+        # Whisper, decoding a window fitted to the audio, tends to repeat itself on speech that stops
+        # dead at the window's end; the silence a finished turn would have anyway avoids it.
+        audio = np.concatenate([self._audio.astype(np.float32) / 32768.0, np.zeros(TAIL_SAMPLES, np.float32)])
         await self.push_frame(UserTurnFrame(audio=audio, timeline=timeline))
+        return timeline
 
-    def _append(self, pcm16k: np.ndarray[Any, np.dtype[np.int16]]) -> None:
-        limit = int((MAX_TURN_S if self._speaking else PRE_ROLL_S) * SAMPLE_RATE)
-        self._history = np.concatenate([self._history, pcm16k])[-limit:]
+    async def _judge_turn(self, timeline: TurnTimeline) -> None:
+        params = self._params
+        window = self._audio[-int(params.turn_window_s * SAMPLE_RATE) :]
+        prediction = await self._turn_model.predict(window)
+        confident = prediction.complete and prediction.probability >= params.confident_probability
+        silence_ms = params.confident_silence_ms if confident else params.fallback_silence_ms
+        assert timeline.speech_end is not None
+        await asyncio.sleep(max(0.0, timeline.speech_end + silence_ms / 1000 - time.perf_counter()))
+        self._judge = None
+        await self._commit(timeline)
 
-    def _cancel_judge(self) -> None:
+    async def _commit(self, timeline: TurnTimeline) -> None:
+        if not self._in_turn or self._speculation is not timeline:
+            return
+        self._in_turn = False
+        self._speculation = None
+        self._audio = np.zeros(0, dtype=np.int16)
+        timeline.committed = True
+        timeline.mark("turn_end")
+        await self.push_frame(UserStoppedSpeakingFrame())
+        await self.push_frame(CommitTurnFrame(timeline=timeline))
+        heard_nothing = timeline.transcript_final is not None and not timeline.user_text
+        await self._listener.on_led("listening" if heard_nothing else "thinking")
+        if timeline.user_text and not timeline.transcript_sent:
+            timeline.transcript_sent = True
+            await self._listener.on_transcript(timeline.user_text, timeline)
+
+    async def _cancel_speculation(self) -> None:
         if self._judge is not None:
             self._judge.cancel()
             self._judge = None
+        if self._speculation is not None:
+            self._speculation = None
+            # Stops the speculative work downstream; the output drops its held reply without a word.
+            await self.push_frame(InterruptionFrame())
+
+    def _append(self, pcm16k: np.ndarray[Any, np.dtype[np.int16]]) -> None:
+        limit = int((MAX_TURN_S if self._in_turn else PRE_ROLL_S) * SAMPLE_RATE)
+        self._audio = np.concatenate([self._audio, pcm16k])[-limit:]
 
     async def cleanup(self) -> None:
-        self._cancel_judge()
+        if self._judge is not None:
+            self._judge.cancel()
         await super().cleanup()

@@ -1,4 +1,8 @@
-"""The paced output: reply audio to the device at real time with a small lead, and barge-in accounting."""
+"""The paced output: reply audio to the device at real time with a small lead, and barge-in accounting.
+
+Audio of a speculative turn is held until the turn is committed, then sent in
+order; a cancelled speculation is dropped without a word to the device.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.events import SessionListener
-from pipeline.graph.frames import SpeechAudioFrame
+from pipeline.graph.frames import CommitTurnFrame, SpeechAudioFrame
 from pipeline.graph.timeline import TurnTimeline
 
 BYTES_PER_SAMPLE = 2
@@ -20,7 +24,7 @@ BYTES_PER_SAMPLE = 2
 
 @dataclass
 class Playback:
-    """What the device is playing, as far as the server can tell (shared with the listener stage)."""
+    """What the device is playing, as far as the server can tell (shared with the listening stage)."""
 
     play_end: float = 0.0
     """perf_counter time when everything sent so far will have been played."""
@@ -51,7 +55,7 @@ class DeviceOutput(FrameProcessor):
     """SpeechAudioFrame → the listener, no more than `lead_s` ahead of real-time playback.
 
     Pacing keeps the device's buffer small, so a barge-in drops little audio and
-    the conversation can record what was actually heard: whole clauses played
+    the conversation records what was actually heard: whole clauses played
     before the interruption, plus the played share of the words of the clause
     being played.
     """
@@ -69,6 +73,9 @@ class DeviceOutput(FrameProcessor):
         self._conversation = conversation
         self._playback = playback
         self._lead_s = lead_s
+        self._held: list[SpeechAudioFrame] = []
+        self._queue: asyncio.Queue[SpeechAudioFrame] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
         self._reply: _Reply | None = None
         self._finishing: asyncio.Task[None] | None = None
         self._finishing_reply: _Reply | None = None
@@ -77,17 +84,33 @@ class DeviceOutput(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, SpeechAudioFrame):
-            await self._play(frame)
+            if frame.timeline is not None and not frame.timeline.committed:
+                self._held.append(frame)
+            else:
+                self._enqueue(frame)
+        elif isinstance(frame, CommitTurnFrame):
+            held = [f for f in self._held if f.timeline is frame.timeline]
+            self._held = [f for f in self._held if f.timeline is not frame.timeline]
+            for held_frame in held:
+                self._enqueue(held_frame)
         elif isinstance(frame, InterruptionFrame):
             await self._interrupted()
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
+    def _enqueue(self, frame: SpeechAudioFrame) -> None:
+        self._queue.put_nowait(frame)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_loop(), name="device-output")
+
+    async def _send_loop(self) -> None:
+        while not self._queue.empty():
+            await self._play(self._queue.get_nowait())
+
     async def _play(self, frame: SpeechAudioFrame) -> None:
         reply = self._reply
         if reply is None:
-            await self._cancel_finishing()
             reply = self._reply = _Reply(timeline=frame.timeline, sample_rate=frame.sample_rate)
             self._playback.replying = True
             await self._listener.on_led("speaking")
@@ -121,31 +144,43 @@ class DeviceOutput(FrameProcessor):
     async def _finish(self, reply: _Reply, text: str) -> None:
         """Once the device has played the whole reply, the turn is over."""
         await asyncio.sleep(max(0.0, self._playback.play_end - time.perf_counter()))
-        self._playback.replying = False
-        self._conversation.add("assistant", text)
-        user_text = reply.timeline.user_text if reply.timeline else ""
-        await self._listener.on_turn_done(user_text, text, False, reply.timeline)
-        await self._listener.on_led("listening")
+        if self._finishing_reply is reply:
+            self._finishing_reply = None
+        await self._turn_done(reply, text, interrupted=False)
+        if self._reply is None:  # no newer reply has started meanwhile
+            self._playback.replying = False
+            await self._listener.on_led("listening")
 
     async def _interrupted(self) -> None:
+        """A barge-in (or a cancelled speculation, which has sent nothing: then nothing is said)."""
         now = time.perf_counter()
-        pending = self._finishing is not None and not self._finishing.done()
-        await self._cancel_finishing()
-        reply = self._reply or (self._finishing_reply if pending else None)
+        self._held.clear()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        await self._cancel(self._sender)
+        self._sender = None
+        finishing = self._finishing is not None and not self._finishing.done()
+        await self._cancel(self._finishing)
+        self._finishing = None
+        reply = self._reply or (self._finishing_reply if finishing else None)
         self._reply = None
+        self._finishing_reply = None
         if reply is None and not self._playback.bot_speaking:
             return
         self._playback.replying = False
         self._playback.play_end = now
         await self._listener.on_stop_playback()
         if reply is not None:
-            spoken = _spoken_text(reply, now)
-            self._conversation.add("assistant", spoken)
-            user_text = reply.timeline.user_text if reply.timeline else ""
-            await self._listener.on_turn_done(user_text, spoken, True, reply.timeline)
+            await self._turn_done(reply, _spoken_text(reply, now), interrupted=True)
 
-    async def _cancel_finishing(self) -> None:
-        task, self._finishing = self._finishing, None
+    async def _turn_done(self, reply: _Reply, spoken: str, *, interrupted: bool) -> None:
+        user_text = reply.timeline.user_text if reply.timeline else ""
+        self._conversation.add("user", user_text)
+        self._conversation.add("assistant", spoken)
+        await self._listener.on_turn_done(user_text, spoken, interrupted, reply.timeline)
+
+    @staticmethod
+    async def _cancel(task: asyncio.Task[None] | None) -> None:
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

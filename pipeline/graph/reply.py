@@ -10,7 +10,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.frames import ClauseFrame, ReplyEndFrame, ReplyTextFrame, SwapPersonaFrame, UserTextFrame
 from pipeline.graph.persona import PersonaBinding
-from pipeline.llm import LLMError
+from pipeline.llm import ChatMessage, LLMError
 from pipeline.text import ClauseSplitter
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ class ReplyGenerator(FrameProcessor):
     async def _reply(self, frame: UserTextFrame) -> None:
         timeline = frame.timeline
         timeline.user_text = frame.text
-        self._conversation.add("user", frame.text)
-        messages = self._conversation.messages()
+        # The conversation records the turn when it is over (at the output), so a speculative turn
+        # that is cancelled leaves no trace.
+        messages = [*self._conversation.messages(), ChatMessage(role="user", content=frame.text)]
         pieces: list[str] = []
         try:
             async for piece in self._binding.responder.stream(messages):

@@ -12,6 +12,9 @@ class TurnTimeline:
 
     turn_id: int
     user_text: str = ""
+    committed: bool = True
+    """False while the turn is speculative: its reply is prepared but held until the turn is judged over."""
+    transcript_sent: bool = False
     speech_end: float | None = None
     turn_end: float | None = None
     """When the turn was judged over (VAD silence plus the end-of-turn model)."""

@@ -1,4 +1,4 @@
-"""Transcription: a finished user turn → its final transcript → the persona."""
+"""Transcription: a user turn (finished or speculative) → its final transcript → the persona."""
 
 from __future__ import annotations
 
@@ -23,11 +23,17 @@ class Transcriber(FrameProcessor):
         if not isinstance(frame, UserTurnFrame):
             await self.push_frame(frame, direction)
             return
+        timeline = frame.timeline
         transcript = await self._recognizer.transcribe(frame.audio)
-        frame.timeline.mark("transcript_final")
+        timeline.mark("transcript_final")
         text = transcript.text.strip()
+        timeline.user_text = text
         if not text:
-            await self._listener.on_led("listening")
+            if timeline.committed:
+                await self._listener.on_led("listening")
             return
-        await self._listener.on_transcript(text, frame.timeline)
-        await self.push_frame(UserTextFrame(text=text, timeline=frame.timeline))
+        # A speculative turn's transcript is sent when the turn is committed (by the listening stage).
+        if timeline.committed and not timeline.transcript_sent:
+            timeline.transcript_sent = True
+            await self._listener.on_transcript(text, timeline)
+        await self.push_frame(UserTextFrame(text=text, timeline=timeline))

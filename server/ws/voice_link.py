@@ -60,7 +60,10 @@ class VoiceLink:
             history=await services.store.get_context(session.session_id),
             keep_last=settings.context_keep_last,
             lead_s=settings.output_lead_ms / 1000,
-            turn_params=TurnParams(fallback_ms=settings.turn_fallback_ms),
+            turn_params=TurnParams(
+                confident_silence_ms=settings.turn_confident_silence_ms,
+                fallback_silence_ms=settings.turn_fallback_silence_ms,
+            ),
         )
         await self._session.start()
 

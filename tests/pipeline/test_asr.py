@@ -220,3 +220,20 @@ def test_the_default_model_dir_is_tiny_en_from_the_package() -> None:
     model_dir = Path(default_whisper_model_dir())
     assert (model_dir / "model.bin").is_file()
     assert (model_dir / "tokenizer.json").is_file()
+
+
+def test_a_phrase_said_twice_in_a_row_is_a_decoder_loop() -> None:
+    assert asr._repeats_phrase("Hello? How are you today? Hello? How are you today")
+    assert asr._repeats_phrase("What time is my medication? What time is my medication? What")
+    assert not asr._repeats_phrase("Hello, how are you today?")
+    assert not asr._repeats_phrase("no, no, no, not now")  # short repeats are speech
+
+
+async def test_a_turn_cut_at_its_first_and_last_word_is_not_doubled(recognizer: WhisperRecognizer) -> None:
+    """The speculative turn starts a little before the speech and stops right at its end."""
+    fixture = next(f for f in load_fixtures() if f.name == "hello_how_are_you")
+    start = max(0, int((0.35 - 0.1) * 16_000))
+    end = int(fixture.speech_end_s * 16_000)
+    audio = fixture.pcm[start:end].astype(np.float32) / 32768.0
+    transcript = await recognizer.transcribe(audio)
+    assert word_error_rate(fixture.text, transcript.text) == 0.0
