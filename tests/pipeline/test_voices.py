@@ -1,0 +1,277 @@
+"""Persona voices with the real engines: Piper (en_US-joe-medium) and the espeak-ng binary.
+
+One bank serves the whole module, so the Piper model is loaded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.voices import (
+    CoquiEngineVoice,
+    CoquiSpec,
+    EspeakSpec,
+    InferencePool,
+    Pcm,
+    PiperEngineVoice,
+    PiperSpec,
+    Voice,
+    VoiceBank,
+    VoiceError,
+    VoiceUnavailable,
+    default_model_path,
+)
+from tests.support.pitch import estimate_f0, spectral_centroid
+
+MODEL = default_model_path()
+SENTENCE = "The weather is lovely today, shall we go for a walk in the garden?"
+PARAGRAPH = (
+    "Good morning! It is a lovely day outside. Shall we take a short walk in the garden after breakfast? "
+    "The roses are in bloom, and the air is warm."
+)
+STEADY = PiperSpec(model_path=MODEL, noise_scale=0.0, noise_w_scale=0.0)
+"""No noise: the same text gives the same samples, so two settings compare like for like."""
+
+
+@pytest.fixture(scope="module")
+def bank() -> Iterator[VoiceBank]:
+    bank = VoiceBank(pool=InferencePool(workers=2))
+    yield bank
+    asyncio.run(bank.close())
+    bank.pool.close()
+
+
+async def speak(voice: Voice, text: str = SENTENCE) -> Pcm:
+    chunks = [chunk async for chunk in voice.synthesize(text)]
+    assert chunks, "no audio"
+    for chunk in chunks:
+        assert chunk.dtype == np.int16
+        assert chunk.ndim == 1
+        assert chunk.size > 0
+    return np.concatenate(chunks)
+
+
+def seconds(audio: Pcm, voice: Voice) -> float:
+    return audio.size / voice.sample_rate
+
+
+def rms(audio: Pcm) -> float:
+    return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        PiperSpec(model_path=MODEL),
+        PiperSpec(model_path=MODEL, speed=0.92, pitch_semitones=4.0, formant_shift=1.1, volume=1.1),
+        EspeakSpec(voice="en-us+m3", words_per_minute=150, pitch=60, pitch_range=70, volume=1.2),
+    ],
+    ids=["piper", "piper-shaped", "espeak"],
+)
+async def test_each_engine_speaks_a_sentence(bank: VoiceBank, spec: PiperSpec | EspeakSpec) -> None:
+    voice = bank.get(spec)
+    audio = await speak(voice)
+    assert voice.sample_rate == 22050
+    # 13 words at a conversational 120-200 words per minute, plus a little silence at the ends.
+    assert 2.5 < seconds(audio, voice) < 7.0
+    assert rms(audio) > 1000, "near silence"
+
+
+async def test_piper_without_noise_is_deterministic(bank: VoiceBank) -> None:
+    shaped = PiperSpec(model_path=MODEL, noise_scale=0.0, noise_w_scale=0.0, pitch_semitones=3.0)
+    for spec in (STEADY, shaped):
+        voice = bank.get(spec)
+        first, second = await speak(voice), await speak(voice)
+        assert first.tobytes() == second.tobytes()
+
+
+@pytest.mark.parametrize("speed", [0.75, 1.5])
+async def test_speed_scales_duration(bank: VoiceBank, speed: float) -> None:
+    own = await speak(bank.get(STEADY))
+    changed = await speak(
+        bank.get(PiperSpec(model_path=MODEL, noise_scale=0.0, noise_w_scale=0.0, speed=speed))
+    )
+    assert changed.size / own.size == pytest.approx(1 / speed, rel=0.08)
+
+
+async def test_pitch_shift_raises_f0_and_keeps_the_rate(bank: VoiceBank) -> None:
+    voice = bank.get(STEADY)
+    own = await speak(voice)
+    higher = await speak(
+        bank.get(PiperSpec(model_path=MODEL, noise_scale=0.0, noise_w_scale=0.0, pitch_semitones=4.0))
+    )
+    ratio = estimate_f0(higher, voice.sample_rate) / estimate_f0(own, voice.sample_rate)
+    assert ratio == pytest.approx(2 ** (4 / 12), rel=0.06)
+    assert higher.size / own.size == pytest.approx(1.0, rel=0.08)
+
+
+async def test_formant_shift_moves_the_spectrum_not_the_pitch(bank: VoiceBank) -> None:
+    voice = bank.get(STEADY)
+    own = await speak(voice)
+    brighter = await speak(
+        bank.get(PiperSpec(model_path=MODEL, noise_scale=0.0, noise_w_scale=0.0, formant_shift=1.2))
+    )
+    rate = voice.sample_rate
+    assert spectral_centroid(brighter, rate) > 1.08 * spectral_centroid(own, rate)
+    assert estimate_f0(brighter, rate) == pytest.approx(estimate_f0(own, rate), rel=0.04)
+    assert brighter.size == own.size
+
+
+async def test_espeak_sounds_unlike_piper(bank: VoiceBank) -> None:
+    piper, espeak = bank.get(STEADY), bank.get(EspeakSpec(voice="en-us"))
+    piper_audio, espeak_audio = await speak(piper), await speak(espeak)
+    piper_centroid = spectral_centroid(piper_audio, piper.sample_rate)
+    assert spectral_centroid(espeak_audio, espeak.sample_rate) > 1.2 * piper_centroid
+
+
+async def test_espeak_settings_reach_the_engine(bank: VoiceBank) -> None:
+    low = await speak(bank.get(EspeakSpec(voice="en-us", pitch=20)))
+    high = await speak(bank.get(EspeakSpec(voice="en-us", pitch=80)))
+    assert estimate_f0(high, 22050) > 1.2 * estimate_f0(low, 22050)
+    fast = await speak(bank.get(EspeakSpec(voice="en-us", words_per_minute=300)))
+    assert fast.size < 0.75 * low.size
+    monotone = await speak(bank.get(EspeakSpec(voice="en-us", pitch=20, pitch_range=0)))
+    assert monotone.tobytes() != low.tobytes()
+
+
+async def test_espeak_speaks_markup_as_text(bank: VoiceBank) -> None:
+    """The text is escaped into the SSML it travels in: tags in it are read or dropped, never obeyed."""
+    voice = bank.get(EspeakSpec(voice="en-us"))
+    audio = await speak(voice, 'Three < four & <break time="10s"/> five > two.')
+    assert seconds(audio, voice) < 6.0
+
+
+async def test_espeak_reports_an_unknown_voice(bank: VoiceBank) -> None:
+    with pytest.raises(VoiceError, match="espeak-ng failed"):
+        await speak(bank.get(EspeakSpec(voice="xx-nowhere")))
+
+
+async def test_specs_on_one_model_share_it(bank: VoiceBank) -> None:
+    first = bank.get(PiperSpec(model_path=MODEL, pitch_semitones=2.0))
+    other_spelling = os.path.join(os.path.dirname(MODEL), ".", os.path.basename(MODEL))
+    second = bank.get(PiperSpec(model_path=other_spelling, speed=1.2))
+    assert isinstance(first, PiperEngineVoice)
+    assert isinstance(second, PiperEngineVoice)
+    assert first is not second
+    await speak(first)
+    await speak(second)
+    assert first.model is second.model
+    assert first.model.load() is second.model.load()
+
+
+async def test_bank_keeps_one_voice_per_spec(bank: VoiceBank) -> None:
+    spec = PiperSpec(model_path=MODEL, pitch_semitones=-2.0)
+    assert bank.get(spec) is bank.get(PiperSpec(model_path=MODEL, pitch_semitones=-2.0))
+    assert bank.get(spec) is not bank.get(PiperSpec(model_path=MODEL, pitch_semitones=-3.0))
+    assert bank.get(EspeakSpec(voice="en-us")) is bank.get(EspeakSpec(voice="en-us"))
+
+
+async def test_warm_loads_and_runs_every_voice() -> None:
+    bank = VoiceBank()
+    specs: list[PiperSpec | EspeakSpec | CoquiSpec] = [
+        PiperSpec(model_path=MODEL),
+        PiperSpec(model_path=MODEL, pitch_semitones=5.0),
+        EspeakSpec(voice="en-us+f3"),
+    ]
+    piper = bank.get(specs[0])
+    assert isinstance(piper, PiperEngineVoice)
+    assert not piper.model.is_loaded
+    try:
+        await bank.warm(specs)
+        assert piper.model.is_loaded
+        assert {voice.name for voice in bank.voices} == {"piper:en_US-joe-medium", "espeak-ng:en-us+f3"}
+        assert len(bank.voices) == 3
+    finally:
+        await bank.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        bank.get(specs[0])
+
+
+async def test_a_paragraph_streams_sentence_by_sentence(bank: VoiceBank) -> None:
+    voice = bank.get(PiperSpec(model_path=MODEL, pitch_semitones=2.0, formant_shift=1.05))
+    start = time.perf_counter()
+    arrivals = [time.perf_counter() - start async for _ in voice.synthesize(PARAGRAPH)]
+    assert len(arrivals) >= 4
+    # Four sentences of similar length: the first is ready long before the last.
+    assert arrivals[0] < 0.5 * arrivals[-1]
+
+
+async def test_closing_early_drops_the_rest(bank: VoiceBank) -> None:
+    """A barge-in closes the stream after the first sentence; the voice is then free for the next reply."""
+    voice = bank.get(STEADY)
+    stream = voice.synthesize(PARAGRAPH)
+    first = await anext(stream)
+    await stream.aclose()
+    assert first.size > 0
+    assert (await speak(voice)).size > 0
+
+
+async def test_the_event_loop_stays_responsive_while_voices_speak(bank: VoiceBank) -> None:
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    voices = [
+        bank.get(PiperSpec(model_path=MODEL, pitch_semitones=4.0, formant_shift=1.1)),
+        bank.get(PiperSpec(model_path=MODEL, speed=0.8, pitch_semitones=-4.0, formant_shift=0.88)),
+        bank.get(EspeakSpec(voice="en-us")),
+    ]
+    ticking = asyncio.create_task(ticker())
+    try:
+        await asyncio.gather(*(speak(voice, PARAGRAPH) for voice in voices))
+    finally:
+        done.set()
+        await ticking
+    assert len(gaps) > 10
+    assert max(gaps) < 0.1
+
+
+async def test_pool_runs_jobs_in_submission_order() -> None:
+    pool = InferencePool(workers=1)
+    order: list[int] = []
+    try:
+        await asyncio.gather(*(pool.submit(order.append, index) for index in range(20)))
+    finally:
+        pool.close()
+    assert order == list(range(20))
+
+
+async def test_empty_text_gives_no_audio(bank: VoiceBank) -> None:
+    for spec in (STEADY, EspeakSpec(voice="en-us")):
+        assert [chunk async for chunk in bank.get(spec).synthesize("  \n ")] == []
+
+
+def test_a_missing_piper_model_is_unavailable(bank: VoiceBank, tmp_path: Path) -> None:
+    with pytest.raises(VoiceUnavailable, match="not installed"):
+        bank.get(PiperSpec(model_path=str(tmp_path / "nobody.onnx")))
+
+
+def test_coqui_without_a_model_is_unavailable(bank: VoiceBank, tmp_path: Path) -> None:
+    with pytest.raises(VoiceUnavailable, match="no Coqui model"):
+        bank.get(CoquiSpec(model_path=str(tmp_path / "missing")))
+
+
+def test_coqui_without_the_package_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "model.pth").write_bytes(b"")
+    (tmp_path / "config.json").write_text('{"audio": {"sample_rate": 22050}}')
+    pool = InferencePool(workers=1)
+    try:
+        with pytest.raises(VoiceUnavailable, match="Coqui TTS is not installed"):
+            CoquiEngineVoice(spec=CoquiSpec(model_path=str(tmp_path)), pool=pool)
+    finally:
+        pool.close()
