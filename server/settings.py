@@ -77,7 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """How far ahead of real-time playback reply audio is sent to a device."""
     turn_confident_silence_ms: NonNegativeInt = 350
     """Silence that ends a turn the end-of-turn model is confident is complete."""
-    turn_fallback_silence_ms: NonNegativeInt = 800
+    turn_fallback_silence_ms: NonNegativeInt = 950
     """Silence that ends any turn, whatever the end-of-turn model says."""
     audio_url_ttl_s: PositiveInt = 3600
 

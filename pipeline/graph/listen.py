@@ -51,7 +51,7 @@ class TurnParams:
     confident_probability: float = 0.8
     confident_silence_ms: int = 350
     """Silence that ends a turn Smart Turn is confident about."""
-    fallback_silence_ms: int = 800
+    fallback_silence_ms: int = 950
     """Silence that ends any turn; a pause inside a sentence is usually shorter."""
     turn_window_s: float = 8.0
     """The end-of-turn model sees at most this much of the utterance."""
