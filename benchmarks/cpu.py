@@ -1,8 +1,8 @@
-"""CPU time during a run, from /proc: the server's, wrk's, and everything else's.
+"""CPU time during a run, from /proc: the server's, wrk's, a local Redis's, and everything else's.
 
 On a shared machine the last number says whether the result can be trusted:
-busy CPU time that neither the server nor wrk used belongs to other work that
-competed with them. All figures are percent of one core (100 = one core busy
+busy CPU time that none of them used belongs to other work that competed with
+them. All figures are percent of one core (100 = one core busy
 for the whole run). Linux only; elsewhere the figures are None.
 """
 
@@ -26,27 +26,32 @@ class CpuSample(msgspec.Struct, frozen=True):
     """CPU seconds of this process's finished children (wrk, once it has been waited for)."""
     cpu_ticks: dict[int, tuple[int, int, int]]
     """Per CPU: (busy, steal, total) ticks."""
+    redis_s: float | None = None
+    """CPU seconds Redis reports for itself, when it runs on this machine."""
 
 
 class CpuUsage(msgspec.Struct, frozen=True):
     server_pct: float | None
     wrk_pct: float
     """The CPU of the children that finished during the run: wrk is the only one."""
+    redis_pct: float | None
+    """A Redis server on this machine, by its own account (INFO cpu); None without one."""
     busy_pct: dict[str, float]
     """Per CPU ("cpu0"), percent of that CPU not idle (interrupts and steal included)."""
     steal_pct: dict[str, float]
     """Per CPU: time the hypervisor gave to another guest."""
     other_pct: float | None
-    """Busy time of all CPUs that was neither the server's nor wrk's."""
+    """Busy time of all CPUs that was neither the server's, nor wrk's, nor a local Redis's."""
 
 
-def sample(server_pid: int) -> CpuSample:
+def sample(server_pid: int, *, redis_s: float | None = None) -> CpuSample:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return CpuSample(
         at=time.monotonic(),
         server_ticks=_process_ticks(server_pid),
         children_s=children.ru_utime + children.ru_stime,
         cpu_ticks=_cpu_ticks(),
+        redis_s=redis_s,
     )
 
 
@@ -56,6 +61,9 @@ def usage(before: CpuSample, after: CpuSample) -> CpuUsage:
     if before.server_ticks is not None and after.server_ticks is not None:
         server_pct = _pct((after.server_ticks - before.server_ticks) / _TICKS_PER_S, wall_s)
     wrk_pct = _pct(after.children_s - before.children_s, wall_s)
+    redis_pct = None
+    if before.redis_s is not None and after.redis_s is not None:
+        redis_pct = _pct(after.redis_s - before.redis_s, wall_s)
     busy: dict[str, float] = {}
     steal: dict[str, float] = {}
     for cpu, (busy_after, steal_after, total_after) in sorted(after.cpu_ticks.items()):
@@ -66,8 +74,40 @@ def usage(before: CpuSample, after: CpuSample) -> CpuUsage:
             steal[f"cpu{cpu}"] = round(100.0 * (steal_after - steal_before) / total, 1)
     other = None
     if busy and server_pct is not None:
-        other = round(max(0.0, sum(busy.values()) - server_pct - wrk_pct), 1)
-    return CpuUsage(server_pct=server_pct, wrk_pct=wrk_pct, busy_pct=busy, steal_pct=steal, other_pct=other)
+        ours = server_pct + wrk_pct + (redis_pct or 0.0)
+        other = round(max(0.0, sum(busy.values()) - ours), 1)
+    return CpuUsage(
+        server_pct=server_pct,
+        wrk_pct=wrk_pct,
+        redis_pct=redis_pct,
+        busy_pct=busy,
+        steal_pct=steal,
+        other_pct=other,
+    )
+
+
+def wait_until_quiet(*, busy_below_pct: float, for_s: float, timeout_s: float) -> float:
+    """Wait until all CPUs together stay under `busy_below_pct` of one core for `for_s` seconds.
+
+    Returns the seconds waited; gives up (and returns) after `timeout_s`.
+    """
+    started = time.monotonic()
+    quiet_since = started
+    previous = _cpu_ticks()
+    while time.monotonic() - started < timeout_s:
+        time.sleep(0.5)
+        current = _cpu_ticks()
+        busy = sum(
+            100.0 * (current[cpu][0] - previous[cpu][0]) / max(1, current[cpu][2] - previous[cpu][2])
+            for cpu in current
+            if cpu in previous
+        )
+        previous = current
+        if busy >= busy_below_pct:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= for_s:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 def _pct(cpu_s: float, wall_s: float) -> float:

@@ -23,12 +23,13 @@ import shlex
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.cpu import sample, usage
+from benchmarks.cpu import sample, usage, wait_until_quiet
 from benchmarks.machine import describe_machine
 from benchmarks.rest_report import TARGET, Measurement, Report, RunResult, markdown, target_met, write_json
 from benchmarks.server_process import ROOT, RunningServer, ServerError, running_server
@@ -98,6 +99,27 @@ class Backend:
     server_env: dict[str, str]
     note: str = ""
 
+    def redis_cpu_s(self) -> float | None:
+        """The CPU seconds a Redis on this machine reports for itself; None for other backends."""
+        url = self.server_env.get("COMPANION_REDIS_URL")
+        if url is None or urllib.parse.urlsplit(url).hostname not in _LOOPBACK:
+            return None
+        import redis
+
+        client = redis.Redis.from_url(url)
+        try:
+            info = client.info("cpu")
+            return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+QUIET_BELOW_PCT = 10.0
+QUIET_FOR_S = 5.0
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -125,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration_s=args.duration,
         warmup_s=args.warmup,
         repeat=args.repeat,
+        wait_quiet_s=args.wait_quiet,
         auth="operator token (operator requests are not rate limited by default)",
         target=TARGET,
         target_met=target_met(runs),
@@ -163,6 +186,14 @@ def _parser() -> argparse.ArgumentParser:
         type=_endpoint_list,
         default=list(ENDPOINTS),
         help=f"comma-separated, from {','.join(ENDPOINTS)} (default: all)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help=f"before each measured run, wait up to this long for the machine to stay under "
+        f"{QUIET_BELOW_PCT:g}%% of a core busy for {QUIET_FOR_S:g} s (for shared machines; default 0)",
     )
     parser.add_argument("--redis-url", help="also measure the Redis backend (sets COMPANION_REDIS_URL)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to CPUs")
@@ -213,7 +244,7 @@ def redis_backend(url: str) -> Backend:
     prefix = f"cvbench:{secrets.token_hex(4)}:"
     note = (
         "keys under a prefix of the run's own, deleted afterwards; the Redis server is not started or "
-        "pinned by the benchmark, and if it runs on this machine its CPU counts as `other`"
+        "pinned by the benchmark; on loopback its CPU is read from its INFO and shown as `redis`"
     )
     return Backend("redis", {"COMPANION_REDIS_URL": url, "COMPANION_REDIS_KEY_PREFIX": prefix}, note)
 
@@ -232,7 +263,7 @@ def measure(endpoint: Endpoint, backend: Backend, args: argparse.Namespace, pinn
     print(f"{backend.name} {endpoint.method} {endpoint.path}: starting server", file=sys.stderr)
     try:
         with running_server(extra_env=env, cpu_prefix=pinning.server) as server:
-            _load(server, endpoint, result, args, pinning)
+            _load(server, endpoint, backend, result, args, pinning)
     except WrkError as exc:
         result.failure, result.wrk_output = str(exc), exc.output
     except (ServerError, OSError) as exc:
@@ -246,7 +277,12 @@ def measure(endpoint: Endpoint, backend: Backend, args: argparse.Namespace, pinn
 
 
 def _load(
-    server: RunningServer, endpoint: Endpoint, result: RunResult, args: argparse.Namespace, pinning: Pinning
+    server: RunningServer,
+    endpoint: Endpoint,
+    backend: Backend,
+    result: RunResult,
+    args: argparse.Namespace,
+    pinning: Pinning,
 ) -> None:
     token = server.operator_token()
     request = endpoint.request(token=token, device_id=server.register_device(token))
@@ -254,7 +290,7 @@ def _load(
     if status != 200:
         result.failure = f"pre-flight {request.method} {request.path} answered {status}: {body}"
         return
-    runs = _wrk_runs(server, request, result, args, pinning)
+    runs = _wrk_runs(server, request, backend, result, args, pinning)
     result.repeats = [measurement for _, measurement in runs]
     failed = [(run, m) for run, m in runs if m.errors.socket or m.errors.status]
     run, result.measured = failed[0] if failed else _median(runs)
@@ -270,7 +306,12 @@ def _load(
 
 
 def _wrk_runs(
-    server: RunningServer, request: Request, result: RunResult, args: argparse.Namespace, pinning: Pinning
+    server: RunningServer,
+    request: Request,
+    backend: Backend,
+    result: RunResult,
+    args: argparse.Namespace,
+    pinning: Pinning,
 ) -> list[tuple[WrkRun, Measurement]]:
     """The warm-up (kept in `result.warmup`), then `args.repeat` measured runs with their CPU use."""
     with tempfile.TemporaryDirectory(prefix="companion-wrk-") as tmp:
@@ -292,10 +333,16 @@ def _wrk_runs(
             result.warmup = Measurement.of(wrk(args.warmup))
         runs: list[tuple[WrkRun, Measurement]] = []
         for number in range(1, args.repeat + 1):
+            waited = None
+            if args.wait_quiet > 0:
+                waited = wait_until_quiet(
+                    busy_below_pct=QUIET_BELOW_PCT, for_s=QUIET_FOR_S, timeout_s=args.wait_quiet
+                )
             print(f"  measuring {args.duration} s ({number}/{args.repeat})", file=sys.stderr)
-            before = sample(server.pid)
+            before = sample(server.pid, redis_s=backend.redis_cpu_s())
             run = wrk(args.duration)
-            runs.append((run, Measurement.of(run, cpu=usage(before, sample(server.pid)))))
+            cpu = usage(before, sample(server.pid, redis_s=backend.redis_cpu_s()))
+            runs.append((run, Measurement.of(run, cpu=cpu, waited_for_quiet_s=waited)))
         return runs
 
 

@@ -42,9 +42,13 @@ class Measurement(msgspec.Struct, frozen=True, kw_only=True):
     """`status` counts responses above 399; the others are socket errors."""
     cpu: CpuUsage | None = None
     """CPU use during the run: the server's, wrk's and other work's."""
+    waited_for_quiet_s: float | None = None
+    """How long the run waited for other work to calm down first (`--wait-quiet`)."""
 
     @classmethod
-    def of(cls, run: WrkRun, *, cpu: CpuUsage | None = None) -> Measurement:
+    def of(
+        cls, run: WrkRun, *, cpu: CpuUsage | None = None, waited_for_quiet_s: float | None = None
+    ) -> Measurement:
         r = run.result
         lat = r.latency_us
         return cls(
@@ -62,6 +66,7 @@ class Measurement(msgspec.Struct, frozen=True, kw_only=True):
             ),
             errors=r.errors,
             cpu=cpu,
+            waited_for_quiet_s=waited_for_quiet_s,
         )
 
 
@@ -98,6 +103,7 @@ class Report(msgspec.Struct, kw_only=True):
     duration_s: int
     warmup_s: int
     repeat: int
+    wait_quiet_s: float = 0.0
     auth: str
     target: str
     target_met: bool | None
@@ -138,7 +144,8 @@ def markdown(report: Report) -> str:
         f"Load: wrk -t{report.threads} -c{report.connections}, {report.warmup_s} s warm-up (excluded), "
         f"then {_measured(report)}; {report.pinning}; auth: {report.auth}.",
         "",
-        "| backend | endpoint | req/s | p50 ms | p90 ms | p99 ms | errors | CPU % server / wrk / other |",
+        "| backend | endpoint | req/s | p50 ms | p90 ms | p99 ms | errors "
+        "| CPU % server / wrk / redis / other |",
         "|---|---|---:|---:|---:|---:|---|---|",
         *(_row(run) for run in report.runs),
         "",
@@ -146,23 +153,29 @@ def markdown(report: Report) -> str:
     ]
     if any(_contended(run) for run in report.runs):
         lines.append(
-            f"\n⚠ marks a run during which other work used more than {CONTENDED_PCT:g} % of a core: "
-            "it competed with the server or wrk, so that run understates what the server can do."
+            f"\n⚠ marks a run during which other work (not the server, wrk or a local Redis) used more "
+            f"than {CONTENDED_PCT:g} % of a core: it competed with them, so that run understates what "
+            "the server can do."
         )
     lines += [f"\nNote: {note}" for note in report.notes]
     return "\n".join(lines)
 
 
 def _measured(report: Report) -> str:
-    if report.repeat == 1:
-        return f"{report.duration_s} s measured"
-    return f"{report.repeat} runs of {report.duration_s} s measured, the median req/s one reported"
+    text = f"{report.duration_s} s measured"
+    if report.repeat > 1:
+        text = f"{report.repeat} runs of {report.duration_s} s measured, the median req/s one reported"
+    if report.wait_quiet_s:
+        text += f" (each after waiting up to {report.wait_quiet_s:g} s for other work to stop)"
+    return text
 
 
 def _row(run: RunResult) -> str:
     endpoint = f"`{run.method} {run.path.replace('{device_id}', '{id}')}`"
     cpu = run.measured.cpu if run.measured is not None else None
-    load = "-" if cpu is None else f"{_pct(cpu.server_pct)} / {_pct(cpu.wrk_pct)} / {_pct(cpu.other_pct)}"
+    load = "-"
+    if cpu is not None:
+        load = " / ".join(_pct(p) for p in (cpu.server_pct, cpu.wrk_pct, cpu.redis_pct, cpu.other_pct))
     if _contended(run):
         load += " ⚠"
     m = run.measured
