@@ -11,6 +11,19 @@ from pathlib import Path
 import msgspec
 
 PACKAGES = ("litestar", "uvicorn", "msgspec", "uvloop", "httptools", "pyjwt", "redis")
+VOICE_PACKAGES = (
+    "litestar",
+    "uvicorn",
+    "uvloop",
+    "websockets",
+    "pipecat-ai",
+    "faster-whisper",
+    "ctranslate2",
+    "onnxruntime",
+    "piper-tts",
+    "numpy",
+)
+"""The libraries on the audio path, for the voice benchmarks' reports."""
 
 
 class Machine(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,13 +35,13 @@ class Machine(msgspec.Struct, frozen=True, kw_only=True):
     git_commit: str
 
 
-def describe_machine(repo: Path) -> Machine:
+def describe_machine(repo: Path, packages: tuple[str, ...] = PACKAGES) -> Machine:
     return Machine(
         cpu_model=cpu_model(),
         cores=os.cpu_count() or 0,
         kernel=f"{platform.system()} {platform.release()}",
         python=platform.python_version(),
-        packages={name: _version(name) for name in PACKAGES},
+        packages={name: _version(name) for name in packages},
         git_commit=git_commit(repo),
     )
 
