@@ -1,0 +1,176 @@
+"""A device as the benchmarks drive it: registered over REST, one WebSocket, every message time-stamped.
+
+The benchmarks measure what a device observes, so each message is kept with
+its arrival time (`time.perf_counter()`) by one reader task, and a waiter
+wakes when the message it needs arrives; nothing polls or sleeps.
+
+Sockets are opened without permessage-deflate (embedded devices seldom
+negotiate it, and compressing every 20 ms frame would cost both sides CPU that
+a device would not spend) and with a 4 MiB message limit, since a reply chunk
+carries a whole clause of base64 audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CONNECT_TIMEOUT_S = 30.0
+
+
+class DeviceError(Exception):
+    """A device could not be registered or connected, or an expected message never came."""
+
+
+@dataclass(frozen=True)
+class Received:
+    type: str
+    payload: dict[str, Any]
+    at: float
+    """`time.perf_counter()` when the message arrived."""
+    index: int
+
+
+Match = Callable[[Received], bool]
+
+
+def of_type(type_: str, **payload: Any) -> Match:
+    """Matches messages of `type_` whose payload has these values."""
+    return lambda m: m.type == type_ and all(m.payload.get(k) == v for k, v in payload.items())
+
+
+def ws_base(base_url: str) -> str:
+    """`http://host:port` → `ws://host:port` (and https → wss)."""
+    if base_url.startswith("https://"):
+        return "wss://" + base_url.removeprefix("https://")
+    return "ws://" + base_url.removeprefix("http://")
+
+
+async def register_device(http: httpx.AsyncClient, name: str = "benchmark") -> tuple[str, str]:
+    """Register a device with the operator client `http`; its id and its own token."""
+    response = await http.post("/devices", json={"name": name, "device_type": "custom"})
+    if response.status_code != 201:
+        raise DeviceError(f"POST /devices answered {response.status_code}: {response.text[:300]}")
+    body = response.json()
+    return str(body["device_id"]), str(body["auth_token"])
+
+
+def operator_client(base_url: str, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30, trust_env=False
+    )
+
+
+class DeviceSocket:
+    """One device's socket; a reader task keeps every message, in order, with its arrival time."""
+
+    def __init__(
+        self,
+        connection: ClientConnection,
+        device_id: str,
+        *,
+        on_message: Callable[[Received], None] | None = None,
+    ) -> None:
+        """With `on_message`, messages after `connected` go to it and are not kept (a capacity run
+        holds hundreds of sockets and needs only its heartbeat round trips)."""
+        self.connection = connection
+        self.device_id = device_id
+        self.messages: list[Received] = []
+        self.closed_with: str | None = None
+        """Why the socket closed, once it has: the close code and reason, or the error."""
+        self._on_message = on_message
+        self._arrived = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read(), name=f"bench-device-{device_id}")
+
+    @classmethod
+    async def connect(
+        cls, base_url: str, device_id: str, token: str, *, sample_rate: int | None = 16_000, **kwargs: Any
+    ) -> DeviceSocket:
+        """Connect (declaring the rate of binary frames) and wait for the server's `connected`."""
+        query = f"?token={token}" + (f"&sample_rate={sample_rate}" if sample_rate else "")
+        connection = await websockets.connect(
+            f"{ws_base(base_url)}/ws/{device_id}{query}",
+            open_timeout=CONNECT_TIMEOUT_S,
+            max_size=MAX_MESSAGE_BYTES,
+            compression=None,
+            proxy=None,
+            ping_interval=None,
+        )
+        device = cls(connection, device_id, **kwargs)
+        await device.wait_for(of_type("connected"), timeout=CONNECT_TIMEOUT_S)
+        return device
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.connection:
+                message = json.loads(raw)
+                received = Received(
+                    message["type"], message["payload"], time.perf_counter(), len(self.messages)
+                )
+                if self._on_message is not None and received.type != "connected":
+                    self._on_message(received)
+                    continue
+                async with self._arrived:
+                    self.messages.append(received)
+                    self._arrived.notify_all()
+            connection = self.connection
+            self.closed_with = f"closed: {connection.close_code} {connection.close_reason}".strip()
+        except ConnectionClosed as exc:
+            self.closed_with = f"connection lost: {exc}"
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._reader.done()
+
+    def mark(self) -> int:
+        """The index the next message will have: `since=` for waits that must ignore earlier ones."""
+        return len(self.messages)
+
+    def received(self, match: Match, *, since: int = 0) -> list[Received]:
+        return [m for m in self.messages[since:] if match(m)]
+
+    async def wait_for(
+        self,
+        match: Match,
+        *,
+        since: int = 0,
+        timeout: float,  # noqa: ASYNC109  # each wait has its own deadline, named in the error
+    ) -> Received:
+        """The first message from index `since` on that matches; `DeviceError` after `timeout` seconds."""
+
+        def found() -> Received | None:
+            return next((m for m in self.messages[since:] if match(m)), None)
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._arrived:
+                await self._arrived.wait_for(lambda: found() is not None or self._reader.done())
+        message = found()
+        if message is None:
+            state = self.closed_with if self._reader.done() else f"nothing within {timeout:g} s"
+            raise DeviceError(f"device {self.device_id}: no matching message ({state})")
+        return message
+
+    async def send(self, type_: str, payload: Any) -> None:
+        await self.connection.send(json.dumps({"type": type_, "payload": payload}))
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        """One binary frame of PCM16 at the rate declared when connecting."""
+        await self.connection.send(pcm16)
+
+    async def close(self) -> None:
+        with contextlib.suppress(ConnectionClosed, OSError):
+            await self.connection.close()
+        await self._reader
