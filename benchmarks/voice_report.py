@@ -1,0 +1,193 @@
+"""The voice-to-voice report: percentiles of the measured turns per stage and per clip."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from benchmarks.machine import Machine
+from benchmarks.stats import ROW_HEADER, Summary, row, summarize
+from benchmarks.voice_target import CpuWindow
+from benchmarks.voice_turn import TurnResult
+
+if TYPE_CHECKING:
+    from benchmarks.voice_harness import HarnessConfig
+
+STAGES = ("turn_end", "transcript_final", "first_token", "first_audio", "first_byte_sent")
+BUSY_MACHINE_PCT = 20.0
+"""Other work above this share of a core during a run is called out in the report."""
+METHOD_NOTES = [
+    "voice-to-voice: measured by the client, from the end of speech in the file (the end of the last "
+    "10 ms frame above -45 dBFS, at the moment a device sending 20 ms frames would have captured it) "
+    "to the arrival of the first `audio_response` carrying audio; loopback, so no network time",
+    "server stages: the `latency_ms` breakdown of each reply's final `audio_response`, counted from the "
+    "speech end the server's VAD found (which can differ from the file's by a VAD window)",
+    "percentiles interpolate linearly; with fewer than 100 turns p99 lies between the two slowest",
+]
+
+
+class ClipSummary(msgspec.Struct, kw_only=True):
+    clip: str
+    voice_to_voice_ms: Summary | None
+    wer_median: float | None
+    transcripts: list[str]
+    """The distinct transcripts the server sent for this clip."""
+    split_turns: int
+    """Turns that got more than one `transcript` (the turn was cut in two)."""
+
+
+class HarnessReport(msgspec.Struct, kw_only=True):
+    command: str
+    generated_at: datetime
+    machine: Machine
+    server: str
+    files: list[str]
+    repetitions: int
+    concurrency: int
+    persona: str | None
+    warmup_turns_per_device: int
+    measured_turns: int
+    voice_to_voice_ms: Summary | None
+    server_stages_ms: dict[str, Summary]
+    wer: Summary | None
+    per_clip: list[ClipSummary]
+    client_late_frames: int
+    """Microphone frames the client sent more than 20 ms after their time (it did not keep real time)."""
+    client_max_lateness_ms: float
+    cpu: CpuWindow
+    waited_for_quiet_s: float
+    """How long the run waited for the machine to go quiet first (`--wait-quiet`)."""
+    notes: list[str]
+    turns: list[TurnResult]
+    """Every turn, warm-up included (flagged)."""
+
+
+def build_report(
+    *,
+    command: str,
+    generated_at: datetime,
+    machine: Machine,
+    server: str,
+    config: HarnessConfig,
+    turns: list[TurnResult],
+    late_frames: int,
+    max_lateness_ms: float,
+    cpu: CpuWindow,
+    waited_for_quiet_s: float = 0.0,
+) -> HarnessReport:
+    measured = [t for t in turns if not t.warmup]
+    stages = {
+        stage: summary
+        for stage in STAGES
+        if (summary := summarize([t.server_ms[stage] for t in measured if stage in t.server_ms]))
+    }
+    return HarnessReport(
+        command=command,
+        generated_at=generated_at,
+        machine=machine,
+        server=server,
+        files=[c.name for c in config.clips],
+        repetitions=config.repetitions,
+        concurrency=config.concurrency,
+        persona=config.persona,
+        warmup_turns_per_device=config.warmup,
+        measured_turns=len(measured),
+        voice_to_voice_ms=summarize([t.voice_to_voice_ms for t in measured]),
+        server_stages_ms=stages,
+        wer=summarize([t.wer for t in measured if t.wer is not None]),
+        per_clip=[_clip_summary(name, [t for t in measured if t.clip == name]) for name in _names(config)],
+        client_late_frames=late_frames,
+        client_max_lateness_ms=max_lateness_ms,
+        cpu=cpu,
+        waited_for_quiet_s=waited_for_quiet_s,
+        notes=METHOD_NOTES + _warnings(measured, late_frames, cpu),
+        turns=turns,
+    )
+
+
+def _names(config: HarnessConfig) -> list[str]:
+    return list(dict.fromkeys(c.name for c in config.clips))
+
+
+def _clip_summary(name: str, turns: list[TurnResult]) -> ClipSummary:
+    wers = [t.wer for t in turns if t.wer is not None]
+    return ClipSummary(
+        clip=name,
+        voice_to_voice_ms=summarize([t.voice_to_voice_ms for t in turns]),
+        wer_median=round(statistics.median(wers), 3) if wers else None,
+        transcripts=list(dict.fromkeys(t.transcript for t in turns)),
+        split_turns=sum(t.transcripts > 1 for t in turns),
+    )
+
+
+def _warnings(measured: list[TurnResult], late_frames: int, cpu: CpuWindow) -> list[str]:
+    warnings = []
+    if late_frames:
+        warnings.append(f"the client sent {late_frames} frame(s) over 20 ms late: it fell behind real time")
+    if cpu.other_pct is not None and cpu.other_pct > BUSY_MACHINE_PCT:
+        warnings.append(
+            f"other work used {cpu.other_pct:g} % of a core during the run: the machine was not quiet"
+        )
+    early = [t for t in measured if t.voice_to_voice_ms < 0]
+    if early:
+        warnings.append(f"{len(early)} replies began before the speech had ended (the turn was cut early)")
+    return warnings
+
+
+def markdown(report: HarnessReport) -> str:
+    lines = [
+        "## Voice-to-voice",
+        "",
+        f"`{report.command}`",
+        "",
+        header_line(report.machine, report.generated_at, report.server),
+        "",
+        f"{report.measured_turns} measured turns: {len(report.files)} files x {report.repetitions} "
+        f"repetitions x {report.concurrency} device(s) talking at once; the first "
+        f"{report.warmup_turns_per_device} turn(s) of each device excluded as warm-up. "
+        f"Persona: {report.persona or 'the default'}.",
+        "",
+        f"| ms from the end of speech to | {ROW_HEADER} |",
+        "|---|---|---|---|---|---|---|",
+        f"| **first reply audio received** (client) | {row(report.voice_to_voice_ms)} |",
+        *(f"| {stage} (server) | {row(s)} |" for stage, s in report.server_stages_ms.items()),
+        "",
+        "| clip | n | voice-to-voice p50 | max | WER (median) | transcript |",
+        "|---|---|---|---|---|---|",
+        *(_clip_row(c) for c in report.per_clip),
+        "",
+        cpu_line(report.cpu),
+        "",
+        *(f"- {note}" for note in report.notes),
+    ]
+    return "\n".join(lines)
+
+
+def _clip_row(clip: ClipSummary) -> str:
+    s = clip.voice_to_voice_ms
+    n, p50, worst = (s.n, f"{s.p50:g}", f"{s.max:g}") if s else (0, "-", "-")
+    wer = f"{clip.wer_median:.2f}" if clip.wer_median is not None else "-"
+    heard = " / ".join(f"“{t}”" for t in clip.transcripts[:2])
+    split = f" ({clip.split_turns} split)" if clip.split_turns else ""
+    return f"| {clip.clip} | {n} | {p50} | {worst} | {wer}{split} | {heard} |"
+
+
+def header_line(machine: Machine, generated_at: datetime, server: str) -> str:
+    """When, on what, which commit, which server: the line under every voice report's title."""
+    m = machine
+    return (
+        f"{generated_at:%Y-%m-%d %H:%M} UTC · {m.cpu_model}, {m.cores} cores · Python {m.python} · "
+        f"commit {m.git_commit} · server {server}"
+    )
+
+
+def cpu_line(cpu: CpuWindow) -> str:
+    server = f"server {cpu.server_pct:g} %, " if cpu.server_pct is not None else ""
+    other = f", other work {cpu.other_pct:g} %" if cpu.other_pct is not None else ""
+    return (
+        f"CPU over the run ({cpu.seconds:g} s, percent of one core): {server}client {cpu.client_pct:g} %"
+        f"{other}; load average {cpu.load_average_1m:g}."
+    )
