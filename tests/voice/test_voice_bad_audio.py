@@ -51,6 +51,10 @@ async def _oversize(device: VoiceDevice, max_bytes: int) -> None:
     await device.send("audio_stream", {"audio_b64": _b64(bytes(max_bytes + 2)), "sample_rate": 16_000})
 
 
+async def _oversize_binary(device: VoiceDevice, max_bytes: int) -> None:
+    await device.send_raw(bytes(max_bytes + 2))
+
+
 def binary(data: bytes) -> Send:
     async def send(device: VoiceDevice, max_bytes: int) -> None:
         await device.send_raw(data)
@@ -66,6 +70,7 @@ CASES: list[tuple[str, int | None, Send, str]] = [
     ("invalid base64", None, audio_stream("not base64!!", sample_rate=16_000), "invalid_base64"),
     ("oversize chunk", None, _oversize, "too_large"),
     ("binary garbage of odd length", 16_000, binary(b"\x8f\x01\xfe\x00\x13"), "odd_length"),
+    ("oversize binary frame", 16_000, _oversize_binary, "too_large"),
     ("binary frames with no declared rate", None, binary(FRAME), "undeclared_rate"),
 ]
 
