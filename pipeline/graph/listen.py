@@ -1,7 +1,12 @@
 """Listening: device audio → 16 kHz → VAD → end of turn, with the reply prepared speculatively.
 
-This is the first stage and the device's raw audio is needed nowhere after it,
-so audio frames end here; the stage emits what later stages need.
+This stage runs at the edge of the graph, before pipecat: the device's audio
+is needed nowhere after it, and a frame's hop through a pipecat processor (its
+queue and task switch) costs more than the VAD itself, which made 300 idle
+devices (15,000 audio frames a second) fall behind real time. So `TurnTracker`
+is a plain object the transport feeds directly; it emits into the pipeline
+only what later stages need: `UserStartedSpeakingFrame`, an interruption, a
+speculative `UserTurnFrame`, `CommitTurnFrame`.
 
 As soon as the user pauses (the VAD's first silent window) the turn so far is
 sent on as a *speculative* `UserTurnFrame`: transcription, the LLM and the
@@ -19,20 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pipecat.frames.frames import (
-    Frame,
-    InputAudioRawFrame,
-    InterruptionFrame,
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
-)
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.frames.frames import Frame, InterruptionFrame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame
 
-from pipeline.audio import StreamResampler
+from pipeline.audio import Int16Array, StreamResampler
 from pipeline.engines.turn import SharedSmartTurn
 from pipeline.engines.vad import SharedSileroVAD, VADEvent
 from pipeline.graph.events import SessionListener
@@ -57,7 +56,10 @@ class TurnParams:
     """The end-of-turn model sees at most this much of the utterance."""
 
 
-class TurnDetector(FrameProcessor):
+Emit = Callable[[Frame], Awaitable[None]]
+
+
+class TurnTracker:
     def __init__(
         self,
         *,
@@ -65,9 +67,11 @@ class TurnDetector(FrameProcessor):
         turn_model: SharedSmartTurn,
         listener: SessionListener,
         playback: Playback,
+        emit: Emit,
         params: TurnParams | None = None,
     ) -> None:
-        super().__init__()
+        """`emit` queues a frame into the pipeline, in order, ahead of nothing."""
+        self._emit = emit
         self._vad = vad
         self._vad_stream = vad.open_stream()
         self._turn_model = turn_model
@@ -84,13 +88,6 @@ class TurnDetector(FrameProcessor):
         self._turns = 0
         self._push_to_talk = False
 
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            await self._on_audio(frame)
-        else:
-            await self.push_frame(frame, direction)
-
     async def set_push_to_talk(self, pressed: bool) -> None:
         """A held button is speech, whatever the VAD says; releasing it ends the turn at once."""
         self._push_to_talk = pressed
@@ -101,11 +98,9 @@ class TurnDetector(FrameProcessor):
             timeline = await self._speculate(edge_s=self._stream_s)
             await self._commit(timeline)
 
-    async def _on_audio(self, frame: InputAudioRawFrame) -> None:
-        pcm = np.frombuffer(frame.audio, dtype=np.int16)
-        if frame.num_channels > 1:
-            pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
-        pcm16k = self._resampler.process(pcm, frame.sample_rate)
+    async def feed(self, pcm: Int16Array, sample_rate: int) -> None:
+        """Device audio, PCM16 mono at any supported rate."""
+        pcm16k = self._resampler.process(pcm, sample_rate)
         self._append(pcm16k)
         self._stream_s += len(pcm16k) / SAMPLE_RATE
         if self._push_to_talk:
@@ -128,8 +123,8 @@ class TurnDetector(FrameProcessor):
         self._in_turn = True
         self._audio = self._audio[-int(PRE_ROLL_S * SAMPLE_RATE) :]
         if self._playback.bot_speaking:
-            await self.broadcast_interruption()
-        await self.push_frame(UserStartedSpeakingFrame())
+            await self._emit(InterruptionFrame())
+        await self._emit(UserStartedSpeakingFrame())
         await self._listener.on_led("listening")
 
     async def _speculate(self, *, edge_s: float) -> TurnTimeline:
@@ -141,7 +136,7 @@ class TurnDetector(FrameProcessor):
         # Whisper, decoding a window fitted to the audio, tends to repeat itself on speech that stops
         # dead at the window's end; the silence a finished turn would have anyway avoids it.
         audio = np.concatenate([self._audio.astype(np.float32) / 32768.0, np.zeros(TAIL_SAMPLES, np.float32)])
-        await self.push_frame(UserTurnFrame(audio=audio, timeline=timeline))
+        await self._emit(UserTurnFrame(audio=audio, timeline=timeline))
         return timeline
 
     async def _judge_turn(self, timeline: TurnTimeline) -> None:
@@ -163,8 +158,8 @@ class TurnDetector(FrameProcessor):
         self._audio = np.zeros(0, dtype=np.int16)
         timeline.committed = True
         timeline.mark("turn_end")
-        await self.push_frame(UserStoppedSpeakingFrame())
-        await self.push_frame(CommitTurnFrame(timeline=timeline))
+        await self._emit(UserStoppedSpeakingFrame())
+        await self._emit(CommitTurnFrame(timeline=timeline))
         heard_nothing = timeline.transcript_final is not None and not timeline.user_text
         await self._listener.on_led("listening" if heard_nothing else "thinking")
         if timeline.user_text and not timeline.transcript_sent:
@@ -178,13 +173,12 @@ class TurnDetector(FrameProcessor):
         if self._speculation is not None:
             self._speculation = None
             # Stops the speculative work downstream; the output drops its held reply without a word.
-            await self.push_frame(InterruptionFrame())
+            await self._emit(InterruptionFrame())
 
     def _append(self, pcm16k: np.ndarray[Any, np.dtype[np.int16]]) -> None:
         limit = int((MAX_TURN_S if self._in_turn else PRE_ROLL_S) * SAMPLE_RATE)
         self._audio = np.concatenate([self._audio, pcm16k])[-limit:]
 
-    async def cleanup(self) -> None:
+    def close(self) -> None:
         if self._judge is not None:
             self._judge.cancel()
-        await super().cleanup()

@@ -1,6 +1,7 @@
 """One device's voice session: the pipecat pipeline, fed by the transport, speaking through a listener.
 
-    audio in ─► TurnDetector (16 kHz, shared VAD, shared Smart Turn) ─► Transcriber (shared Whisper)
+    audio in ─► TurnTracker (16 kHz, shared VAD, shared Smart Turn; at the edge, see listen.py)
+      ─► Transcriber (shared Whisper)
       ─► ReplyGenerator (the persona's LLM, streaming) ─► ClauseSplitting ─► PersonaVoice ─► DeviceOutput
 
 Engines are shared by every session; a session holds only its own state.
@@ -14,8 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-from pipecat.frames.frames import EndFrame, Frame, InputAudioRawFrame, InterruptionFrame
+from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -28,7 +28,7 @@ from pipeline.engines.vad import SharedSileroVAD
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import ClauseFrame, SwapPersonaFrame, UserTextFrame
-from pipeline.graph.listen import TurnDetector, TurnParams
+from pipeline.graph.listen import TurnParams, TurnTracker
 from pipeline.graph.output import DeviceOutput, Playback
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.reply import ClauseSplitting, ReplyGenerator
@@ -79,18 +79,10 @@ class VoiceSession:
         self.conversation = Conversation(history, keep_last=keep_last)
         self.playback = Playback()
         self._turns = 0
-        self._detector = TurnDetector(
-            vad=engines.vad,
-            turn_model=engines.turn,
-            listener=listener,
-            playback=self.playback,
-            params=turn_params,
-        )
         self._voice = PersonaVoice(binding=binding)
         self._swap_seen = _SwapObserved()
         pipeline = Pipeline(
             [
-                self._detector,
                 Transcriber(recognizer=engines.asr, listener=listener),
                 ReplyGenerator(binding=binding, conversation=self.conversation),
                 ClauseSplitting(),
@@ -111,6 +103,14 @@ class VoiceSession:
             check_dangling_tasks=False,
             params=PipelineParams(audio_in_sample_rate=16_000, audio_out_sample_rate=22_050),
         )
+        self._tracker = TurnTracker(
+            vad=engines.vad,
+            turn_model=engines.turn,
+            listener=listener,
+            playback=self.playback,
+            emit=self._worker.queue_frame,
+            params=turn_params,
+        )
         self._runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
         self._run: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -125,6 +125,7 @@ class VoiceSession:
         await asyncio.wait_for(self._started.wait(), START_TIMEOUT_S)
 
     async def stop(self) -> None:
+        self._tracker.close()
         if self._run is None:
             return
         await self._worker.queue_frame(EndFrame())
@@ -137,11 +138,8 @@ class VoiceSession:
         self._run = None
 
     async def push_audio(self, pcm: Int16Array, sample_rate: int) -> None:
-        """Device audio, PCM16 mono at any supported rate."""
-        frame = InputAudioRawFrame(
-            audio=np.ascontiguousarray(pcm).tobytes(), sample_rate=sample_rate, num_channels=1
-        )
-        await self._worker.queue_frame(frame)
+        """Device audio, PCM16 mono at any supported rate: listened to at the edge of the graph."""
+        await self._tracker.feed(pcm, sample_rate)
 
     async def push_text(self, text: str) -> None:
         """A typed turn: answered by the same persona and voice as a spoken one."""
@@ -151,7 +149,7 @@ class VoiceSession:
         await self._worker.queue_frame(UserTextFrame(text=text, timeline=timeline))
 
     async def push_to_talk(self, pressed: bool) -> None:
-        await self._detector.set_push_to_talk(pressed)
+        await self._tracker.set_push_to_talk(pressed)
 
     async def interrupt(self) -> None:
         """Stop the bot talking (a button, or an operator)."""
