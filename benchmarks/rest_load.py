@@ -133,10 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends = [Backend("memory", {})]
     if args.redis_url:
         backends.append(redis_backend(args.redis_url))
-    runs = [
-        measure(ENDPOINTS[name], backend, args, pinning) for backend in backends for name in args.endpoints
-    ]
-    report = Report(
+    report = _report(argv, args, pinning, backends)
+    for backend in backends:
+        for name in args.endpoints:
+            report.runs.append(measure(ENDPOINTS[name], backend, args, pinning))
+            report.target_met = target_met(report.runs)
+            write_json(report, args.output)  # after every run, so an interrupted benchmark keeps its results
+    print(markdown(report))
+    print(f"\nwritten to {args.output}", file=sys.stderr)
+    return 0 if all(run.ok for run in report.runs) else 1
+
+
+def _report(
+    argv: Sequence[str] | None, args: argparse.Namespace, pinning: Pinning, backends: list[Backend]
+) -> Report:
+    """The report before any run: the command, the machine and the settings."""
+    return Report(
         command=_command(argv),
         generated_at=datetime.now(UTC),
         machine=describe_machine(ROOT),
@@ -150,14 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         wait_quiet_s=args.wait_quiet,
         auth="operator token (operator requests are not rate limited by default)",
         target=TARGET,
-        target_met=target_met(runs),
-        runs=runs,
+        target_met=None,
+        runs=[],
         notes=_notes(backends, [ENDPOINTS[name] for name in args.endpoints]),
     )
-    write_json(report, args.output)
-    print(markdown(report))
-    print(f"\nwritten to {args.output}", file=sys.stderr)
-    return 0 if all(run.ok for run in runs) else 1
 
 
 def _notes(backends: list[Backend], endpoints: list[Endpoint]) -> list[str]:
