@@ -9,7 +9,6 @@ import numpy as np
 from pipecat.frames.frames import DataFrame, SystemFrame
 
 if TYPE_CHECKING:
-    from pipeline.graph.persona import PersonaBinding
     from pipeline.graph.timeline import TurnTimeline
 
 
@@ -72,10 +71,3 @@ class CommitTurnFrame(SystemFrame):
     """The user's turn is over: release the reply prepared for `timeline` (out of band, ahead of data)."""
 
     timeline: TurnTimeline
-
-
-@dataclass
-class SwapPersonaFrame(SystemFrame):
-    """Swap the persona (voice and engine) at this frame boundary."""
-
-    binding: PersonaBinding

@@ -8,8 +8,8 @@ from pipecat.frames.frames import Frame, InterruptionFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipeline.graph.conversation import Conversation
-from pipeline.graph.frames import ClauseFrame, ReplyEndFrame, ReplyTextFrame, SwapPersonaFrame, UserTextFrame
-from pipeline.graph.persona import PersonaBinding
+from pipeline.graph.frames import ClauseFrame, ReplyEndFrame, ReplyTextFrame, UserTextFrame
+from pipeline.graph.persona import PersonaSlot
 from pipeline.llm import ChatMessage, LLMError
 from pipeline.text import ClauseSplitter
 
@@ -22,17 +22,14 @@ APOLOGY = "I'm sorry, I couldn't think of an answer just now. Could you say that
 class ReplyGenerator(FrameProcessor):
     """UserTextFrame → the persona's LLM, streaming → ReplyTextFrame pieces, then ReplyEndFrame."""
 
-    def __init__(self, *, binding: PersonaBinding, conversation: Conversation) -> None:
+    def __init__(self, *, persona: PersonaSlot, conversation: Conversation) -> None:
         super().__init__()
-        self._binding = binding
+        self._persona = persona
         self._conversation = conversation
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, SwapPersonaFrame):
-            self._binding = frame.binding
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, UserTextFrame):
+        if isinstance(frame, UserTextFrame):
             await self._reply(frame)
         else:
             await self.push_frame(frame, direction)
@@ -44,8 +41,9 @@ class ReplyGenerator(FrameProcessor):
         # that is cancelled leaves no trace.
         messages = [*self._conversation.messages(), ChatMessage(role="user", content=frame.text)]
         pieces: list[str] = []
+        responder = self._persona.binding.responder
         try:
-            async for piece in self._binding.responder.stream(messages):
+            async for piece in responder.stream(messages):
                 timeline.mark("first_token")
                 pieces.append(piece)
                 await self.push_frame(ReplyTextFrame(text=piece, timeline=timeline))

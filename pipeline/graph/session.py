@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pipecat.frames.frames import EndFrame, Frame, InterruptionFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 from pipeline.audio import Int16Array
@@ -27,10 +26,10 @@ from pipeline.engines.turn import SharedSmartTurn
 from pipeline.engines.vad import SharedSileroVAD
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.events import SessionListener
-from pipeline.graph.frames import ClauseFrame, SwapPersonaFrame, UserTextFrame
+from pipeline.graph.frames import ClauseFrame, UserTextFrame
 from pipeline.graph.listen import TurnParams, TurnTracker
 from pipeline.graph.output import DeviceOutput, Playback
-from pipeline.graph.persona import PersonaBinding
+from pipeline.graph.persona import PersonaBinding, PersonaSlot
 from pipeline.graph.reply import ClauseSplitting, ReplyGenerator
 from pipeline.graph.speak import PersonaVoice
 from pipeline.graph.timeline import TurnTimeline
@@ -49,20 +48,6 @@ class Engines:
     asr: WhisperRecognizer
 
 
-class _SwapObserved(FrameProcessor):
-    """Sets an event when a swap has passed the voice: the new persona is live."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.swapped = asyncio.Event()
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, SwapPersonaFrame):
-            self.swapped.set()
-        await self.push_frame(frame, direction)
-
-
 class VoiceSession:
     def __init__(
         self,
@@ -75,19 +60,16 @@ class VoiceSession:
         lead_s: float = 0.3,
         turn_params: TurnParams | None = None,
     ) -> None:
-        self.binding = binding
+        self._persona = PersonaSlot(binding)
         self.conversation = Conversation(history, keep_last=keep_last)
         self.playback = Playback()
         self._turns = 0
-        self._voice = PersonaVoice(binding=binding)
-        self._swap_seen = _SwapObserved()
         pipeline = Pipeline(
             [
                 Transcriber(recognizer=engines.asr, listener=listener),
-                ReplyGenerator(binding=binding, conversation=self.conversation),
+                ReplyGenerator(persona=self._persona, conversation=self.conversation),
                 ClauseSplitting(),
-                self._voice,
-                self._swap_seen,
+                PersonaVoice(persona=self._persona),
                 DeviceOutput(
                     listener=listener, conversation=self.conversation, playback=self.playback, lead_s=lead_s
                 ),
@@ -155,23 +137,26 @@ class VoiceSession:
         """Stop the bot talking (a button, or an operator)."""
         await self._worker.queue_frame(InterruptionFrame())
 
+    @property
+    def binding(self) -> PersonaBinding:
+        return self._persona.binding
+
     async def switch(
         self, binding: PersonaBinding, *, transition_message: str | None, preserve_context: bool
     ) -> float:
         """Swap persona in place; returns the measured seconds until the new persona is live.
 
-        The old persona's unfinished speech is cut first, then the voice and the
-        engine change as a reference swap at a frame boundary, then the
-        transition message (if any) is spoken in the new voice.
+        The old persona's unfinished speech is cut first (an interruption, queued
+        ahead of anything else), then the voice and the engine change as one
+        reference swap that every stage sees at its next frame, then the
+        transition message (if any) is spoken in the new voice. The time
+        returned runs until the swap is done, the interruption on its way.
         """
         started = time.perf_counter()
-        self._swap_seen.swapped.clear()
         await self._worker.queue_frame(InterruptionFrame())
-        self.binding = binding
-        await self._worker.queue_frame(SwapPersonaFrame(binding=binding))
+        self._persona.binding = binding
         if not preserve_context:
             self.conversation.clear()
-        await self._swap_seen.swapped.wait()
         elapsed = time.perf_counter() - started
         if transition_message:
             await self._worker.queue_frame(ClauseFrame(text=transition_message, timeline=None, last=True))

@@ -5,37 +5,30 @@ from __future__ import annotations
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from pipeline.graph.frames import ClauseFrame, SpeechAudioFrame, SwapPersonaFrame
-from pipeline.graph.persona import PersonaBinding
+from pipeline.graph.frames import ClauseFrame, SpeechAudioFrame
+from pipeline.graph.persona import PersonaSlot
 
 
 class PersonaVoice(FrameProcessor):
     """ClauseFrame → SpeechAudioFrame chunks as the voice yields them.
 
-    The swap is a reference change, handled as a system frame (ahead of queued
-    clauses); the switcher interrupts first so the old voice's speech stops.
+    The voice is read from the session's persona slot as each clause starts; the
+    switcher interrupts first, so the old voice's unfinished speech stops.
     """
 
-    def __init__(self, *, binding: PersonaBinding) -> None:
+    def __init__(self, *, persona: PersonaSlot) -> None:
         super().__init__()
-        self._binding = binding
-
-    @property
-    def binding(self) -> PersonaBinding:
-        return self._binding
+        self._persona = persona
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, SwapPersonaFrame):
-            self._binding = frame.binding
-            await self.push_frame(frame, direction)
-        elif isinstance(frame, ClauseFrame):
+        if isinstance(frame, ClauseFrame):
             await self._speak(frame)
         else:
             await self.push_frame(frame, direction)
 
     async def _speak(self, frame: ClauseFrame) -> None:
-        voice = self._binding.voice
+        voice = self._persona.binding.voice
         if frame.text.strip():
             async for chunk in voice.synthesize(frame.text):
                 if frame.timeline is not None:
