@@ -11,6 +11,8 @@ from litestar.status_codes import HTTP_200_OK
 from server.auth import require_device_access, require_operator
 from server.controllers.common import AnyRequest, principal_of, services_of
 from server.schemas.sessions import (
+    ContextMessage,
+    SessionContextResponse,
     SessionCreateRequest,
     SessionHandoffRequest,
     SessionHandoffResponse,
@@ -55,6 +57,19 @@ class SessionController(Controller):
         session = await services.sessions.get(session_id)
         require_device_access(principal_of(request), session.device_id)
         return await services.sessions.view(session)
+
+    @get("/{session_id:str}/context", summary="A session's conversation")
+    async def get_context(self, request: AnyRequest, session_id: FromPath[str]) -> SessionContextResponse:
+        """The messages kept for the persona (the last `COMPANION_CONTEXT_KEEP_LAST`); after a barge-in,
+        the assistant's message holds only the words the device played."""
+        services = services_of(request)
+        session = await services.sessions.get(session_id)
+        require_device_access(principal_of(request), session.device_id)
+        messages = [
+            ContextMessage(role=m.role, content=m.content)
+            for m in await services.store.get_context(session_id)
+        ]
+        return SessionContextResponse(session_id=session_id, messages=messages, total=len(messages))
 
     @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK)
     async def end(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:

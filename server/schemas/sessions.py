@@ -49,3 +49,15 @@ class SessionHandoffResponse(msgspec.Struct, kw_only=True):
     persona_id: str
     notified_device_ids: list[str]
     handed_off_at: datetime
+
+
+class ContextMessage(msgspec.Struct, kw_only=True):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class SessionContextResponse(msgspec.Struct, kw_only=True):
+    session_id: str
+    messages: list[ContextMessage]
+    """The conversation as kept for the persona's LLM: what the user said and what was actually spoken."""
+    total: int

@@ -337,3 +337,24 @@ async def test_handoff_of_unknown_or_ended_session(client: httpx.AsyncClient) ->
     body = assert_error(response, 410, "SESSION_EXPIRED")
     assert body["details"]["reason"] == "ended"
     assert (await device_state(client, kitchen))["active_session_id"] is None
+
+
+async def test_session_context_holds_the_conversation(
+    client: httpx.AsyncClient, device: tuple[str, str]
+) -> None:
+    device_id, _ = device
+    first = await client.post("/dialog/send", json={"device_id": device_id, "message": "Hello"})
+    session_id = first.json()["session_id"]
+    second = await client.post(
+        "/dialog/send", json={"device_id": device_id, "message": "How are you?", "session_id": session_id}
+    )
+    context = (await client.get(f"/sessions/{session_id}/context")).json()
+    assert context["session_id"] == session_id
+    assert context["total"] == 4
+    assert context["messages"] == [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": first.json()["response_text"]},
+        {"role": "user", "content": "How are you?"},
+        {"role": "assistant", "content": second.json()["response_text"]},
+    ]
+    assert_error(await client.get("/sessions/sess_missing/context"), 404, "SESSION_NOT_FOUND")
