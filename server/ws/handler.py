@@ -80,48 +80,53 @@ class DeviceSession:
         settings = services.settings
         self.connection.start()
         services.connections[self.device_id] = self.connection
-        await self._refresh_presence(force=True)
-        # One socket per device: an older one, on any instance, is closed before this one takes over.
-        await services.bus.send(self.device_id, REPLACED)
-        await services.bus.attach(self.device_id, self.connection.deliver)
-        if services.voice is not None:
-            self.voice = VoiceLink(
-                services=services,
-                runtime=services.voice,
-                connection=self.connection,
-                device_id=self.device_id,
-                base_url=settings.public_base_url or str(self.socket.base_url).replace("ws", "http", 1),
-                sample_rate=_declared_rate(self.socket.query_params.get("sample_rate")),
-            )
-            await self.voice.start()
-            self.connection.on_command = self.voice.on_command
-        runtime = await services.store.get_runtime(self.device_id)
-        await services.devices.touch(self.device_id)
-        self.connection.send(
-            "connected",
-            {
-                "device_id": self.device_id,
-                "instance_id": settings.instance_id,
-                "active_persona_id": runtime.active_persona_id,
-                "active_session_id": runtime.active_session_id,
-                "heartbeat_interval_s": settings.presence_ttl_s / 3,
-                "server_time": utcnow().isoformat(),
-            },
-        )
         try:
+            await self._refresh_presence(force=True)
+            # One socket per device: an older one, on any instance, is closed before this one takes over.
+            await services.bus.send(self.device_id, REPLACED)
+            await services.bus.attach(self.device_id, self.connection.deliver)
+            if services.voice is not None:
+                self.voice = VoiceLink(
+                    services=services,
+                    runtime=services.voice,
+                    connection=self.connection,
+                    device_id=self.device_id,
+                    base_url=settings.public_base_url or str(self.socket.base_url).replace("ws", "http", 1),
+                    sample_rate=_declared_rate(self.socket.query_params.get("sample_rate")),
+                )
+                await self.voice.start()
+                self.connection.on_command = self.voice.on_command
+            runtime = await services.store.get_runtime(self.device_id)
+            await services.devices.touch(self.device_id)
+            self.connection.send(
+                "connected",
+                {
+                    "device_id": self.device_id,
+                    "instance_id": settings.instance_id,
+                    "active_persona_id": runtime.active_persona_id,
+                    "active_session_id": runtime.active_session_id,
+                    "heartbeat_interval_s": settings.presence_ttl_s / 3,
+                    "server_time": utcnow().isoformat(),
+                },
+            )
             await self._receive_loop()
         finally:
-            for task in self._turns:
-                task.cancel()
-            if self.voice is not None:
-                await self.voice.stop()
-            await self.services.bus.detach(self.device_id, self.connection.deliver)
-            if services.connections.get(self.device_id) is self.connection:
-                del services.connections[self.device_id]
-                # Only the device's current socket here owns its presence: a socket the device
-                # has already replaced by reconnecting must not mark it offline as it closes.
-                await services.store.clear_presence(self.device_id, settings.instance_id)
-            await self.connection.stop()
+            await self._close()
+
+    async def _close(self) -> None:
+        """Everything `run` set up, undone, whatever point it reached."""
+        services = self.services
+        for task in self._turns:
+            task.cancel()
+        if self.voice is not None:
+            await self.voice.stop()
+        await services.bus.detach(self.device_id, self.connection.deliver)
+        if services.connections.get(self.device_id) is self.connection:
+            del services.connections[self.device_id]
+            # Only the device's current socket here owns its presence: a socket the device
+            # has already replaced by reconnecting must not mark it offline as it closes.
+            await services.store.clear_presence(self.device_id, services.settings.instance_id)
+        await self.connection.stop()
 
     async def _receive_loop(self) -> None:
         limit = self.services.settings.max_ws_message_bytes

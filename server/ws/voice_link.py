@@ -50,7 +50,11 @@ class VoiceLink:
     async def start(self) -> None:
         services = self._services
         session = await services.sessions.current_for_device(self._device_id)
-        binding = self._runtime.bindings[session.persona_id]
+        # A session may name a persona no longer in the library (its file was removed): use the default.
+        binding = (
+            self._runtime.bindings.get(session.persona_id)
+            or self._runtime.bindings[services.settings.default_persona_id]
+        )
         self._listener.persona_id = binding.persona_id
         settings = services.settings
         self._session = VoiceSession(
