@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 
 from server.auth import Principal
 from server.services import Services
@@ -20,3 +21,12 @@ def services_of(request: AnyRequest) -> Services:
 def principal_of(request: AnyRequest) -> Principal:
     principal: Principal = request.user
     return principal
+
+
+def public_base_url(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The server's http(s) base URL as clients reach it: configured, or from the request or socket."""
+    services: Services = connection.app.state["services"]
+    base = services.settings.public_base_url or str(connection.base_url)
+    if base.startswith("ws"):  # a socket's own URL: ws:// or wss://
+        base = "http" + base.removeprefix("ws")
+    return base.rstrip("/")

@@ -7,7 +7,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from server.auth import require_device_access, require_operator
-from server.controllers.common import AnyRequest, principal_of, services_of
+from server.controllers.common import AnyRequest, principal_of, public_base_url, services_of
 from server.request_ids import received_at
 from server.schemas.devices import (
     DeviceCommandRequest,
@@ -102,14 +102,8 @@ class DeviceController(Controller):
         return await services_of(request).switcher.switch(device_id, data, started=received_at(request.scope))
 
 
-def _websocket_url(request: AnyRequest, device_id: FromPath[str]) -> str:
-    base = services_of(request).settings.public_base_url or str(request.base_url)
-    base = base.rstrip("/")
-    if base.startswith("https://"):
-        base = "wss://" + base.removeprefix("https://")
-    elif base.startswith("http://"):
-        base = "ws://" + base.removeprefix("http://")
-    return f"{base}/ws/{device_id}"
+def _websocket_url(request: AnyRequest, device_id: str) -> str:
+    return "ws" + public_base_url(request).removeprefix("http") + f"/ws/{device_id}"
 
 
 def _command_view(command: CommandRecord) -> DeviceCommandResponse:

@@ -7,7 +7,7 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_device_access
-from server.controllers.common import AnyRequest, principal_of, services_of
+from server.controllers.common import AnyRequest, principal_of, public_base_url, services_of
 from server.errors import NotSupported, ValidationFailed
 from server.request_ids import received_at
 from server.schemas.dialog import DialogSendRequest, DialogSendResponse
@@ -48,7 +48,7 @@ class DialogController(Controller):
         audio_url = None
         if data.audio_base64 is not None and services.voice is not None:
             path = await speak_to_url(services, services.voice, result.persona_id, result.text)
-            audio_url = (services.settings.public_base_url or str(request.base_url)).rstrip("/") + path
+            audio_url = public_base_url(request) + path
         return DialogSendResponse(
             session_id=result.session.session_id,
             response_text=result.text,

@@ -20,6 +20,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from server.auth import Principal, bearer_token
+from server.controllers.common import public_base_url
 from server.errors import (
     ApiError,
     DeviceNotFound,
@@ -91,7 +92,7 @@ class DeviceSession:
                     runtime=services.voice,
                     connection=self.connection,
                     device_id=self.device_id,
-                    base_url=settings.public_base_url or str(self.socket.base_url).replace("ws", "http", 1),
+                    base_url=public_base_url(self.socket),
                     sample_rate=_declared_rate(self.socket.query_params.get("sample_rate")),
                 )
                 await self.voice.start()
