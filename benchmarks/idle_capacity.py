@@ -1,4 +1,4 @@
-"""Idle capacity: server CPU and memory with 1, 50 and 300 connected devices streaming silence in real time.
+"""Device capacity: server CPU and memory with 1, 50, 300 … connected devices streaming in real time.
 
 One voice-enabled server process starts (by default pinned to CPU 0 with
 taskset, the client on CPU 1, so the two do not share a core and the server's
@@ -17,8 +17,20 @@ PCM16 frames of digital silence (or, with `--noise`, white noise at about
 
 The client's own lateness is reported: if it fell behind, the step says so.
 
+With `--speech`, every device talks instead: it says the audio fixtures in a
+loop (first utterances staggered over a few seconds; each next one once the
+reply to the last has played, after `--speech-gap` s of silence), so the
+server runs VAD, end of turn, ASR, a reply and its voice for each device.
+Keeping up then also needs every utterance of the window answered with reply
+audio within `--reply-timeout` s; the reply times are reported. The default
+steps become 1,2,4,8,16.
+
+With `--until-fails` the run stops after the first step that does not keep up
+and exits 0: the answer is the largest step kept up with.
+
     .venv/bin/python -m benchmarks.idle_capacity                      # 0, 1, 50, 300 devices, 20 s each
     .venv/bin/python -m benchmarks.idle_capacity --steps 1,50,300,500 --noise --json idle.json
+    .venv/bin/python -m benchmarks.idle_capacity --speech --until-fails --json idle-speech.json
 """
 
 from __future__ import annotations
@@ -37,11 +49,12 @@ import msgspec
 
 from benchmarks.device_link import operator_client, register_device
 from benchmarks.idle_fleet import IdleFleet
-from benchmarks.idle_report import IdleReport, Step, markdown, step_of
+from benchmarks.idle_report import IdleReport, Step, capacity_of, markdown, step_of
 from benchmarks.machine import VOICE_PACKAGES, describe_machine
 from benchmarks.progress import Progress
 from benchmarks.rest_load import Pinning, choose_pinning
 from benchmarks.server_process import ROOT
+from benchmarks.speech_loop import STAGGER_S, spoken
 from benchmarks.voice_target import (
     Target,
     add_quiet_argument,
@@ -50,10 +63,13 @@ from benchmarks.voice_target import (
     started_voice_server,
     wait_quiet,
 )
+from benchmarks.voice_turn import load_clips
 
 CONNECT_AT_ONCE = 10
 """Devices connecting at the same time while a step fills up."""
 NOISE_DBFS = -50.0
+SILENCE_STEPS = [0, 1, 50, 300]
+SPEECH_STEPS = [1, 2, 4, 8, 16]
 
 
 def rss_kb(pid: int) -> int:
@@ -67,7 +83,13 @@ def rss_kb(pid: int) -> int:
 async def run_steps(target: Target, args: argparse.Namespace) -> tuple[int, list[Step], int]:
     """RSS with no device, each step's figures, and RSS once every device has gone again (KiB)."""
     assert target.pid is not None
-    fleet = IdleFleet(noise_dbfs=NOISE_DBFS if args.noise else None, heartbeat_every_s=args.heartbeat_every)
+    fleet = IdleFleet(
+        noise_dbfs=NOISE_DBFS if args.noise else None,
+        heartbeat_every_s=args.heartbeat_every,
+        speech=[spoken(clip) for clip in load_clips(args.files)] if args.speech else None,
+        gap_s=args.speech_gap,
+        reply_timeout_s=args.reply_timeout,
+    )
     async with operator_client(target.base_url, target.token) as http:
         ids = [await register_device(http, f"idle-{n}") for n in range(max(args.steps))]
     await asyncio.sleep(args.settle)
@@ -79,6 +101,8 @@ async def run_steps(target: Target, args: argparse.Namespace) -> tuple[int, list
             connect_s = await _fill(fleet, target, ids[fleet.size : count])
             await asyncio.sleep(args.settle)
             steps.append(await _measure(fleet, target.pid, args, rss_zero, connect_s))
+            if args.until_fails and not steps[-1].keeps_up:
+                break
     finally:
         await fleet.close()
     await asyncio.sleep(args.settle)
@@ -120,11 +144,14 @@ async def _measure(
         window=window,
         closed=fleet.closed(),
         rtt_limit_ms=args.rtt_limit,
+        speech=args.speech and fleet.size > 0,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.steps is None:
+        args.steps = SPEECH_STEPS if args.speech else SILENCE_STEPS
     pinning = choose_pinning(enabled=not args.no_pin, server_cpu=args.server_cpu, load_cpu=args.client_cpu)
     _pin_self(pinning, args.client_cpu)
     with started_voice_server(cpu_prefix=pinning.server) as target:
@@ -135,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         generated_at=datetime.now(UTC),
         machine=describe_machine(ROOT, VOICE_PACKAGES),
         pinning=_pinning_text(pinning, args),
-        audio="white noise at -50 dBFS RMS" if args.noise else "digital silence",
+        audio=_audio_text(args),
         duration_s=args.duration,
         settle_s=args.settle,
         heartbeat_every_s=args.heartbeat_every,
@@ -144,13 +171,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         rss_zero_mb=round(rss_zero / 1024, 1),
         rss_after_disconnect_mb=round(rss_after / 1024, 1),
         steps=steps,
+        speech=args.speech,
+        speech_gap_s=args.speech_gap if args.speech else None,
+        reply_timeout_s=args.reply_timeout if args.speech else None,
+        until_fails=args.until_fails,
+        capacity=capacity_of(steps),
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
         print(f"written to {args.json}", file=sys.stderr)
     print(markdown(report))
+    if args.until_fails:
+        return 0 if steps else 1
     return 0 if all(step.keeps_up for step in steps) else 1
+
+
+def _audio_text(args: argparse.Namespace) -> str:
+    if args.speech:
+        files = f"{len(args.files)} file(s)" if args.files else "the audio fixtures"
+        return (
+            f"speech ({files} said in a loop, first utterances staggered over {STAGGER_S:g} s, each next "
+            f"one {args.speech_gap:g} s after the reply to the last had played; silence in between)"
+        )
+    return "white noise at -50 dBFS RMS" if args.noise else "digital silence"
 
 
 def _pinning_text(pinning: Pinning, args: argparse.Namespace) -> str:
@@ -172,12 +216,28 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--steps", type=_counts, default=[0, 1, 50, 300], help="device counts (default 0,1,50,300)"
+        "--steps", type=_counts, help="device counts (default 0,1,50,300; with --speech 1,2,4,8,16)"
     )
     parser.add_argument("--duration", type=int, default=20, help="measured seconds per step (default 20)")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds before each window (default 5)")
     parser.add_argument(
         "--noise", action="store_true", help=f"stream noise at {NOISE_DBFS:g} dBFS, not zeros"
+    )
+    parser.add_argument(
+        "--speech", action="store_true", help="every device says the audio fixtures in a loop (see above)"
+    )
+    parser.add_argument("--files", nargs="+", type=Path, help="--speech: WAV files (default: every fixture)")
+    parser.add_argument(
+        "--speech-gap", type=float, default=1.0, help="--speech: silence after each reply (s, default 1)"
+    )
+    parser.add_argument(
+        "--reply-timeout",
+        type=float,
+        default=10.0,
+        help="--speech: seconds from the end of an utterance to its reply audio; later is a missed reply",
+    )
+    parser.add_argument(
+        "--until-fails", action="store_true", help="stop after the first step that does not keep up"
     )
     parser.add_argument(
         "--heartbeat-every", type=float, default=2.0, help="seconds between a device's heartbeats (default 2)"

@@ -1,4 +1,4 @@
-"""Many idle devices from one client process: every socket streams 20 ms frames in real time.
+"""Many devices from one client process: every socket streams 20 ms frames in real time.
 
 One ticker task sends a frame to every device each 20 ms, on an absolute
 schedule (frame `t` of every device is due at `start + t * 20 ms`), rather
@@ -7,7 +7,8 @@ not 15 000. Each device also sends a heartbeat every `heartbeat_every_s`
 (staggered across devices) and times the `heartbeat_ack`; a socket answers in
 order, so a server that falls behind on audio answers late. The ticker
 records how late it ran, so a report can tell a slow server from a slow
-client.
+client. In speech mode (`speech=`) each device says fixtures in a loop instead
+(`benchmarks.speech_loop`), and the window also counts its replies.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from websockets.exceptions import ConnectionClosed
 
 from benchmarks.device_link import DeviceSocket, Received
 from benchmarks.microphone import FRAME_S, LATE_S
+from benchmarks.speech_loop import SpeechLoop, SpokenClip, stagger
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = round(SAMPLE_RATE * FRAME_S)
 NOISE_FRAMES = 50
+LEAD_IN_S = 0.5
+"""Speech mode: silence a device streams before its (staggered) first utterance."""
 HEARTBEAT = json.dumps({"type": "heartbeat", "payload": {}})
 
 
@@ -54,27 +58,60 @@ class Window:
     max_tick_ms: float = 0.0
     """The longest time one tick took to hand every device its frame."""
     in_flight: int = 0
+    utterances: int = 0
+    """Speech mode: utterances whose speech ended in the window."""
+    reply_ms: list[float] = field(default_factory=list)
+    """Speech mode: end of speech → first reply audio, for those utterances."""
+    missed_replies: int = 0
+    """Speech mode: utterances that got no reply audio within the reply timeout."""
+    replies_in_flight: int = 0
     closing: bool = False
     drained: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when the window is closing and its last heartbeat has been answered."""
+    """Set when the window is closing and its last heartbeat (and reply) has been answered."""
 
     def answered(self, rtt_ms: float) -> None:
         self.rtts_ms.append(rtt_ms)
         self.in_flight -= 1
-        if self.closing and self.in_flight <= 0:
+        self._check_drained()
+
+    def replied(self, reply_ms: float) -> None:
+        self.reply_ms.append(reply_ms)
+        self.replies_in_flight -= 1
+        self._check_drained()
+
+    def missed(self) -> None:
+        self.missed_replies += 1
+        self.replies_in_flight -= 1
+        self._check_drained()
+
+    def _check_drained(self) -> None:
+        if self.closing and self.in_flight <= 0 and self.replies_in_flight <= 0:
             self.drained.set()
 
 
 class _Device:
-    def __init__(self, socket: DeviceSocket, index: int) -> None:
+    def __init__(self, socket: DeviceSocket, index: int, speech: SpeechLoop | None) -> None:
         self.socket = socket
         self.index = index
+        self.speech = speech
         self.pending: collections.deque[tuple[float, Window | None]] = collections.deque()
 
 
 class IdleFleet:
-    def __init__(self, *, noise_dbfs: float | None, heartbeat_every_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        noise_dbfs: float | None,
+        heartbeat_every_s: float,
+        speech: list[SpokenClip] | None = None,
+        gap_s: float = 1.0,
+        reply_timeout_s: float = 10.0,
+    ) -> None:
+        """With `speech`, every device says these clips in a loop (see `benchmarks.speech_loop`)."""
         self._frames = frames(noise_dbfs)
+        self._speech = speech
+        self._gap_s = gap_s
+        self._reply_timeout_s = reply_timeout_s
         self._heartbeat_ticks = max(1, round(heartbeat_every_s / FRAME_S))
         self._devices: list[_Device] = []
         self._window: Window | None = None
@@ -93,14 +130,25 @@ class IdleFleet:
         device: _Device | None = None
 
         def on_message(message: Received) -> None:
-            if message.type == "heartbeat_ack" and device is not None and device.pending:
+            if device is None:
+                return
+            if message.type == "heartbeat_ack" and device.pending:
                 sent_at, window = device.pending.popleft()
                 if window is not None:
                     window.answered(round((message.at - sent_at) * 1000, 2))
+            elif device.speech is not None:
+                device.speech.on_message(message)
 
         socket = await DeviceSocket.connect(base_url, device_id, token, on_message=on_message)
-        device = _Device(socket, len(self._devices))
+        device = _Device(socket, len(self._devices), self._speech_loop(len(self._devices)))
         self._devices.append(device)
+
+    def _speech_loop(self, index: int) -> SpeechLoop | None:
+        if not self._speech:
+            return None
+        clips = self._speech[index % len(self._speech) :] + self._speech[: index % len(self._speech)]
+        first_at = time.perf_counter() + LEAD_IN_S + stagger(index)
+        return SpeechLoop(clips, first_at=first_at, gap_s=self._gap_s, reply_timeout_s=self._reply_timeout_s)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="idle-fleet")
@@ -110,12 +158,15 @@ class IdleFleet:
         return self._window
 
     async def end_window(self, *, grace_s: float = 1.0) -> Window:
-        """Stop counting; heartbeats still in flight get `grace_s` to be answered."""
+        """Stop counting; heartbeats still in flight get `grace_s` to be answered, replies the reply
+        timeout (a reply that does not come by then counts as missed)."""
         window = self._window
         assert window is not None, "begin_window() first"
         self._window = None
         window.closing = True
-        if window.in_flight > 0:
+        if window.replies_in_flight > 0:
+            grace_s = max(grace_s, self._reply_timeout_s + 1.0)
+        if window.in_flight > 0 or window.replies_in_flight > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(window.drained.wait(), grace_s)
         return window
@@ -140,7 +191,10 @@ class IdleFleet:
             await asyncio.sleep(max(0.0, start + tick * FRAME_S - time.perf_counter()))
 
     async def _send(self, device: _Device, tick: int) -> None:
-        frame = self._frames[(tick + device.index) % len(self._frames)]
+        if device.speech is not None:
+            frame = device.speech.frame(self._window)
+        else:
+            frame = self._frames[(tick + device.index) % len(self._frames)]
         with contextlib.suppress(ConnectionClosed):
             await device.socket.send_audio(frame)
             if (tick + 7 * device.index) % self._heartbeat_ticks == 0:
