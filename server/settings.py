@@ -79,6 +79,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Silence that ends a turn the end-of-turn model is confident is complete."""
     turn_fallback_silence_ms: NonNegativeInt = 950
     """Silence that ends any turn, whatever the end-of-turn model says."""
+    turn_use_transcript: bool = True
+    """A finished question or request, or a finished statement the end-of-turn model agrees with,
+    ends the turn after the confident silence (pipeline.text.completeness)."""
     audio_url_ttl_s: PositiveInt = 3600
 
     # Personas and LLM

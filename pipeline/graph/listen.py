@@ -11,11 +11,19 @@ speculative `UserTurnFrame`, `CommitTurnFrame`.
 As soon as the user pauses (the VAD's first silent window) the turn so far is
 sent on as a *speculative* `UserTurnFrame`: transcription, the LLM and the
 first clause's speech start at once, and the reply is held at the output. The
-turn is then judged: it ends after `confident_silence_ms` of silence when Smart
-Turn is confident it is complete (probability ≥ `confident_probability`), or
-after `fallback_silence_ms` otherwise, so a statement the model misjudges (TTS
-and read speech often are) is still answered within about a second. Then a
-`CommitTurnFrame` releases the held reply. Speech that resumes first cancels
+turn is then judged. It ends after `confident_silence_ms` of silence when
+
+- Smart Turn is confident it is complete (probability ≥ `confident_probability`), or
+- the speculative transcript, ready ~200 ms into the pause, is a finished
+  question ("…?") or request ("Tell me a story about the sea."), or a finished
+  statement that Smart Turn also rates complete at its own threshold
+  (`statement_probability`); see `pipeline.text.completeness` (a bare "Hello."
+  or a trailing "and" never is);
+
+and after `fallback_silence_ms` otherwise, so a statement the model misjudges
+(TTS and read speech often are) is still answered within about a second. Then
+a `CommitTurnFrame` releases the held reply; `TurnTimeline.end_rule` keeps what
+ended the turn. Speech that resumes first cancels
 the speculation (an interruption the output treats as silent) and the same
 turn goes on: one answer, not two. Speech while the bot talks is a barge-in.
 """
@@ -23,6 +31,7 @@ turn goes on: one answer, not two. Speech while the bot talks is a barge-in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,7 +46,8 @@ from pipeline.engines.vad import SharedSileroVAD, VADEvent
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
 from pipeline.graph.output import Playback
-from pipeline.graph.timeline import TurnTimeline
+from pipeline.graph.timeline import EndRule, TurnTimeline
+from pipeline.text.completeness import completeness
 
 SAMPLE_RATE = 16_000
 PRE_ROLL_S = 0.3
@@ -52,6 +62,10 @@ class TurnParams:
     """Silence that ends a turn Smart Turn is confident about."""
     fallback_silence_ms: int = 950
     """Silence that ends any turn; a pause inside a sentence is usually shorter."""
+    use_transcript: bool = True
+    """Let a finished question or request, or a finished statement Smart Turn agrees with, end the turn
+    after `confident_silence_ms`."""
+    statement_probability: float = 0.5
     turn_window_s: float = 8.0
     """The end-of-turn model sees at most this much of the utterance."""
 
@@ -96,7 +110,7 @@ class TurnTracker:
             await self._turn_started()
         elif self._in_turn:
             timeline = await self._speculate(edge_s=self._stream_s)
-            await self._commit(timeline)
+            await self._commit(timeline, "push_to_talk")
 
     async def feed(self, pcm: Int16Array, sample_rate: int) -> None:
         """Device audio, PCM16 mono at any supported rate."""
@@ -143,16 +157,28 @@ class TurnTracker:
         params = self._params
         window = self._audio[-int(params.turn_window_s * SAMPLE_RATE) :]
         prediction = await self._turn_model.predict(window)
-        confident = prediction.complete and prediction.probability >= params.confident_probability
-        silence_ms = params.confident_silence_ms if confident else params.fallback_silence_ms
         assert timeline.speech_end is not None
+        fallback_at = timeline.speech_end + params.fallback_silence_ms / 1000
+        rule: EndRule = "silence"
+        if prediction.complete and prediction.probability >= params.confident_probability:
+            rule = "smart_turn"
+        elif params.use_transcript:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(timeline.transcribed.wait(), fallback_at - time.perf_counter())
+            kind = completeness(timeline.user_text) if timeline.transcribed.is_set() else "incomplete"
+            if kind in ("question", "request") or (
+                kind == "statement" and prediction.probability >= params.statement_probability
+            ):
+                rule = kind
+        silence_ms = params.fallback_silence_ms if rule == "silence" else params.confident_silence_ms
         await asyncio.sleep(max(0.0, timeline.speech_end + silence_ms / 1000 - time.perf_counter()))
         self._judge = None
-        await self._commit(timeline)
+        await self._commit(timeline, rule)
 
-    async def _commit(self, timeline: TurnTimeline) -> None:
+    async def _commit(self, timeline: TurnTimeline, rule: EndRule) -> None:
         if not self._in_turn or self._speculation is not timeline:
             return
+        timeline.end_rule = rule
         self._in_turn = False
         self._speculation = None
         self._audio = np.zeros(0, dtype=np.int16)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Literal
+
+EndRule = Literal["smart_turn", "question", "request", "statement", "silence", "push_to_talk"]
 
 
 @dataclass
@@ -15,6 +19,10 @@ class TurnTimeline:
     committed: bool = True
     """False while the turn is speculative: its reply is prepared but held until the turn is judged over."""
     transcript_sent: bool = False
+    transcribed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the transcriber is done with the turn (`user_text` is final), whatever the outcome."""
+    end_rule: EndRule | None = None
+    """What ended the turn: Smart Turn alone, Smart Turn with the transcript, or the silence fallback."""
     speech_end: float | None = None
     turn_end: float | None = None
     """When the turn was judged over (VAD silence plus the end-of-turn model)."""

@@ -24,10 +24,13 @@ class Transcriber(FrameProcessor):
             await self.push_frame(frame, direction)
             return
         timeline = frame.timeline
-        transcript = await self._recognizer.transcribe(frame.audio)
-        timeline.mark("transcript_final")
-        text = transcript.text.strip()
-        timeline.user_text = text
+        try:
+            transcript = await self._recognizer.transcribe(frame.audio)
+            timeline.mark("transcript_final")
+            text = transcript.text.strip()
+            timeline.user_text = text
+        finally:
+            timeline.transcribed.set()
         if not text:
             if timeline.committed:
                 await self._listener.on_led("listening")

@@ -84,6 +84,7 @@ class DeviceVoice:
                 "persona_id": self.persona_id,
                 "turn_id": timeline.turn_id if timeline else None,
                 "latency_ms": timeline.breakdown_ms() if timeline else {},
+                "turn_end_rule": timeline.end_rule if timeline else None,
             },
         )
 

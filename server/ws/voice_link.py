@@ -67,6 +67,7 @@ class VoiceLink:
             turn_params=TurnParams(
                 confident_silence_ms=settings.turn_confident_silence_ms,
                 fallback_silence_ms=settings.turn_fallback_silence_ms,
+                use_transcript=settings.turn_use_transcript,
             ),
         )
         await self._session.start()

@@ -192,6 +192,18 @@ async def test_reply_starts_within_about_a_second_of_the_end_of_speech(
     assert 0 < voice_to_voice_s <= MAX_VOICE_TO_VOICE_S
 
 
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("hello_how_are_you", "smart_turn"),  # Smart Turn: 0.98 complete
+        ("hello_pause", "question"),  # Smart Turn: 0.09, but the words are a finished question
+        ("thank_you", "silence"),  # a finished statement Smart Turn rates incomplete (0.02): the fallback
+    ],
+)
+async def test_what_ended_the_turn_is_reported(conversation: Conversation, name: str, rule: str) -> None:
+    assert conversation.turns[name].final.payload["turn_end_rule"] == rule
+
+
 # The conversation as a whole
 
 
