@@ -73,7 +73,10 @@ def operator_client(base_url: str, token: str) -> httpx.AsyncClient:
 
 
 class DeviceSocket:
-    """One device's socket; a reader task keeps every message, in order, with its arrival time."""
+    """One device's socket; a reader task keeps every message, in order, with its arrival time.
+
+    A socket speaking another protocol (the pipecat reference bot's) overrides `decode`.
+    """
 
     def __init__(
         self,
@@ -114,10 +117,11 @@ class DeviceSocket:
     async def _read(self) -> None:
         try:
             async for raw in self.connection:
-                message = json.loads(raw)
-                received = Received(
-                    message["type"], message["payload"], time.perf_counter(), len(self.messages)
-                )
+                at = time.perf_counter()
+                decoded = self.decode(raw)
+                if decoded is None:
+                    continue
+                received = Received(decoded[0], decoded[1], at, len(self.messages))
                 if self._on_message is not None and received.type != "connected":
                     self._on_message(received)
                     continue
@@ -130,6 +134,11 @@ class DeviceSocket:
             self.closed_with = f"connection lost: {exc}"
         async with self._arrived:
             self._arrived.notify_all()
+
+    def decode(self, raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
+        """A message's type and payload (this server's JSON messages); None to drop it."""
+        message = json.loads(raw)
+        return message["type"], message["payload"]
 
     @property
     def is_closed(self) -> bool:

@@ -13,12 +13,11 @@ import collections
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 from websockets.exceptions import ConnectionClosed
-
-from benchmarks.device_link import DeviceSocket
 
 FRAME_S = 0.02
 """A device sends its microphone audio in 20 ms frames."""
@@ -41,10 +40,19 @@ class Utterance:
     it is captured: the send time of the frame holding it, less the audio after it in that frame."""
 
 
-class Microphone:
-    """Streams one device's microphone as binary frames (the rate declared when the socket connected)."""
+class AudioOut(Protocol):
+    """Where the microphone's frames go: a `DeviceSocket`, or any `VoiceLink`."""
 
-    def __init__(self, device: DeviceSocket, *, sample_rate: int = 16_000) -> None:
+    @property
+    def device_id(self) -> str: ...
+
+    async def send_audio(self, pcm16: bytes) -> None: ...
+
+
+class Microphone:
+    """Streams one device's microphone as 20 ms frames (at the rate declared when the socket connected)."""
+
+    def __init__(self, device: AudioOut, *, sample_rate: int = 16_000) -> None:
         self._device = device
         self._rate = sample_rate
         self._frame = round(sample_rate * FRAME_S)

@@ -4,15 +4,15 @@ The end of speech is found from the audio itself (the end of the last 10 ms
 frame above -45 dBFS, the rule `audio_fixtures.make_fixtures` uses for the
 manifest), and its wall-clock time is the moment that sample was captured by a
 device that sends each 20 ms frame as soon as it is full. Voice-to-voice runs
-from then to the arrival of the first `audio_response` that carries audio. A
-turn whose reply brings no audio raises `NoAudioError`: a run never reports a
-time for an answer that was not heard.
+from then to the arrival of the first message that carries reply audio (this
+server's `audio_response` with audio, the pipecat reference bot's
+`OutputAudioRawFrame`: which one is the `VoiceLink`'s business). A turn whose
+reply brings no audio raises `NoAudioError`: a run never reports a time for an
+answer that was not heard.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import time
 from pathlib import Path
 
@@ -21,14 +21,13 @@ import numpy as np
 
 from audio_fixtures import SAMPLE_RATE, load_fixtures, load_manifest
 from audio_fixtures.make_fixtures import active_frames, speech_end_s
-from benchmarks.device_link import DeviceError, DeviceSocket, Received, of_type
+from benchmarks.device_link import DeviceError, DeviceSocket, Received
 from benchmarks.microphone import Int16, Microphone
+from benchmarks.voice_link import CompanionLink, VoiceLink, has_audio
 from pipeline.audio import pcm16_from_wav, resample
 from tests.support.wer import word_error_rate
 
-FINAL_TIMEOUT_S = 90.0
-"""From the first reply audio to the reply's final message: the reply is paced at real time."""
-SETTLE_MARGIN_S = 5.0
+__all__ = ["Clip", "NoAudioError", "TurnResult", "has_audio", "load_clips", "measure_turn"]
 
 
 class NoAudioError(Exception):
@@ -68,6 +67,8 @@ class TurnResult(msgspec.Struct, kw_only=True):
     reply_audio_s: float
     transcripts: int
     """`transcript` messages in the turn: more than one means the turn was split."""
+    transcript_available: bool = True
+    """False when the bot's protocol does not say what it heard (then `transcript` is empty, `wer` None)."""
 
 
 def find_speech_end(pcm: Int16) -> float | None:
@@ -99,7 +100,7 @@ def _clip_from_file(path: Path, known: dict[str, str]) -> Clip:
 
 
 async def measure_turn(
-    device: DeviceSocket,
+    device: VoiceLink | DeviceSocket,
     microphone: Microphone,
     clip: Clip,
     *,
@@ -108,16 +109,21 @@ async def measure_turn(
     warmup: bool,
     reply_timeout_s: float,
 ) -> TurnResult:
-    """Say `clip`, keep the microphone streaming silence, and time the reply; wait until it has played."""
-    since = device.mark()
+    """Say `clip`, keep the microphone streaming silence, and time the reply; wait until it has played.
+
+    `device` is a `VoiceLink` (the driver of the bot's protocol); a bare
+    `DeviceSocket` is driven as this server's device.
+    """
+    link = CompanionLink(device) if isinstance(device, DeviceSocket) else device
+    since = link.mark()
     utterance = await microphone.say(clip.pcm, mark_sample=clip.end_sample)
-    first = await _first_audio(device, clip, since, utterance.ended + reply_timeout_s)
-    final = await _final(device, clip, since)
-    chunks = device.received(of_type("audio_response", final=False), since=since)
-    audio_s = sum(_audio_seconds(m) for m in chunks if m.index <= final.index)
-    await _settle(device, final, audio_s)
-    transcripts = [m for m in device.received(of_type("transcript"), since=since) if m.index <= final.index]
-    transcript = " ".join(str(m.payload.get("text", "")) for m in transcripts).strip()
+    first = await _first_audio(link, clip, since, utterance.ended + reply_timeout_s)
+    try:
+        reply = await link.reply(since=since, first=first)
+    except DeviceError as exc:
+        raise NoAudioError(f"the reply to {clip.name!r} never finished: {exc}") from None
+    transcript = " ".join(reply.transcripts or []).strip()
+    heard = reply.transcripts is not None
     return TurnResult(
         device=device_number,
         clip=clip.name,
@@ -125,50 +131,24 @@ async def measure_turn(
         warmup=warmup,
         speech_end_s=clip.speech_end_s,
         voice_to_voice_ms=round((first.at - utterance.mark_at) * 1000, 1),
-        server_ms={k: float(v) for k, v in (final.payload.get("latency_ms") or {}).items()},
+        server_ms=reply.server_ms,
         transcript=transcript,
-        wer=round(word_error_rate(clip.reference, transcript), 3) if clip.reference is not None else None,
-        reply_text=str(final.payload.get("text", "")),
-        reply_audio_s=round(audio_s, 2),
-        transcripts=len(transcripts),
+        wer=round(word_error_rate(clip.reference, transcript), 3)
+        if clip.reference is not None and heard
+        else None,
+        reply_text=reply.reply_text,
+        reply_audio_s=round(reply.audio_s, 2),
+        transcripts=len(reply.transcripts) if heard else 0,
+        transcript_available=heard,
     )
 
 
-def has_audio(message: Received) -> bool:
-    """An `audio_response` that carries audio (not the final one, which names the whole reply)."""
-    return message.type == "audio_response" and bool(message.payload.get("audio_b64"))
-
-
-async def _first_audio(device: DeviceSocket, clip: Clip, since: int, deadline: float) -> Received:
+async def _first_audio(link: VoiceLink, clip: Clip, since: int, deadline: float) -> Received:
     try:
         remaining = max(0.0, deadline - time.perf_counter())
-        return await device.wait_for(has_audio, since=since, timeout=remaining)
+        return await link.first_audio(since=since, timeout=remaining)
     except DeviceError as exc:
-        seen = [m.type for m in device.messages[since:] if m.type != "heartbeat_ack"]
         raise NoAudioError(
-            f"server sent no audio: clip {clip.name!r} on device {device.device_id} got no reply audio "
-            f"({exc}); it sent {seen[-12:]}"
+            f"server sent no audio: clip {clip.name!r} on device {link.device_id} got no reply audio "
+            f"({exc}); it sent {link.seen(since)[-12:]}"
         ) from None
-
-
-async def _final(device: DeviceSocket, clip: Clip, since: int) -> Received:
-    try:
-        final = of_type("audio_response", final=True)
-        return await device.wait_for(final, since=since, timeout=FINAL_TIMEOUT_S)
-    except DeviceError as exc:
-        raise NoAudioError(f"the reply to {clip.name!r} never finished: {exc}") from None
-
-
-async def _settle(device: DeviceSocket, final: Received, audio_s: float) -> None:
-    """Wait until the bot listens again (its reply has played), so the next turn is not a barge-in."""
-    # If it never does, the next turn may cut the end of this reply; this turn's own figures stand.
-    listening = of_type("led_control", state="listening")
-    with contextlib.suppress(DeviceError):
-        await device.wait_for(listening, since=final.index + 1, timeout=audio_s + SETTLE_MARGIN_S)
-
-
-def _audio_seconds(message: Received) -> float:
-    payload = message.payload
-    data = payload.get("audio_b64") or ""
-    rate = int(payload.get("sample_rate") or SAMPLE_RATE)
-    return len(base64.b64decode(data)) / 2 / rate if data else 0.0
