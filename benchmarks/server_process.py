@@ -84,7 +84,7 @@ def running_server(
     *, extra_env: Mapping[str, str], cpu_prefix: list[str], startup_timeout_s: float = 60.0
 ) -> Iterator[RunningServer]:
     """Start `companion-voice serve` (one uvicorn worker) on a free loopback port; stop it on exit."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as state_dir:
         env = server_env(state_dir=Path(state_dir), port=port, extra=extra_env)
         log_path = Path(state_dir) / "server.log"
@@ -103,7 +103,7 @@ def running_server(
                 _wait_healthy(server, process, startup_timeout_s)
                 yield server
             finally:
-                _stop(process)
+                stop_process(process)
 
 
 def server_env(*, state_dir: Path, port: int, extra: Mapping[str, str]) -> dict[str, str]:
@@ -134,7 +134,8 @@ def _wait_healthy(server: RunningServer, process: subprocess.Popen[bytes], timeo
     raise ServerError(f"the server did not answer /health within {timeout_s:g} s:\n{server.log_tail()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT (a graceful shutdown), then SIGKILL if it has not exited within 15 s."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -144,7 +145,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -1,0 +1,181 @@
+"""The harness's driver for the stock pipecat bot: pipecat's protobuf frames and RTVI messages.
+
+What goes out: each 20 ms microphone frame as a protobuf `Frame` holding an
+`AudioRawFrame` (16 kHz, mono), which `ProtobufFrameSerializer` reads as an
+`InputAudioRawFrame`; and, once connected, RTVI `client-ready`, answered with
+`bot-ready` when the connection's pipeline is running (its models loaded), so
+the microphone starts only then.
+
+What comes back, and how the harness reads it:
+
+- **first reply audio**: the first `AudioRawFrame` (an `OutputAudioRawFrame`)
+  after the utterance began;
+- **end of the reply**: RTVI `bot-stopped-speaking` (stock: sent by pipecat's
+  RTVI observer on `BotStoppedSpeakingFrame`, which the output transport emits
+  once its audio has stopped for 0.35 s) after the first audio, followed by
+  1 s without new audio or `bot-started-speaking` (a slow sentence can make
+  pipecat stop and start again within one reply); the next turn starts after
+  it, so it is not a barge-in;
+- **transcript**: RTVI `user-transcription` messages with `final` true
+  (pipecat's serializer could carry a `TranscriptionFrame`, but the output
+  transport does not send them; RTVI does);
+- **reply text**: the RTVI `bot-llm-text` pieces of the reply;
+- no per-stage server breakdown (`server_ms` stays empty).
+
+Each message is kept with its arrival time by `DeviceSocket`'s reader; audio
+is kept as its length and rate only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from typing import Any
+
+import websockets
+from pipecat.frames.protobufs import frames_pb2  # type: ignore[attr-defined]
+
+from benchmarks.device_link import (
+    CONNECT_TIMEOUT_S,
+    MAX_MESSAGE_BYTES,
+    DeviceError,
+    DeviceSocket,
+    Received,
+    of_type,
+    ws_base,
+)
+from benchmarks.voice_link import FINAL_TIMEOUT_S, Reply
+
+PATH = "/ws"
+RTVI_LABEL = "rtvi-ai"
+RTVI_VERSION = "2.2.0"
+"""The RTVI protocol version pipecat 1.14 speaks (`RTVI.PROTOCOL_VERSION`)."""
+AUDIO = "audio"
+END_OF_REPLY = "bot-stopped-speaking"
+QUIET_S = 1.0
+"""After `bot-stopped-speaking`, this long without new audio ends the reply."""
+_numbers = itertools.count()
+
+
+class PipecatSocket(DeviceSocket):
+    """A WebSocket to the pipecat bot: protobuf frames in and out, RTVI messages by their type."""
+
+    def __init__(self, connection: Any, device_id: str, *, sample_rate: int = 16_000) -> None:
+        self._rate = sample_rate
+        super().__init__(connection, device_id)
+
+    @classmethod
+    async def open(cls, base_url: str, *, sample_rate: int = 16_000) -> PipecatSocket:
+        """Connect, say RTVI `client-ready` and wait for `bot-ready` (the pipeline is up)."""
+        connection = await websockets.connect(
+            f"{ws_base(base_url)}{PATH}",
+            open_timeout=CONNECT_TIMEOUT_S,
+            max_size=MAX_MESSAGE_BYTES,
+            compression=None,
+            proxy=None,
+            ping_interval=None,
+        )
+        socket = cls(connection, f"pipecat-{next(_numbers)}", sample_rate=sample_rate)
+        await socket.send("client-ready", {"version": RTVI_VERSION, "about": {"library": "benchmarks"}})
+        await socket.wait_for(of_type("bot-ready"), timeout=CONNECT_TIMEOUT_S)
+        return socket
+
+    def decode(self, raw: str | bytes) -> tuple[str, dict[str, Any]] | None:
+        frame = frames_pb2.Frame.FromString(raw if isinstance(raw, bytes) else raw.encode())
+        which = frame.WhichOneof("frame")
+        if which == "audio":
+            return AUDIO, {"bytes": len(frame.audio.audio), "sample_rate": frame.audio.sample_rate}
+        if which == "message":
+            message = json.loads(frame.message.data)
+            if message.get("label") != RTVI_LABEL:
+                return "message", {"data": message}
+            data = message.get("data")
+            return str(message.get("type")), data if isinstance(data, dict) else {}
+        if which in ("text", "transcription"):
+            return which, {"text": getattr(frame, which).text}
+        return (which, {}) if which else None
+
+    async def send(self, type_: str, payload: Any) -> None:
+        """An RTVI client message (`client-ready`, …) as a protobuf `MessageFrame`."""
+        message = {"label": RTVI_LABEL, "type": type_, "id": uuid.uuid4().hex[:8], "data": payload}
+        frame = frames_pb2.Frame(message=frames_pb2.MessageFrame(data=json.dumps(message)))
+        await self.connection.send(frame.SerializeToString())
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        frame = frames_pb2.Frame(
+            audio=frames_pb2.AudioRawFrame(audio=pcm16, sample_rate=self._rate, num_channels=1)
+        )
+        await self.connection.send(frame.SerializeToString())
+
+
+class PipecatLink:
+    """The `VoiceLink` of the stock pipecat bot."""
+
+    def __init__(self, socket: PipecatSocket) -> None:
+        self.socket = socket
+
+    @classmethod
+    async def open(cls, base_url: str) -> PipecatLink:
+        return cls(await PipecatSocket.open(base_url))
+
+    @property
+    def device_id(self) -> str:
+        return self.socket.device_id
+
+    async def send_audio(self, pcm16: bytes) -> None:
+        await self.socket.send_audio(pcm16)
+
+    def mark(self) -> int:
+        return self.socket.mark()
+
+    async def first_audio(self, *, since: int, timeout: float) -> Received:  # noqa: ASYNC109  # a per-turn deadline
+        return await self.socket.wait_for(_has_audio, since=since, timeout=timeout)
+
+    async def reply(self, *, since: int, first: Received) -> Reply:
+        socket = self.socket
+        end = await self._end(first)
+        in_reply = socket.messages[since : end.index + 1]
+        audio_s = sum(
+            m.payload["bytes"] / 2 / (m.payload["sample_rate"] or 1) for m in in_reply if _has_audio(m)
+        )
+        transcripts = [
+            str(m.payload.get("text", ""))
+            for m in in_reply
+            if m.type == "user-transcription" and m.payload.get("final")
+        ]
+        text = "".join(str(m.payload.get("text", "")) for m in in_reply if m.type == "bot-llm-text")
+        return Reply(audio_s=audio_s, transcripts=transcripts, reply_text=text.strip(), server_ms={})
+
+    async def _end(self, first: Received) -> Received:
+        """The `bot-stopped-speaking` after which the bot stays quiet for `QUIET_S`.
+
+        A pause in the audio longer than the output transport's 0.35 s (the next
+        sentence not synthesized in time) makes pipecat say it stopped and then
+        started again within one reply; only a stop that stays quiet ends it.
+        """
+        since = first.index + 1
+        while True:
+            try:
+                end = await self.socket.wait_for(of_type(END_OF_REPLY), since=since, timeout=FINAL_TIMEOUT_S)
+            except DeviceError as exc:
+                raise DeviceError(f"no {END_OF_REPLY} after the reply's first audio: {exc}") from None
+            try:
+                resumed = await self.socket.wait_for(_speaks, since=end.index + 1, timeout=QUIET_S)
+            except DeviceError:
+                return end
+            since = resumed.index + 1
+
+    def seen(self, since: int) -> list[str]:
+        return [m.type for m in self.socket.messages[since:] if m.type not in (AUDIO, "metrics")]
+
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+def _speaks(message: Received) -> bool:
+    return message.type == "bot-started-speaking" or _has_audio(message)
+
+
+def _has_audio(message: Received) -> bool:
+    return message.type == AUDIO and message.payload.get("bytes", 0) > 0
