@@ -23,7 +23,14 @@ turn is then judged. It ends after `confident_silence_ms` of silence when
 and after `fallback_silence_ms` otherwise, so a statement the model misjudges
 (TTS and read speech often are) is still answered within about a second. Then
 a `CommitTurnFrame` releases the held reply; `TurnTimeline.end_rule` keeps what
-ended the turn. Speech that resumes first cancels
+ended the turn.
+
+A turn judged over too early is taken back: when the user speaks again within
+`continuation_ms` of the end of their speech and the reply has not finished,
+the reply is cut (as in a barge-in), the turn is marked retracted (the
+conversation will not keep it), and the new speech continues the same
+utterance, whose audio starts with the retracted turn's: the whole sentence is
+transcribed and answered once. Speech that resumes first cancels
 the speculation (an interruption the output treats as silent) and the same
 turn goes on: one answer, not two. Speech while the bot talks is a barge-in.
 """
@@ -66,6 +73,9 @@ class TurnParams:
     """Let a finished question or request, or a finished statement Smart Turn agrees with, end the turn
     after `confident_silence_ms`."""
     statement_probability: float = 0.5
+    continuation_ms: int = 1500
+    """Speech starting again this soon after the end of a turn's speech continues that turn,
+    unless its reply has been played to the end."""
     turn_window_s: float = 8.0
     """The end-of-turn model sees at most this much of the utterance."""
 
@@ -101,6 +111,11 @@ class TurnTracker:
         self._judge: asyncio.Task[None] | None = None
         self._turns = 0
         self._push_to_talk = False
+        self._last: TurnTimeline | None = None
+        """The last committed turn, its audio and where its speech ended (stream seconds)."""
+        self._last_audio = np.zeros(0, dtype=np.int16)
+        self._last_edge_s = 0.0
+        self._continues: TurnTimeline | None = None
 
     async def set_push_to_talk(self, pressed: bool) -> None:
         """A held button is speech, whatever the VAD says; releasing it ends the turn at once."""
@@ -125,19 +140,35 @@ class TurnTracker:
     async def _on_vad(self, event: VADEvent) -> None:
         if event.kind in ("speech_started", "speech_resumed"):
             await self._cancel_speculation()
-            await self._turn_started()
+            await self._turn_started(edge_s=event.edge_s)
         elif event.kind == "pause_started" and self._in_turn:
             await self._cancel_speculation()
             timeline = await self._speculate(edge_s=event.edge_s)
             self._judge = asyncio.create_task(self._judge_turn(timeline))
 
-    async def _turn_started(self) -> None:
+    async def _turn_started(self, *, edge_s: float | None = None) -> None:
         if self._in_turn:
             return
         self._in_turn = True
-        self._audio = self._audio[-int(PRE_ROLL_S * SAMPLE_RATE) :]
-        if self._playback.bot_speaking:
+        pre_roll = self._audio[-int(PRE_ROLL_S * SAMPLE_RATE) :]
+        last = self._last
+        if (
+            last is not None
+            and edge_s is not None
+            and not last.answered
+            and edge_s - self._last_edge_s <= self._params.continuation_ms / 1000
+        ):
+            # The last turn was judged over too early: take it back and go on with the same utterance.
+            last.retracted = True
+            self._continues = last
+            self._audio = np.concatenate([self._last_audio, pre_roll])
             await self._emit(InterruptionFrame())
+        else:
+            self._continues = None
+            self._audio = pre_roll
+            if self._playback.bot_speaking:
+                await self._emit(InterruptionFrame())
+        self._last = None
         await self._emit(UserStartedSpeakingFrame())
         await self._listener.on_led("listening")
 
@@ -146,6 +177,8 @@ class TurnTracker:
         self._turns += 1
         speech_end = time.perf_counter() - max(0.0, self._stream_s - edge_s)
         timeline = TurnTimeline(turn_id=self._turns, speech_end=speech_end, committed=False)
+        timeline.continues = self._continues.turn_id if self._continues is not None else None
+        self._last_edge_s = edge_s
         self._speculation = timeline
         # Whisper, decoding a window fitted to the audio, tends to repeat itself on speech that stops
         # dead at the window's end; the silence a finished turn would have anyway avoids it.
@@ -181,6 +214,9 @@ class TurnTracker:
         timeline.end_rule = rule
         self._in_turn = False
         self._speculation = None
+        self._continues = None
+        self._last = timeline if rule != "push_to_talk" else None
+        self._last_audio = self._audio
         self._audio = np.zeros(0, dtype=np.int16)
         timeline.committed = True
         timeline.mark("turn_end")

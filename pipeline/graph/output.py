@@ -174,6 +174,10 @@ class DeviceOutput(FrameProcessor):
             await self._turn_done(reply, _spoken_text(reply, now), interrupted=True)
 
     async def _turn_done(self, reply: _Reply, spoken: str, *, interrupted: bool) -> None:
+        if reply.timeline is not None:
+            reply.timeline.answered = True
+            if reply.timeline.retracted:
+                return  # the user went on talking: the whole utterance is answered as one later turn
         user_text = reply.timeline.user_text if reply.timeline else ""
         self._conversation.add("user", user_text)
         self._conversation.add("assistant", spoken)

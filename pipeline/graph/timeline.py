@@ -23,6 +23,12 @@ class TurnTimeline:
     """Set once the transcriber is done with the turn (`user_text` is final), whatever the outcome."""
     end_rule: EndRule | None = None
     """What ended the turn: Smart Turn alone, Smart Turn with the transcript, or the silence fallback."""
+    continues: int | None = None
+    """The turn this one takes over: the user went on talking just after it was judged over."""
+    retracted: bool = False
+    """Taken over by a continuation: its reply is cut and the conversation does not keep it."""
+    answered: bool = False
+    """Its reply has been played to the end, or cut."""
     speech_end: float | None = None
     turn_end: float | None = None
     """When the turn was judged over (VAD silence plus the end-of-turn model)."""

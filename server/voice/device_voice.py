@@ -46,7 +46,10 @@ class DeviceVoice:
         self._connection.send("led_control", {"state": state, "source": "voice"}, LED_PRIORITY)
 
     async def on_transcript(self, text: str, timeline: TurnTimeline) -> None:
-        self._connection.send("transcript", {"text": text, "final": True, "turn_id": timeline.turn_id})
+        payload: dict[str, object] = {"text": text, "final": True, "turn_id": timeline.turn_id}
+        if timeline.continues is not None:
+            payload["continues_turn_id"] = timeline.continues
+        self._connection.send("transcript", payload)
 
     async def on_reply_audio(
         self, audio: bytes, sample_rate: int, text: str, timeline: TurnTimeline | None
