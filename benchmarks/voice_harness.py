@@ -10,9 +10,15 @@ With `--concurrency N`, N devices say their turns at the same moment. The
 first `--warmup` turns of every device are excluded. A reply without audio
 fails the run: "server sent no audio".
 
+`--target pipecat` drives the stock pipecat reference bot
+(`benchmarks.reference`) the same way, through its own `VoiceLink`; `--target
+both` measures this server, then the bot, on the same files, and reports both
+and the ratio of this server's p50/p90 to stock pipecat's.
+
     .venv/bin/python -m benchmarks.voice_harness                       # starts a server, every fixture once
     .venv/bin/python -m benchmarks.voice_harness --repetitions 5 --json voice.json --markdown
     .venv/bin/python -m benchmarks.voice_harness --url http://127.0.0.1:8080 --token "$OPERATOR_TOKEN"
+    .venv/bin/python -m benchmarks.voice_harness --target both --json voice-vs-pipecat.json --markdown
 """
 
 from __future__ import annotations
@@ -35,12 +41,18 @@ from benchmarks.machine import VOICE_PACKAGES, describe_machine
 from benchmarks.microphone import Microphone
 from benchmarks.progress import Progress
 from benchmarks.server_process import ROOT
+from benchmarks.voice_comparison import SideBySide, side_by_side
+from benchmarks.voice_comparison import markdown as comparison_markdown
+from benchmarks.voice_link import CompanionLink, VoiceLink
 from benchmarks.voice_report import HarnessReport, build_report, markdown
 from benchmarks.voice_target import (
     Target,
+    TargetKind,
+    add_reference_arguments,
     add_target_arguments,
     cpu_mark,
     cpu_since,
+    target_kinds,
     voice_target,
     wait_quiet,
 )
@@ -64,6 +76,8 @@ class HarnessConfig:
     reply_timeout_s: float = 15.0
     """From the end of an utterance to the first reply audio; longer is a failure."""
     progress: bool = True
+    target: TargetKind = "ours"
+    """What `base_url` is: this server (`token` an operator token) or the stock pipecat bot (no token)."""
 
 
 @dataclass(frozen=True)
@@ -74,42 +88,69 @@ class DeviceStats:
 
 async def run_harness(config: HarnessConfig) -> tuple[list[TurnResult], list[DeviceStats]]:
     """Every device's turns (warm-up included, flagged); raises `NoAudioError` if a reply has no audio."""
+    if config.target == "pipecat" and config.persona:
+        raise ValueError("the pipecat reference bot speaks as the default persona only: no persona switch")
     turns_per_device = config.warmup + len(config.clips) * config.repetitions
     progress = Progress(config.concurrency * turns_per_device, "voice") if config.progress else None
     barrier = asyncio.Barrier(config.concurrency)
-    async with operator_client(config.base_url, config.token) as http:
-        ids = [await register_device(http, f"voice-bench-{n}") for n in range(config.concurrency)]
-        async with contextlib.AsyncExitStack() as stack:
-            devices = [
-                await stack.enter_async_context(_connected(config, http, device_id, token))
-                for device_id, token in ids
-            ]
-            results: list[list[TurnResult]] = [[] for _ in devices]
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for number, (device, microphone) in enumerate(devices):
-                        group.create_task(
-                            _talk(config, number, device, microphone, barrier, results[number], progress)
-                        )
-            except ExceptionGroup as errors:
-                raise _first(errors) from None
-            stats = [DeviceStats(m.late_frames, round(m.max_lateness_s * 1000, 1)) for _, m in devices]
+    async with contextlib.AsyncExitStack() as stack:
+        devices = await _connect_all(config, stack)
+        results: list[list[TurnResult]] = [[] for _ in devices]
+        try:
+            async with asyncio.TaskGroup() as group:
+                for number, (device, microphone) in enumerate(devices):
+                    group.create_task(
+                        _talk(config, number, device, microphone, barrier, results[number], progress)
+                    )
+        except ExceptionGroup as errors:
+            raise _first(errors) from None
+        stats = [DeviceStats(m.late_frames, round(m.max_lateness_s * 1000, 1)) for _, m in devices]
     return [turn for device_turns in results for turn in device_turns], stats
+
+
+async def _connect_all(
+    config: HarnessConfig, stack: contextlib.AsyncExitStack
+) -> list[tuple[VoiceLink, Microphone]]:
+    """`config.concurrency` connected devices, each with its microphone streaming; closed with `stack`."""
+    if config.target == "pipecat":
+        # Imported here: it loads pipecat's protobuf frames, which a run against this server never needs.
+        from benchmarks.reference.link import PipecatLink
+
+        links = [await PipecatLink.open(config.base_url) for _ in range(config.concurrency)]
+        return [await stack.enter_async_context(_streaming(link)) for link in links]
+    http = await stack.enter_async_context(operator_client(config.base_url, config.token))
+    ids = [await register_device(http, f"voice-bench-{n}") for n in range(config.concurrency)]
+    return [
+        await stack.enter_async_context(_connected(config, http, device_id, token))
+        for device_id, token in ids
+    ]
 
 
 @contextlib.asynccontextmanager
 async def _connected(
     config: HarnessConfig, http: httpx.AsyncClient, device_id: str, token: str
-) -> AsyncIterator[tuple[DeviceSocket, Microphone]]:
+) -> AsyncIterator[tuple[VoiceLink, Microphone]]:
+    """One of this server's devices, connected (and on `config.persona`), its microphone streaming."""
     device = await DeviceSocket.connect(config.base_url, device_id, token)
     try:
         if config.persona:
             await _switch_persona(config, http, device)
-        async with Microphone(device) as microphone:
-            await asyncio.sleep(LEAD_IN_S)
-            yield device, microphone
-    finally:
+    except BaseException:
         await device.close()
+        raise
+    async with _streaming(CompanionLink(device)) as streaming:
+        yield streaming
+
+
+@contextlib.asynccontextmanager
+async def _streaming(link: VoiceLink) -> AsyncIterator[tuple[VoiceLink, Microphone]]:
+    """`link` with its microphone streaming (after `LEAD_IN_S` of silence); closed on exit."""
+    try:
+        async with Microphone(link) as microphone:
+            await asyncio.sleep(LEAD_IN_S)
+            yield link, microphone
+    finally:
+        await link.close()
 
 
 async def _switch_persona(config: HarnessConfig, http: httpx.AsyncClient, device: DeviceSocket) -> None:
@@ -130,7 +171,7 @@ async def _switch_persona(config: HarnessConfig, http: httpx.AsyncClient, device
 async def _talk(
     config: HarnessConfig,
     number: int,
-    device: DeviceSocket,
+    device: VoiceLink,
     microphone: Microphone,
     barrier: asyncio.Barrier,
     results: list[TurnResult],
@@ -164,17 +205,27 @@ def _first(errors: BaseExceptionGroup[Exception]) -> Exception:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.persona and args.target != "ours":
+        raise SystemExit("--persona applies to this server only: the pipecat bot has the default persona")
     clips = load_clips(args.files)
-    with voice_target(args) as target:
-        report = _measure(args, target, clips, argv)
-    if report is None:
-        return 1
+    reports: dict[TargetKind, HarnessReport] = {}
+    for kind in target_kinds(args):
+        with voice_target(args, kind=kind) as target:
+            report = _measure(args, target, clips, argv)
+        if report is None:
+            return 1
+        reports[kind] = report
+    result: HarnessReport | SideBySide = (
+        side_by_side(reports["ours"], reports["pipecat"])
+        if len(reports) == 2
+        else next(iter(reports.values()))
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(result), indent=2) + b"\n")
         print(f"written to {args.json}", file=sys.stderr)
     if args.markdown or not args.json:
-        print(markdown(report))
+        print(comparison_markdown(result) if isinstance(result, SideBySide) else markdown(result))
     return 0
 
 
@@ -190,6 +241,7 @@ def _measure(
         persona=args.persona,
         warmup=args.warmup,
         reply_timeout_s=args.reply_timeout,
+        target=target.kind,
     )
     waited_s = wait_quiet(args)
     started = datetime.now(UTC)
@@ -197,7 +249,7 @@ def _measure(
     try:
         turns, devices = asyncio.run(run_harness(config))
     except (NoAudioError, DeviceError) as error:
-        print(f"\nFAILED: {error}", file=sys.stderr)
+        print(f"\nFAILED ({target.kind}): {error}", file=sys.stderr)
         return None
     return build_report(
         command=_command(argv),
@@ -220,6 +272,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_target_arguments(parser)
+    add_reference_arguments(parser)
     parser.add_argument("--files", nargs="+", type=Path, help="WAV files (default: every audio fixture)")
     parser.add_argument("--repetitions", type=_positive, default=1, help="times each file is said")
     parser.add_argument("--concurrency", type=_positive, default=1, help="devices talking at once")

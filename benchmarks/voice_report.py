@@ -27,6 +27,15 @@ METHOD_NOTES = [
     "speech end the server's VAD found (which can differ from the file's by a VAD window)",
     "percentiles interpolate linearly; with fewer than 100 turns p99 lies between the two slowest",
 ]
+PIPECAT_NOTES = [
+    "voice-to-voice (stock pipecat reference bot, `benchmarks.reference`): measured by the client as "
+    "for this server, from the end of speech in the file to the arrival of the first protobuf "
+    "`OutputAudioRawFrame`; loopback, so no network time",
+    "the reply ends at RTVI `bot-stopped-speaking` followed by 1 s without audio; the transcript is "
+    "RTVI `user-transcription`; the bot gives no per-stage breakdown",
+    METHOD_NOTES[-1],
+]
+TITLES = {"ours": "Voice-to-voice", "pipecat": "Voice-to-voice: stock pipecat reference bot"}
 
 
 class ClipSummary(msgspec.Struct, kw_only=True):
@@ -44,6 +53,8 @@ class HarnessReport(msgspec.Struct, kw_only=True):
     generated_at: datetime
     machine: Machine
     server: str
+    target: str = "ours"
+    """`ours` (this server) or `pipecat` (the stock pipecat reference bot, `benchmarks.reference`)."""
     files: list[str]
     repetitions: int
     concurrency: int
@@ -78,6 +89,7 @@ def build_report(
     cpu: CpuWindow,
     waited_for_quiet_s: float = 0.0,
 ) -> HarnessReport:
+    notes = PIPECAT_NOTES if config.target == "pipecat" else METHOD_NOTES
     measured = [t for t in turns if not t.warmup]
     stages = {
         stage: summary
@@ -89,6 +101,7 @@ def build_report(
         generated_at=generated_at,
         machine=machine,
         server=server,
+        target=config.target,
         files=[c.name for c in config.clips],
         repetitions=config.repetitions,
         concurrency=config.concurrency,
@@ -103,7 +116,7 @@ def build_report(
         client_max_lateness_ms=max_lateness_ms,
         cpu=cpu,
         waited_for_quiet_s=waited_for_quiet_s,
-        notes=METHOD_NOTES + _warnings(measured, late_frames, cpu),
+        notes=notes + _warnings(measured, late_frames, cpu),
         turns=turns,
     )
 
@@ -139,7 +152,7 @@ def _warnings(measured: list[TurnResult], late_frames: int, cpu: CpuWindow) -> l
 
 def markdown(report: HarnessReport) -> str:
     lines = [
-        "## Voice-to-voice",
+        f"## {TITLES.get(report.target, 'Voice-to-voice')}",
         "",
         f"`{report.command}`",
         "",

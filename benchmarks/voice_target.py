@@ -5,7 +5,9 @@ A started server is `companion-voice serve` through `benchmarks.server_process`
 environment) with the voice models on and the per-device rate limits off,
 since a benchmark's devices talk and switch far more than a person would.
 When the benchmark started the server it knows its process, so it can also
-say how much CPU the server, the client and everything else used.
+say how much CPU the server, the client and everything else used. The stock
+pipecat reference bot (`benchmarks.reference`) is a target too: `--pipecat-url`,
+or one started through `benchmarks.reference.bot_process`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import resource
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import msgspec
 
 from benchmarks.cpu import CpuSample, sample, usage, wait_until_quiet
+from benchmarks.reference.bot_process import running_reference_bot
 from benchmarks.rest_load import QUIET_BELOW_PCT, QUIET_FOR_S
 from benchmarks.server_process import running_server
 
@@ -33,19 +37,27 @@ STARTUP_TIMEOUT_S = 180.0
 """Loading Whisper, the VAD and Smart Turn and warming every voice takes seconds; more on a busy machine."""
 
 
+TargetKind = Literal["ours", "pipecat"]
+"""What a voice benchmark talks to: this server, or the stock pipecat bot of `benchmarks.reference`."""
+TARGET_KINDS: tuple[TargetKind, ...] = ("ours", "pipecat")
+TARGET_NAMES: dict[TargetKind, str] = {"ours": "this server", "pipecat": "stock pipecat reference bot"}
+
+
 @dataclass(frozen=True)
 class Target:
     base_url: str
     token: str
-    """An operator token."""
+    """An operator token (empty for the pipecat bot, which has no auth)."""
     pid: int | None
     """The server's process id when the benchmark started it (for CPU and memory figures)."""
+    kind: TargetKind = "ours"
 
     @property
     def description(self) -> str:
+        prefix = "" if self.kind == "ours" else f"{TARGET_NAMES[self.kind]}, "
         if self.pid is not None:
-            return f"started by the benchmark (pid {self.pid})"
-        return f"already running at {self.base_url}"
+            return f"{prefix}started by the benchmark (pid {self.pid})"
+        return f"{prefix}already running at {self.base_url}"
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +70,28 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         help="start a voice-enabled server for the run (the default when --url is not given)",
     )
     add_quiet_argument(parser)
+
+
+def add_reference_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--target ours|pipecat|both` and `--pipecat-url`, for benchmarks that can drive either bot."""
+    group = parser.add_argument_group("stock pipecat reference")
+    group.add_argument(
+        "--target",
+        choices=[*TARGET_KINDS, "both"],
+        default="ours",
+        help="this server (ours), the stock pipecat reference bot (pipecat), or one after the other "
+        "on the same files (both; the report gives the ratio)",
+    )
+    group.add_argument(
+        "--pipecat-url",
+        help="base URL of a running reference bot (`python -m benchmarks.reference.pipecat_bot`); "
+        "by default the benchmark starts one",
+    )
+
+
+def target_kinds(args: argparse.Namespace) -> list[TargetKind]:
+    """The targets `--target` names, in the order they are measured."""
+    return list(TARGET_KINDS) if args.target == "both" else [args.target]
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +113,21 @@ def wait_quiet(args: argparse.Namespace) -> float:
 
 
 @contextmanager
-def voice_target(args: argparse.Namespace, *, cpu_prefix: Sequence[str] = ()) -> Iterator[Target]:
-    """The server named by `--url`/`--token`, or a fresh voice-enabled one, stopped on exit."""
+def voice_target(
+    args: argparse.Namespace, *, cpu_prefix: Sequence[str] = (), kind: TargetKind = "ours"
+) -> Iterator[Target]:
+    """The server named by `--url`/`--token`, or a fresh voice-enabled one, stopped on exit.
+
+    With `kind="pipecat"`: the reference bot at `--pipecat-url`, or a fresh one.
+    """
+    if kind == "pipecat":
+        url = getattr(args, "pipecat_url", None)
+        if url:
+            yield Target(base_url=url.rstrip("/"), token="", pid=None, kind="pipecat")
+            return
+        with started_target("pipecat", cpu_prefix=cpu_prefix) as target:
+            yield target
+        return
     if args.url and not args.start_server:
         if not args.token:
             raise SystemExit("--url needs --token (an operator token: `companion-voice token`)")
@@ -88,6 +135,17 @@ def voice_target(args: argparse.Namespace, *, cpu_prefix: Sequence[str] = ()) ->
         return
     with started_voice_server(cpu_prefix=cpu_prefix) as target:
         yield target
+
+
+@contextmanager
+def started_target(kind: TargetKind, *, cpu_prefix: Sequence[str] = ()) -> Iterator[Target]:
+    """A fresh server of `kind` (this one, voice-enabled, or the stock pipecat bot), stopped on exit."""
+    if kind == "ours":
+        with started_voice_server(cpu_prefix=cpu_prefix) as target:
+            yield target
+        return
+    with running_reference_bot(cpu_prefix=cpu_prefix) as bot:
+        yield Target(base_url=bot.base_url, token="", pid=bot.pid, kind="pipecat")
 
 
 @contextmanager

@@ -1,0 +1,109 @@
+"""This server side by side with the stock pipecat reference bot: two harness reports and their ratio.
+
+The ratio is this server's figure divided by stock pipecat's, for the same
+files, repetitions, warm-up and concurrency in the same run: below 1 means
+this server answers sooner.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from benchmarks.stats import Summary
+from benchmarks.voice_report import HarnessReport, cpu_line, header_line
+from benchmarks.voice_report import markdown as report_markdown
+
+RATIO_NOTE = (
+    "ratio = this server ÷ stock pipecat, same files, repetitions, warm-up and concurrency, measured one "
+    "after the other in the same run (each server alone on the machine); below 1 means this server "
+    "answers sooner"
+)
+
+
+class Ratio(msgspec.Struct, frozen=True, kw_only=True):
+    ours_ms: float
+    pipecat_ms: float
+    ratio: float
+    """`ours_ms / pipecat_ms`."""
+
+
+class ClipRatio(msgspec.Struct, frozen=True, kw_only=True):
+    clip: str
+    p50: Ratio | None
+
+
+class Comparison(msgspec.Struct, frozen=True, kw_only=True):
+    concurrency: int
+    voice_to_voice_p50: Ratio | None
+    voice_to_voice_p90: Ratio | None
+    per_clip_p50: list[ClipRatio]
+    note: str = RATIO_NOTE
+
+
+class SideBySide(msgspec.Struct, kw_only=True):
+    """What `python -m benchmarks.voice_harness --target both --json FILE` writes."""
+
+    ours: HarnessReport
+    pipecat: HarnessReport
+    comparison: Comparison
+
+
+def ratio(ours: float | None, pipecat: float | None) -> Ratio | None:
+    if ours is None or pipecat is None or pipecat <= 0:
+        return None
+    return Ratio(ours_ms=ours, pipecat_ms=pipecat, ratio=round(ours / pipecat, 3))
+
+
+def compare(ours: HarnessReport, pipecat: HarnessReport) -> Comparison:
+    theirs = {c.clip: c.voice_to_voice_ms for c in pipecat.per_clip}
+    return Comparison(
+        concurrency=ours.concurrency,
+        voice_to_voice_p50=ratio(_p(ours.voice_to_voice_ms, "p50"), _p(pipecat.voice_to_voice_ms, "p50")),
+        voice_to_voice_p90=ratio(_p(ours.voice_to_voice_ms, "p90"), _p(pipecat.voice_to_voice_ms, "p90")),
+        per_clip_p50=[
+            ClipRatio(clip=c.clip, p50=ratio(_p(c.voice_to_voice_ms, "p50"), _p(theirs.get(c.clip), "p50")))
+            for c in ours.per_clip
+        ],
+    )
+
+
+def side_by_side(ours: HarnessReport, pipecat: HarnessReport) -> SideBySide:
+    return SideBySide(ours=ours, pipecat=pipecat, comparison=compare(ours, pipecat))
+
+
+def markdown(both: SideBySide) -> str:
+    c = both.comparison
+    lines = [
+        "## Voice-to-voice: this server and stock pipecat",
+        "",
+        f"`{both.ours.command}`",
+        "",
+        header_line(both.ours.machine, both.ours.generated_at, "both, one after the other"),
+        "",
+        f"{both.ours.measured_turns} measured turns on each, {c.concurrency} device(s) talking at once.",
+        "",
+        "| ms, end of speech → first reply audio | this server | stock pipecat | ratio |",
+        "|---|---|---|---|",
+        f"| **p50** | {_cells(c.voice_to_voice_p50)} |",
+        f"| p90 | {_cells(c.voice_to_voice_p90)} |",
+        *(f"| {clip.clip} (p50) | {_cells(clip.p50)} |" for clip in c.per_clip_p50),
+        "",
+        f"This server: {cpu_line(both.ours.cpu)}",
+        "",
+        f"Stock pipecat: {cpu_line(both.pipecat.cpu)}",
+        "",
+        f"- {c.note}",
+        "",
+        report_markdown(both.ours),
+        "",
+        report_markdown(both.pipecat),
+    ]
+    return "\n".join(lines)
+
+
+def _cells(r: Ratio | None) -> str:
+    return f"{r.ours_ms:g} | {r.pipecat_ms:g} | {r.ratio:.2f}" if r else "- | - | -"
+
+
+def _p(summary: Summary | None, name: str) -> float | None:
+    return None if summary is None else float(getattr(summary, name))
