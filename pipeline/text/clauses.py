@@ -79,9 +79,10 @@ class ClauseSplitter:
                 return i + 1
             if char in _SOFT_END and _word_count(text[:i]) >= self._min_words:
                 return i + 1
-        if _word_count(text) > self._max_words:
-            cut = text.rstrip().rfind(" ")
-            return cut if cut > 0 else None
+        words = list(_WORD.finditer(text))
+        if len(words) > self._max_words:
+            # After the `max_words`-th word, however many words the last piece brought.
+            return words[self._max_words - 1].end()
         return None
 
     @staticmethod

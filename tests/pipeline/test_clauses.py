@@ -66,3 +66,10 @@ def test_reset_drops_the_buffer() -> None:
     splitter.push("Half a sente")
     splitter.reset()
     assert splitter.flush() == []
+
+
+def test_a_run_on_clause_is_cut_at_max_words_even_when_pieces_bring_several_words() -> None:
+    text = " ".join(f"w{i}" for i in range(70)) + "."
+    clauses = split_streamed(text, piece=11, max_words=30)
+    assert [len(c.split()) for c in clauses] == [30, 30, 10]
+    assert " ".join(clauses) == text
