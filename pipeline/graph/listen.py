@@ -48,7 +48,7 @@ import numpy as np
 from pipecat.frames.frames import Frame, InterruptionFrame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame
 
 from pipeline.audio import Int16Array, StreamResampler
-from pipeline.engines.turn import SharedSmartTurn
+from pipeline.engines.turn import SharedSmartTurn, TurnPrediction
 from pipeline.engines.vad import SharedSileroVAD, VADEvent
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
@@ -81,6 +81,23 @@ class TurnParams:
 
 
 Emit = Callable[[Frame], Awaitable[None]]
+
+
+def judge_turn_end(params: TurnParams, prediction: TurnPrediction, transcript: str | None) -> EndRule:
+    """What ends the turn after `confident_silence_ms`, or "silence" (it waits `fallback_silence_ms`).
+
+    `transcript`: the speculative transcript, or None while it is not ready.
+    """
+    if prediction.complete and prediction.probability >= params.confident_probability:
+        return "smart_turn"
+    if transcript is None or not params.use_transcript:
+        return "silence"
+    kind = completeness(transcript)
+    if kind in ("question", "request"):
+        return kind
+    if kind == "statement" and prediction.probability >= params.statement_probability:
+        return "statement"
+    return "silence"
 
 
 class TurnTracker:
@@ -192,17 +209,12 @@ class TurnTracker:
         prediction = await self._turn_model.predict(window)
         assert timeline.speech_end is not None
         fallback_at = timeline.speech_end + params.fallback_silence_ms / 1000
-        rule: EndRule = "silence"
-        if prediction.complete and prediction.probability >= params.confident_probability:
-            rule = "smart_turn"
-        elif params.use_transcript:
+        rule = judge_turn_end(params, prediction, None)
+        if rule == "silence" and params.use_transcript:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(timeline.transcribed.wait(), fallback_at - time.perf_counter())
-            kind = completeness(timeline.user_text) if timeline.transcribed.is_set() else "incomplete"
-            if kind in ("question", "request") or (
-                kind == "statement" and prediction.probability >= params.statement_probability
-            ):
-                rule = kind
+            if timeline.transcribed.is_set():
+                rule = judge_turn_end(params, prediction, timeline.user_text)
         silence_ms = params.fallback_silence_ms if rule == "silence" else params.confident_silence_ms
         await asyncio.sleep(max(0.0, timeline.speech_end + silence_ms / 1000 - time.perf_counter()))
         self._judge = None

@@ -1,0 +1,39 @@
+"""The end-of-turn decision: Smart Turn, and the speculative transcript as a second opinion."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.engines.turn import TurnPrediction
+from pipeline.graph.listen import TurnParams, judge_turn_end
+
+PARAMS = TurnParams()
+
+
+def predicted(probability: float) -> TurnPrediction:
+    return TurnPrediction(complete=probability > 0.5, probability=probability, inference_ms=1.0)
+
+
+@pytest.mark.parametrize(
+    ("probability", "transcript", "rule"),
+    [
+        (0.98, None, "smart_turn"),  # no need to wait for the words
+        (0.98, "Hello.", "smart_turn"),
+        (0.09, None, "silence"),  # the words are not ready yet
+        (0.09, "Hello. How can I help you today?", "question"),
+        (0.02, "Show me the photos of my grandson.", "request"),
+        (0.58, "I feel a little tired this morning.", "statement"),
+        (0.02, "Thank you very much.", "silence"),  # a statement Smart Turn rates incomplete
+        (0.60, "Hello.", "silence"),  # a greeting alone often opens a sentence
+        (0.70, "I took my pills, but", "silence"),
+        (0.75, "", "silence"),
+    ],
+)
+def test_rule(probability: float, transcript: str | None, rule: str) -> None:
+    assert judge_turn_end(PARAMS, predicted(probability), transcript) == rule
+
+
+def test_without_the_transcript_only_smart_turn_counts() -> None:
+    params = TurnParams(use_transcript=False)
+    assert judge_turn_end(params, predicted(0.02), "What time is my medication?") == "silence"
+    assert judge_turn_end(params, predicted(0.9), None) == "smart_turn"
