@@ -162,7 +162,7 @@ def markdown(report: IdleReport) -> str:
         f"measured for {report.duration_s} s. A heartbeat per device every {report.heartbeat_every_s:g} s; "
         f"keeping up means every one answered within {report.rtt_limit_ms:g} ms and no socket closed"
         + (
-            f", and every utterance answered with audio within {report.reply_timeout_s:g} s."
+            f", and every utterance answered with audio within {report.reply_timeout_s or 0:g} s."
             if speech
             else "."
         ),

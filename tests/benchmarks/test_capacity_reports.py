@@ -1,0 +1,72 @@
+"""Capacity answers: the largest level or step before the first one that fails, said plainly."""
+
+from __future__ import annotations
+
+from benchmarks.conversation_report import markdown
+from benchmarks.idle_report import markdown as devices_markdown
+from tests.benchmarks import synthetic
+
+
+def test_the_answer_is_the_last_level_within_the_p95_limit() -> None:
+    report = synthetic.conversation_report(
+        {
+            1: synthetic.samples(20, 400, 900),
+            2: synthetic.samples(20, 450, 1400),
+            4: synthetic.samples(20, 500, 2600),
+        }
+    )
+
+    assert [level.within_limit for level in report.levels] == [True, True, False]
+    assert report.capacity == 2
+    assert report.answer.startswith("2 simultaneous conversations keep p95 ≤ 1500 ms; at 4: p95")
+    assert "**Answer: 2 simultaneous conversations" in markdown(report)
+
+
+def test_every_level_within_the_limit_says_the_capacity_may_be_higher() -> None:
+    report = synthetic.conversation_report({1: synthetic.samples(5, 400, 600)})
+
+    assert report.capacity == 1
+    assert "at least 1" in report.answer
+    assert "may be higher" in report.answer
+
+
+def test_warm_up_turns_are_counted_apart() -> None:
+    report = synthetic.conversation_report({2: synthetic.samples(8, 400, 600)})
+
+    (level,) = report.levels
+    assert (level.measured_turns, level.warmup_turns) == (8, 1)
+    assert level.voice_to_voice_ms is not None
+    assert level.voice_to_voice_ms.max == 600.0
+
+
+def test_a_speech_step_keeps_up_only_when_every_utterance_is_answered() -> None:
+    report = synthetic.idle_report([1, 2], speech=True)
+
+    assert all(step.keeps_up for step in report.steps)
+    assert [step.replies for step in report.steps] == [1, 2]
+    assert report.capacity == 2
+    table = devices_markdown(report)
+    assert "| replies | reply p50 / p90 / max (ms) |" in table
+    assert "**Kept up with every step measured, up to 2 devices**" in table
+
+
+def test_a_missed_reply_fails_the_step() -> None:
+    from benchmarks.idle_fleet import Window
+    from benchmarks.idle_report import step_of
+
+    window = Window(rtts_ms=[1.0], heartbeats_sent=1, utterances=2, reply_ms=[700.0], missed_replies=1)
+    step = step_of(
+        devices=1,
+        connect_s=0.1,
+        cpu=synthetic.cpu(),
+        rss_kb=1000,
+        peak_rss_kb=1000,
+        rss_zero_kb=900,
+        window=window,
+        closed=[],
+        rtt_limit_ms=200.0,
+        speech=True,
+    )
+
+    assert not step.keeps_up
+    assert step.verdict == "FAILED: 1 of 2 utterance(s) got no reply audio in time"
