@@ -1,0 +1,66 @@
+"""The stock pipecat reference bot, driven by the voice harness: one short fixture, once.
+
+Shows the bot runs offline with this server's models, answers with audio and
+the same scripted text this server would say, and that the harness's pipecat
+driver times it; full comparisons stay in `benchmarks/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from audio_fixtures import FIXTURES_DIR
+from benchmarks.reference.bot_process import RunningBot, running_reference_bot
+from benchmarks.reference.scripted_llm import default_responder
+from benchmarks.voice_harness import HarnessConfig, run_harness
+from benchmarks.voice_turn import load_clips
+from pipeline.llm import ChatMessage
+
+SHORT_FIXTURE = FIXTURES_DIR / "thank_you.wav"
+
+
+@pytest.fixture(scope="module")
+def reference_bot() -> Iterator[RunningBot]:
+    with running_reference_bot() as bot:
+        yield bot
+
+
+async def test_the_reference_bot_answers_a_fixture_with_audio(reference_bot: RunningBot) -> None:
+    config = HarnessConfig(
+        base_url=reference_bot.base_url,
+        token="",
+        clips=load_clips([SHORT_FIXTURE]),
+        warmup=0,
+        progress=False,
+        target="pipecat",
+    )
+
+    turns, _ = await run_harness(config)
+
+    assert len(turns) == 1
+    turn = turns[0]
+    assert turn.voice_to_voice_ms > 0
+    assert turn.reply_audio_s > 0
+    assert turn.transcript_available
+    assert turn.wer is not None
+    assert turn.wer <= 0.5, turn.transcript
+    expected = default_responder().reply_to([ChatMessage(role="user", content=turn.transcript)])
+    assert turn.reply_text == expected
+    health = reference_bot.health()
+    assert health["connections"] == 1
+    assert health["service_build_s"][0] > 0
+
+
+async def test_the_reference_bot_takes_no_persona(reference_bot: RunningBot) -> None:
+    config = HarnessConfig(
+        base_url=reference_bot.base_url,
+        token="",
+        clips=load_clips([SHORT_FIXTURE]),
+        persona="storyteller",
+        target="pipecat",
+    )
+
+    with pytest.raises(ValueError, match="default persona only"):
+        await run_harness(config)
