@@ -8,7 +8,10 @@ device the fixtures in a rotated order, `--repetitions` times, after
 `benchmarks.voice_harness`: from the end of speech in the file to the first
 reply audio received. The run stops after the first level whose p95 exceeds
 `--p95-limit-ms` (or whose replies do not come at all); the answer is the
-largest level up to which every level was within the limit.
+largest level up to which every level was within the limit. `--target
+pipecat` climbs the same levels with the stock pipecat reference bot
+(`benchmarks.reference`), `--target both` with each in turn (the JSON then
+holds `{"ours": …, "pipecat": …}`).
 
     .venv/bin/python -m benchmarks.conversation_capacity                # 1, 2, 4, … until p95 > 1.5 s
     .venv/bin/python -m benchmarks.conversation_capacity --levels 1,2 --files audio_fixtures/thank_you.wav
@@ -20,7 +23,7 @@ import argparse
 import asyncio
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,24 +44,24 @@ from benchmarks.voice_harness import HarnessConfig, run_harness
 from benchmarks.voice_report import METHOD_NOTES
 from benchmarks.voice_target import (
     Target,
+    TargetKind,
+    add_reference_arguments,
     add_target_arguments,
     cpu_mark,
     cpu_since,
+    target_kinds,
     voice_target,
     wait_quiet,
 )
 from benchmarks.voice_turn import Clip, NoAudioError, load_clips
 
 DEFAULT_LEVELS = [1, 2, 4, 6, 8, 10, 12, 16]
-TARGET = "ours"
-"""The server the harness drives; the harness has no other target yet."""
 
 
 def harness_config(
     args: argparse.Namespace, target: Target, clips: list[Clip], conversations: int
 ) -> HarnessConfig:
     """The harness run for one level: the single place where the benchmark's options reach the harness."""
-    # When HarnessConfig gains its `target` (ours | pipecat), pass `args.target` through here.
     return HarnessConfig(
         base_url=target.base_url,
         token=target.token,
@@ -68,11 +71,16 @@ def harness_config(
         persona=args.persona,
         warmup=args.warmup,
         reply_timeout_s=args.reply_timeout,
+        target=target.kind,
     )
 
 
 def measure_levels(
-    args: argparse.Namespace, target: Target, clips: list[Clip], report: ConversationReport
+    args: argparse.Namespace,
+    target: Target,
+    clips: list[Clip],
+    report: ConversationReport,
+    save: Callable[[], None],
 ) -> str | None:
     """Measure each level in turn into `report`, stopping after the first one over the limit.
 
@@ -81,7 +89,7 @@ def measure_levels(
     """
     for number, conversations in enumerate(args.levels, start=1):
         print(
-            f"\nlevel {number}/{len(args.levels)}: {conversations} simultaneous conversation(s)",
+            f"\n{target.kind}, level {number}/{len(args.levels)}: {conversations} conversation(s) at once",
             file=sys.stderr,
         )
         report.waited_for_quiet_s += wait_quiet(args)
@@ -93,7 +101,7 @@ def measure_levels(
             return str(error)
         report.levels.append(level)
         report.capacity, report.answer = capacity_of(report.levels, args.levels, args.p95_limit_ms)
-        _write(report, args.json)  # after every level, so an interrupted run keeps what it measured
+        save()  # after every level, so an interrupted run keeps what it measured
         print(f"{conversations} conversation(s): {level.verdict}", file=sys.stderr)
         if not level.within_limit:
             break
@@ -117,18 +125,30 @@ def _measure_level(args: argparse.Namespace, target: Target, clips: list[Clip], 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.persona and args.target != "ours":
+        raise SystemExit("--persona applies to this server only: the pipecat bot has the default persona")
     clips = load_clips(args.files)
-    with voice_target(args) as target:
-        report = _empty_report(args, target, clips, argv)
-        broken = measure_levels(args, target, clips, report)
-    _write(report, args.json)
-    print(markdown(report))
+    reports: dict[TargetKind, ConversationReport] = {}
+
+    def save() -> None:
+        _write(reports, args.json)
+
+    broken = None
+    for kind in target_kinds(args):
+        with voice_target(args, kind=kind) as target:
+            reports[kind] = _empty_report(args, target, clips, argv)
+            broken = measure_levels(args, target, clips, reports[kind], save)
+        if broken is not None:
+            break
+    save()
+    print("\n\n".join(markdown(report) for report in reports.values()))
     if broken is not None:
         print(f"\nFAILED: {broken}", file=sys.stderr)
         return 1
-    if not report.levels or report.levels[0].verdict.startswith("FAILED"):
-        print("\nFAILED: the first level could not be measured", file=sys.stderr)
-        return 1
+    for kind, report in reports.items():
+        if not report.levels or report.levels[0].verdict.startswith("FAILED"):
+            print(f"\nFAILED ({kind}): the first level could not be measured", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -140,7 +160,7 @@ def _empty_report(
         generated_at=datetime.now(UTC),
         machine=describe_machine(ROOT, VOICE_PACKAGES),
         server=target.description,
-        target=TARGET,
+        target=target.kind,
         files=[c.name for c in clips],
         repetitions=args.repetitions,
         warmup_turns_per_device=args.warmup,
@@ -159,11 +179,13 @@ def _empty_report(
     )
 
 
-def _write(report: ConversationReport, path: Path | None) -> None:
-    if path is None:
+def _write(reports: dict[TargetKind, ConversationReport], path: Path | None) -> None:
+    """One target's report, or `{"ours": …, "pipecat": …}` for both."""
+    if path is None or not reports:
         return
+    document = next(iter(reports.values())) if len(reports) == 1 else reports
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(document), indent=2) + b"\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_target_arguments(parser)
+    add_reference_arguments(parser)
     parser.add_argument(
         "--levels",
         type=_levels,

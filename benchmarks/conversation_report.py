@@ -10,7 +10,7 @@ import msgspec
 from benchmarks.machine import Machine
 from benchmarks.stats import Tail, tail
 from benchmarks.voice_report import STAGES, cpu_line, header_line
-from benchmarks.voice_target import CpuWindow
+from benchmarks.voice_target import TARGET_NAMES, CpuWindow
 from benchmarks.voice_turn import TurnResult
 
 WITHIN = "within the limit"
@@ -41,7 +41,7 @@ class ConversationReport(msgspec.Struct, kw_only=True):
     machine: Machine
     server: str
     target: str
-    """Which server answered (`ours` until the harness can drive another one)."""
+    """Which server answered: `ours` (this server) or `pipecat` (the stock pipecat reference bot)."""
     files: list[str]
     repetitions: int
     warmup_turns_per_device: int
@@ -123,13 +123,14 @@ def capacity_of(levels: list[Level], planned: list[int], limit_ms: float) -> tup
 
 def markdown(report: ConversationReport) -> str:
     lines = [
-        "## Simultaneous conversations",
+        "## Simultaneous conversations" + ("" if report.target == "ours" else f": {report.target}"),
         "",
         f"`{report.command}`",
         "",
         header_line(report.machine, report.generated_at, report.server),
         "",
-        f"At each level N devices ({report.target} server) start every turn together: "
+        f"At each level N devices ({TARGET_NAMES.get(report.target, report.target)}) start every turn "
+        "together: "
         f"{len(report.files)} files x {report.repetitions} repetition(s) per device, the first "
         f"{report.warmup_turns_per_device} turn(s) of each device excluded as warm-up. Levels planned: "
         f"{', '.join(map(str, report.levels_planned))}; the run stops after the first level whose "
@@ -176,6 +177,8 @@ def _stages_table(levels: list[Level]) -> str:
         for level in levels
         if level.server_stages_p50_ms
     ]
+    if not rows:
+        return "No per-stage breakdown: the server sent none (the stock pipecat bot gives none)."
     return "\n".join(["Server stages, median ms from the speech end its VAD found:", "", header, rule, *rows])
 
 

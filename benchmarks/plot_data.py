@@ -87,6 +87,7 @@ class ConversationLevel:
 @dataclass(frozen=True)
 class ConversationRun:
     label: str
+    target: str
     source: Path
     limit_ms: float
     capacity: int | None
@@ -127,8 +128,10 @@ def load_results(paths: list[Path]) -> Results:
 
 
 def _add(results: Results, path: Path, doc: Any) -> bool:
-    if isinstance(doc, dict) and "levels" in doc and "p95_limit_ms" in doc:
-        results.conversations.append(_conversations(path, doc))
+    if conversations := [
+        _conversations(path, report, target) for report, target in conversation_reports(doc)
+    ]:
+        results.conversations.extend(conversations)
     elif isinstance(doc, dict) and "steps" in doc and "rss_zero_mb" in doc:
         results.devices.append(_devices(path, doc))
     elif isinstance(doc, dict) and "switches" in doc and "client_ms" in doc:
@@ -142,6 +145,18 @@ def _add(results: Results, path: Path, doc: Any) -> bool:
         results.voice.extend(runs)
         return bool(runs)
     return True
+
+
+def conversation_reports(doc: Any) -> Iterator[tuple[dict[str, Any], str]]:
+    """The conversation capacity report(s) of `doc`: one, or `{"ours": …, "pipecat": …}`."""
+    if not isinstance(doc, dict):
+        return
+    if "levels" in doc and "p95_limit_ms" in doc:
+        yield doc, str(doc.get("target") or "ours")
+        return
+    for key, value in doc.items():
+        if isinstance(value, dict) and "levels" in value and "p95_limit_ms" in value:
+            yield value, str(value.get("target") or key)
 
 
 def harness_reports(doc: Any, hint: str | None = None) -> Iterator[tuple[dict[str, Any], str]]:
@@ -228,7 +243,7 @@ def _devices(path: Path, doc: dict[str, Any]) -> DeviceCapacityRun:
     return DeviceCapacityRun(label=f"{path.stem}: {audio}", source=path, speech=speech, steps=steps)
 
 
-def _conversations(path: Path, doc: dict[str, Any]) -> ConversationRun:
+def _conversations(path: Path, doc: dict[str, Any], target: str) -> ConversationRun:
     levels = []
     for level in doc["levels"]:
         summary = level.get("voice_to_voice_ms") or {}
@@ -245,7 +260,8 @@ def _conversations(path: Path, doc: dict[str, Any]) -> ConversationRun:
             )
         )
     return ConversationRun(
-        label=f"{path.stem} ({doc.get('target', 'ours')})",
+        label=f"{path.stem} ({target})",
+        target=target,
         source=path,
         limit_ms=float(doc["p95_limit_ms"]),
         capacity=doc.get("capacity"),

@@ -71,9 +71,10 @@ def render(paths: list[Path], out: Path) -> tuple[list[Plot], Results]:
     for devices in results.devices:
         path, title = _named(out, devices.source, "capacity"), f"Device capacity ({devices.label})"
         plots.append(_save(device_capacity(devices), path, title, [devices.source]))
-    for conversations in results.conversations:
-        path, title = _named(out, conversations.source, "capacity"), "Simultaneous conversations"
-        plots.append(_save(conversation_capacity(conversations), path, title, [conversations.source]))
+    for source in dict.fromkeys(run.source for run in results.conversations):
+        runs = [run for run in results.conversations if run.source == source]
+        path, title = _named(out, source, "capacity"), "Simultaneous conversations"
+        plots.append(_save(conversation_capacity(runs), path, title, [source]))
     for switch in (run for run in results.switch if run.measures_ms):
         path, title = _named(out, switch.source, "latency"), f"Persona switch ({switch.label})"
         plots.append(_save(switch_latency(switch), path, title, [switch.source]))
@@ -163,37 +164,63 @@ def device_capacity(run: DeviceCapacityRun) -> Figure:
     return figure
 
 
-def conversation_capacity(run: ConversationRun) -> Figure:
+def conversation_capacity(runs: list[ConversationRun]) -> Figure:
+    """p50/p95 (and p99 for a single target) against conversations, every turn in grey; one file's
+    targets (`--target both`) on the same axes."""
     figure = _figure(12, 4.5)
     latency, cpu = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1]})
-    levels = [level.conversations for level in run.levels]
     rng = np.random.default_rng(0)
-    for level in run.levels:
-        jitter = level.conversations + rng.uniform(-0.12, 0.12, len(level.voice_to_voice_ms))
-        latency.scatter(jitter, level.voice_to_voice_ms, s=6, color="lightgrey", zorder=1)
-    for name, colour in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:purple")):
-        values = [getattr(level, name) for level in run.levels]
-        latency.plot(
-            levels, [np.nan if v is None else v for v in values], marker="o", color=colour, label=name
+    levels = sorted({level.conversations for run in runs for level in run.levels})
+    percentiles = ("p50", "p95") if len(runs) > 1 else ("p50", "p95", "p99")
+    styles = {"p50": "-", "p95": "--", "p99": ":"}
+    for number, run in enumerate(runs):
+        colour = f"C{number}"
+        xs = [level.conversations for level in run.levels]
+        for level in run.levels:
+            jitter = level.conversations + rng.uniform(-0.12, 0.12, len(level.voice_to_voice_ms))
+            latency.scatter(jitter, level.voice_to_voice_ms, s=6, color=colour, alpha=0.25, zorder=1)
+            if not level.within_limit:
+                latency.plot(
+                    [level.conversations], [level.p95 or run.limit_ms], "x", color=LIMIT_COLOUR, ms=12
+                )
+        for name in percentiles:
+            values = [_nan(getattr(level, name)) for level in run.levels]
+            latency.plot(
+                xs, values, marker="o", color=colour, linestyle=styles[name], label=f"{run.target} {name}"
+            )
+        cpu.plot(
+            xs,
+            [_nan(level.server_cpu_pct) for level in run.levels],
+            marker="o",
+            color=colour,
+            label=run.target,
         )
-    latency.axhline(run.limit_ms, color=LIMIT_COLOUR, linestyle="--", label=f"p95 limit {run.limit_ms:g} ms")
-    for level in run.levels:
-        if not level.within_limit:
-            latency.axvline(level.conversations, color=LIMIT_COLOUR, alpha=0.3, linewidth=6)
+    limit = runs[0].limit_ms
+    latency.axhline(limit, color=LIMIT_COLOUR, linestyle="--", linewidth=1, label=f"p95 limit {limit:g} ms")
     latency.set_xlabel("simultaneous conversations")
-    latency.set_ylabel("voice-to-voice (ms); grey: every measured turn")
-    latency.set_xticks(levels)
+    latency.set_ylabel("voice-to-voice (ms); dots: every measured turn")
     latency.legend(fontsize=8, loc="upper left")
-    cpu.plot(
-        levels, [np.nan if lv.server_cpu_pct is None else lv.server_cpu_pct for lv in run.levels], marker="o"
-    )
     cpu.set_xlabel("simultaneous conversations")
     cpu.set_ylabel("server CPU (% of one core)")
-    cpu.set_xticks(levels)
+    if len(runs) > 1:
+        cpu.legend(fontsize=8)
+    for axes in (latency, cpu):
+        axes.set_xticks(levels)
     _grid(latency, cpu)
-    answer = f"capacity {run.capacity}" if run.capacity is not None else "no level within the limit"
-    figure.suptitle(f"Simultaneous conversations: {answer} (warm-up excluded; red band: over the limit)")
+    answers = "; ".join(f"{run.target}: {_capacity(run)}" for run in runs)
+    figure.suptitle(f"Simultaneous conversations ({answers}); warm-up excluded, x: over the limit")
     return figure
+
+
+def _capacity(run: ConversationRun) -> str:
+    if run.capacity is None:
+        return "no level within the limit"
+    within_all = all(level.within_limit for level in run.levels)
+    return f"{'at least ' if within_all else ''}{run.capacity} within p95 ≤ {run.limit_ms:g} ms"
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def switch_latency(run: SwitchRun) -> Figure:

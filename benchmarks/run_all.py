@@ -43,8 +43,10 @@ QUICK_FILES = [
     f"{FIXTURES}/trivia_game.wav",
 ]
 QUIET = ["--wait-quiet", "120"]
-VOICE_TARGET: list[str] = []
-"""Arguments naming the voice harness's target; `["--target", "both"]` once the harness has one."""
+VOICE_TARGET = ["--target", "both"]
+"""The voice harness measures this server, then the stock pipecat reference bot, and gives the ratio."""
+CONVERSATION_TARGET = ["--target", "ours"]
+"""`both` would climb the levels with the pipecat bot too (twice the time)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,100 +65,66 @@ class Section:
         return [python, *self.module, *(self.quick if quick else self.full), self.json_flag, str(out)]
 
 
+def _args(text: str) -> list[str]:
+    return text.split()
+
+
 SECTIONS = [
     Section(
         name="voice",
         title="Voice-to-voice, one conversation",
-        module=["-m", "benchmarks.voice_harness"],
-        quick=[*VOICE_TARGET, "--files", *QUICK_FILES, "--repetitions", "1", "--warmup", "1", "--markdown"],
-        full=[*VOICE_TARGET, "--repetitions", "5", "--warmup", "2", *QUIET, "--markdown"],
+        module=_args("-m benchmarks.voice_harness"),
+        quick=[*VOICE_TARGET, *_args("--repetitions 1 --warmup 1 --markdown --files"), *QUICK_FILES],
+        full=[*VOICE_TARGET, *_args("--repetitions 5 --warmup 2 --markdown"), *QUIET],
     ),
     Section(
         name="voice-c4",
         title="Voice-to-voice, four conversations at once",
-        module=["-m", "benchmarks.voice_harness"],
-        quick=[
-            *VOICE_TARGET,
-            "--concurrency",
-            "2",
-            "--files",
-            *QUICK_FILES[:2],
-            "--warmup",
-            "1",
-            "--markdown",
-        ],
-        full=[
-            *VOICE_TARGET,
-            "--concurrency",
-            "4",
-            "--repetitions",
-            "2",
-            "--warmup",
-            "1",
-            *QUIET,
-            "--markdown",
-        ],
+        module=_args("-m benchmarks.voice_harness"),
+        quick=[*_args("--concurrency 2 --warmup 1 --markdown --files"), *QUICK_FILES[:2]],
+        full=[*VOICE_TARGET, *_args("--concurrency 4 --repetitions 2 --warmup 1 --markdown"), *QUIET],
     ),
     Section(
         name="switch",
         title="Persona switch",
-        module=["-m", "benchmarks.switch_latency"],
-        quick=["--switches", "6", "--warmup", "1"],
-        full=["--switches", "100", "--warmup", "5", *QUIET],
+        module=_args("-m benchmarks.switch_latency"),
+        quick=_args("--switches 6 --warmup 1"),
+        full=[*_args("--switches 100 --warmup 5"), *QUIET],
     ),
     Section(
         name="idle",
         title="Device capacity: silence",
-        module=["-m", "benchmarks.idle_capacity"],
-        quick=["--steps", "0,1,50", "--duration", "5", "--settle", "2", "--until-fails"],
-        full=[
-            "--steps",
-            "0,1,50,100,200,300,400,500",
-            "--duration",
-            "30",
-            "--settle",
-            "10",
-            *QUIET,
-            "--until-fails",
-        ],
+        module=_args("-m benchmarks.idle_capacity"),
+        quick=_args("--steps 0,1,50 --duration 5 --settle 2 --until-fails"),
+        full=[*_args("--steps 0,1,50,100,200,300,400,500 --duration 30 --settle 10 --until-fails"), *QUIET],
     ),
     Section(
         name="idle-speech",
         title="Device capacity: speech",
-        module=["-m", "benchmarks.idle_capacity"],
-        quick=["--speech", "--steps", "1,2,4", "--duration", "15", "--settle", "3", "--until-fails"],
-        full=[
-            "--speech",
-            "--steps",
-            "1,2,4,8,16",
-            "--duration",
-            "30",
-            "--settle",
-            "10",
-            *QUIET,
-            "--until-fails",
-        ],
+        module=_args("-m benchmarks.idle_capacity"),
+        quick=_args("--speech --steps 1,2,4 --duration 15 --settle 3 --until-fails"),
+        full=[*_args("--speech --steps 1,2,4,8,16 --duration 30 --settle 10 --until-fails"), *QUIET],
     ),
     Section(
         name="conversations",
         title="Simultaneous conversations (p95 ≤ 1.5 s)",
-        module=["-m", "benchmarks.conversation_capacity"],
-        quick=["--levels", "1,2", "--files", *QUICK_FILES[:2], "--warmup", "1"],
-        full=["--levels", "1,2,4,6,8,10,12,16", "--repetitions", "1", "--warmup", "1", *QUIET],
+        module=_args("-m benchmarks.conversation_capacity"),
+        quick=[*CONVERSATION_TARGET, *_args("--levels 1,2 --warmup 1 --files"), *QUICK_FILES[:2]],
+        full=[*CONVERSATION_TARGET, *_args("--levels 1,2,4,6,8,10,12,16 --repetitions 1 --warmup 1"), *QUIET],
     ),
     Section(
         name="rest",
         title="REST control plane",
-        module=["-m", "benchmarks.rest_load"],
-        quick=["--endpoints", "state,health", "--duration", "3", "--warmup", "1"],
-        full=["--repeat", "3", *QUIET],
+        module=_args("-m benchmarks.rest_load"),
+        quick=_args("--endpoints state,health --duration 3 --warmup 1"),
+        full=[*_args("--repeat 3"), *QUIET],
         json_flag="--output",
     ),
     Section(
         name="micro",
         title="Micro-benchmarks",
-        module=["-m", "pytest", "benchmarks/micro", "-q", "-p", "no:cacheprovider"],
-        quick=["--benchmark-max-time", "0.2", "--benchmark-min-rounds", "3"],
+        module=_args("-m pytest benchmarks/micro -q -p no:cacheprovider"),
+        quick=_args("--benchmark-max-time 0.2 --benchmark-min-rounds 3"),
         full=[],
         json_flag="--benchmark-json",
         markdown_from_json=True,

@@ -67,7 +67,9 @@ def voice_report(
     return report
 
 
-def conversation_report(levels: dict[int, list[float]], *, limit_ms: float = 1500.0) -> ConversationReport:
+def conversation_report(
+    levels: dict[int, list[float]], *, limit_ms: float = 1500.0, target: str = "ours"
+) -> ConversationReport:
     measured = [
         level_of(
             conversations=n,
@@ -84,7 +86,7 @@ def conversation_report(levels: dict[int, list[float]], *, limit_ms: float = 150
         generated_at=AT,
         machine=MACHINE,
         server="test",
-        target="ours",
+        target=target,
         files=["thank_you"],
         repetitions=1,
         warmup_turns_per_device=1,

@@ -29,6 +29,15 @@ def all_reports(tmp_path: Path) -> list[Path]:
                 {1: synthetic.samples(6, 400, 900), 2: synthetic.samples(6, 500, 1700)}
             ),
         ),
+        synthetic.write(
+            tmp_path / "conversations-both.json",
+            {
+                "ours": synthetic.conversation_report({1: synthetic.samples(4, 400, 900)}),
+                "pipecat": synthetic.conversation_report(
+                    {1: synthetic.samples(4, 900, 2000)}, target="pipecat"
+                ),
+            },
+        ),
         synthetic.write(tmp_path / "switch.json", synthetic.switch_report()),
         synthetic.write(tmp_path / "micro.json", synthetic.micro_report()),
         synthetic.write(tmp_path / "other.json", {"hello": "world"}),
@@ -40,6 +49,7 @@ def test_every_report_gets_its_plots(tmp_path: Path) -> None:
 
     names = sorted(plot.path.name for plot in plots)
     assert names == [
+        "conversations-both-capacity.png",
         "conversations-capacity.png",
         "idle-capacity.png",
         "idle-speech-capacity.png",
@@ -81,7 +91,9 @@ def test_a_harness_report_is_found_wherever_it_sits() -> None:
 def test_conversation_capacity_reads_levels_and_limit(tmp_path: Path) -> None:
     results = load_results(all_reports(tmp_path))
 
-    (run,) = results.conversations
+    run, ours, pipecat = results.conversations
+    assert (ours.target, pipecat.target) == ("ours", "pipecat")
+    assert (ours.capacity, pipecat.capacity) == (1, None)
     assert [level.conversations for level in run.levels] == [1, 2]
     assert [level.within_limit for level in run.levels] == [True, False]
     assert run.capacity == 1
