@@ -1,7 +1,7 @@
 """Every benchmark in one command: each run as its own process, then the plots and one Markdown report.
 
     .venv/bin/python -m benchmarks --quick         # a few minutes: few repetitions, small steps
-    .venv/bin/python -m benchmarks                 # the full run (about an hour and a half)
+    .venv/bin/python -m benchmarks                 # the full run (an hour to an hour and a half)
     .venv/bin/python -m benchmarks --only idle,conversations --quick
 
 Each benchmark writes its JSON into `--out` (default `benchmarks/results/`,
@@ -81,7 +81,7 @@ SECTIONS = [
         name="voice-c4",
         title="Voice-to-voice, four conversations at once",
         module=_args("-m benchmarks.voice_harness"),
-        quick=[*_args("--concurrency 2 --warmup 1 --markdown --files"), *QUICK_FILES[:2]],
+        quick=[*_args("--concurrency 4 --warmup 1 --markdown --files"), QUICK_FILES[0]],
         full=[*VOICE_TARGET, *_args("--concurrency 4 --repetitions 2 --warmup 1 --markdown"), *QUIET],
     ),
     Section(
