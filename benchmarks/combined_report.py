@@ -56,7 +56,7 @@ def write_report(out: Path, manifest: RunManifest, *, argv: list[str], table_fro
     from benchmarks.plots import render  # matplotlib is the `bench` extra: import it only when drawing
 
     runs = list(manifest.sections.values())
-    plots, _ = render([out / run.json for run in runs if (out / run.json).exists()], out / "plots")
+    plots, results = render([out / run.json for run in runs if (out / run.json).exists()], out / "plots")
     lines = [
         "# Benchmark report",
         "",
@@ -64,6 +64,7 @@ def write_report(out: Path, manifest: RunManifest, *, argv: list[str], table_fro
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC into `{_shown(out)}`",
         "",
         *_failures(runs),
+        *(f"> **No plot from `{path.name}`**: {reason}.\n" for path, reason in results.skipped),
         "Every latency figure excludes warm-up (each section states how much) and is given as percentiles, "
         "the median first, never a mean alone. Client and server share this machine over loopback; how "
         "each benchmark measures and its caveats: `benchmarks/README.md`.",

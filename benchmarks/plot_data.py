@@ -121,7 +121,12 @@ def load_results(paths: list[Path]) -> Results:
         except (OSError, ValueError) as error:
             results.skipped.append((path, f"not readable JSON: {error}"))
             continue
-        if not _add(results, path, document):
+        try:
+            known = _add(results, path, document)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            results.skipped.append((path, f"a report of a shape this module does not read: {error!r}"))
+            continue
+        if not known:
             results.skipped.append((path, "not a benchmark report this module knows"))
     _disambiguate(results.voice)
     return results

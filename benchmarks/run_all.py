@@ -190,7 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.advance(f"{run.name} {'ok' if run.ok else 'FAILED'} ({run.seconds:g} s)")
     manifest.sections = {s.name: manifest.sections[s.name] for s in SECTIONS if s.name in manifest.sections}
     from_json = {s.name for s in SECTIONS if s.markdown_from_json}
-    report = write_report(out, manifest, argv=_given(argv), table_from_json=from_json)
+    try:
+        report = write_report(out, manifest, argv=_given(argv), table_from_json=from_json)
+    except ImportError as error:
+        print(f"\n!!! FAILED: no plots or report ({error}): pip install -e '.[bench]'", file=sys.stderr)
+        return 1
     print(f"\nreport: {report}", file=sys.stderr)
     failed = [run for run in this_run if not run.ok]
     if failed:

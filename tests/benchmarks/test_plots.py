@@ -98,3 +98,14 @@ def test_conversation_capacity_reads_levels_and_limit(tmp_path: Path) -> None:
     assert [level.within_limit for level in run.levels] == [True, False]
     assert run.capacity == 1
     assert all(len(level.voice_to_voice_ms) == 6 for level in run.levels)
+
+
+def test_a_known_report_of_an_unexpected_shape_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    broken = synthetic.write(tmp_path / "idle.json", {"steps": [{"devices": 1}], "rss_zero_mb": 500})
+
+    plots, results = render([broken], tmp_path / "plots")
+
+    assert plots == []
+    assert [(path.name, reason.split(":")[0]) for path, reason in results.skipped] == [
+        ("idle.json", "a report of a shape this module does not read")
+    ]
