@@ -122,7 +122,7 @@ def capacity_of(steps: list[Step]) -> int | None:
     for step in steps:
         if not step.keeps_up:
             break
-        capacity = step.devices
+        capacity = step.devices or None  # 0 devices kept up with says nothing about capacity
     return capacity
 
 
