@@ -32,6 +32,7 @@ import msgspec
 from benchmarks.conversation_report import (
     ConversationReport,
     Level,
+    capacity_comparison,
     capacity_of,
     failed_level,
     level_of,
@@ -142,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
     save()
     print("\n\n".join(markdown(report) for report in reports.values()))
+    if "ours" in reports and "pipecat" in reports:
+        print("\n" + capacity_comparison(reports["ours"], reports["pipecat"]))
     if broken is not None:
         print(f"\nFAILED: {broken}", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.conversation_report import markdown
+from benchmarks.conversation_report import capacity_comparison, markdown
 from benchmarks.idle_report import markdown as devices_markdown
 from tests.benchmarks import synthetic
 
@@ -28,6 +28,21 @@ def test_every_level_within_the_limit_says_the_capacity_may_be_higher() -> None:
     assert report.capacity == 1
     assert "at least 1" in report.answer
     assert "may be higher" in report.answer
+
+
+def test_the_capacity_ratio_to_stock_pipecat_is_stated_and_bounded_when_ours_never_failed() -> None:
+    pipecat = synthetic.conversation_report(
+        {1: synthetic.samples(5, 900, 1300), 2: synthetic.samples(5, 1400, 2900)}, target="pipecat"
+    )
+    failed_at_4 = synthetic.conversation_report(
+        {2: synthetic.samples(5, 400, 900), 4: synthetic.samples(5, 1400, 2900)}
+    )
+    never_failed = synthetic.conversation_report({2: synthetic.samples(5, 400, 900)})
+    none_kept = synthetic.conversation_report({1: synthetic.samples(5, 1400, 2900)}, target="pipecat")
+
+    assert capacity_comparison(failed_at_4, pipecat).endswith("ratio 2x.")
+    assert "ratio 2x (a lower bound" in capacity_comparison(never_failed, pipecat)
+    assert "no ratio" in capacity_comparison(failed_at_4, none_kept)
 
 
 def test_warm_up_turns_are_counted_apart() -> None:
