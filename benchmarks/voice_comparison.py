@@ -23,8 +23,9 @@ RATIO_NOTE = (
 class Ratio(msgspec.Struct, frozen=True, kw_only=True):
     ours_ms: float
     pipecat_ms: float
-    ratio: float
-    """`ours_ms / pipecat_ms`."""
+    ratio: float | None
+    """`ours_ms / pipecat_ms`; None when stock pipecat's figure is not positive (its replies began
+    before the speech had ended: the turn was cut early, so there is no time to compare)."""
 
 
 class ClipRatio(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,9 +50,9 @@ class SideBySide(msgspec.Struct, kw_only=True):
 
 
 def ratio(ours: float | None, pipecat: float | None) -> Ratio | None:
-    if ours is None or pipecat is None or pipecat <= 0:
+    if ours is None or pipecat is None:
         return None
-    return Ratio(ours_ms=ours, pipecat_ms=pipecat, ratio=round(ours / pipecat, 3))
+    return Ratio(ours_ms=ours, pipecat_ms=pipecat, ratio=round(ours / pipecat, 3) if pipecat > 0 else None)
 
 
 def compare(ours: HarnessReport, pipecat: HarnessReport) -> Comparison:
@@ -102,7 +103,11 @@ def markdown(both: SideBySide) -> str:
 
 
 def _cells(r: Ratio | None) -> str:
-    return f"{r.ours_ms:g} | {r.pipecat_ms:g} | {r.ratio:.2f}" if r else "- | - | -"
+    if r is None:
+        return "- | - | -"
+    if r.ratio is None:
+        return f"{r.ours_ms:g} | {r.pipecat_ms:g} (cut early) | -"
+    return f"{r.ours_ms:g} | {r.pipecat_ms:g} | {r.ratio:.2f}"
 
 
 def _p(summary: Summary | None, name: str) -> float | None:
