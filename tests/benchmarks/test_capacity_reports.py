@@ -85,3 +85,16 @@ def test_a_missed_reply_fails_the_step() -> None:
 
     assert not step.keeps_up
     assert step.verdict == "FAILED: 1 of 2 utterance(s) got no reply audio in time"
+
+
+def test_an_odd_late_client_tick_keeps_the_verdict_but_a_client_far_behind_makes_it_inconclusive() -> None:
+    from benchmarks.idle_fleet import Window
+    from benchmarks.idle_report import client_fell_behind
+
+    one_hiccup = Window(ticks=1500, late_ticks=1, max_lateness_ms=21.9)
+    often_late = Window(ticks=1500, late_ticks=16, max_lateness_ms=30.0)
+    one_long_stall = Window(ticks=1500, late_ticks=1, max_lateness_ms=150.0)
+
+    assert not client_fell_behind(one_hiccup)
+    assert client_fell_behind(often_late)
+    assert client_fell_behind(one_long_stall)
