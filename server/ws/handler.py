@@ -134,7 +134,10 @@ class DeviceSession:
         idle_timeout = self.services.settings.presence_ttl_s
         while True:
             try:
-                event = await asyncio.wait_for(self.socket.receive(), timeout=idle_timeout)
+                # Not asyncio.wait_for: pipecat replaces it (wait_for2) with one that starts a task per
+                # call, i.e. per 20 ms audio frame of every device.
+                async with asyncio.timeout(idle_timeout):
+                    event = await self.socket.receive()
             except TimeoutError:
                 await self.socket.close(code=4408, reason="no heartbeat")
                 return
