@@ -74,6 +74,7 @@ class DeviceSession:
         self._turn_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[None]] = set()
         self._presence_refreshed = 0.0
+        self._presence_every_s = services.settings.presence_ttl_s / 3
         self.voice: VoiceLink | None = None
 
     async def run(self) -> None:
@@ -151,7 +152,8 @@ class DeviceSession:
                 data = event.get("bytes")
             if not isinstance(data, str | bytes):
                 continue
-            await self._refresh_presence()
+            if time.monotonic() - self._presence_refreshed >= self._presence_every_s:  # no await per frame
+                await self._refresh_presence()
             size = _size_in_bytes(data)
             if size > limit:
                 self._error(ValidationFailed("Message too large", details={"max_bytes": limit, "size": size}))
@@ -251,7 +253,7 @@ class DeviceSession:
         """Keep the presence key alive; throttled unless the status may have changed."""
         now = time.monotonic()
         ttl = self.services.settings.presence_ttl_s
-        if not force and now - self._presence_refreshed < ttl / 3:
+        if not force and now - self._presence_refreshed < self._presence_every_s:
             return
         self._presence_refreshed = now
         status: PresenceStatus = "busy" if (self.device_busy or self.turns_running) else "online"
