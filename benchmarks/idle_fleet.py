@@ -5,10 +5,14 @@ schedule (frame `t` of every device is due at `start + t * 20 ms`), rather
 than one sleeping task per device: 300 devices then cost 50 wake-ups a second,
 not 15 000. Each device also sends a heartbeat every `heartbeat_every_s`
 (staggered across devices) and times the `heartbeat_ack`; a socket answers in
-order, so a server that falls behind on audio answers late. The ticker
-records how late it ran, so a report can tell a slow server from a slow
-client. In speech mode (`speech=`) each device says fixtures in a loop instead
+order, so a server that falls behind on audio answers late. The ticker records
+how late it ran, so a report can tell a slow server from a slow client. In
+speech mode (`speech=`) each device says fixtures in a loop instead
 (`benchmarks.speech_loop`), and the window also counts its replies.
+
+A protocol without heartbeats (the stock pipecat bot's) gets
+`heartbeat_every_s=None`, and its sockets, opened elsewhere, join with `add`:
+each `DeviceSocket` subclass wraps a frame in its own protocol.
 """
 
 from __future__ import annotations
@@ -102,17 +106,20 @@ class IdleFleet:
         self,
         *,
         noise_dbfs: float | None,
-        heartbeat_every_s: float,
+        heartbeat_every_s: float | None,
         speech: list[SpokenClip] | None = None,
         gap_s: float = 1.0,
         reply_timeout_s: float = 10.0,
     ) -> None:
-        """With `speech`, every device says these clips in a loop (see `benchmarks.speech_loop`)."""
+        """With `speech`, every device says these clips in a loop (see `benchmarks.speech_loop`); with
+        `heartbeat_every_s=None`, no device sends heartbeats."""
         self._frames = frames(noise_dbfs)
         self._speech = speech
         self._gap_s = gap_s
         self._reply_timeout_s = reply_timeout_s
-        self._heartbeat_ticks = max(1, round(heartbeat_every_s / FRAME_S))
+        self._heartbeat_ticks = (
+            None if heartbeat_every_s is None else max(1, round(heartbeat_every_s / FRAME_S))
+        )
         self._devices: list[_Device] = []
         self._window: Window | None = None
         self._task: asyncio.Task[None] | None = None
@@ -140,8 +147,18 @@ class IdleFleet:
                 device.speech.on_message(message)
 
         socket = await DeviceSocket.connect(base_url, device_id, token, on_message=on_message)
+        device = self._add(socket)
+
+    def add(self, socket: DeviceSocket) -> None:
+        """Stream to a socket of any protocol, connected already, from the next tick on. Its messages
+        stay with the socket (no heartbeat or reply is read from them): for a fleet made with
+        `heartbeat_every_s=None` and no `speech`."""
+        self._add(socket)
+
+    def _add(self, socket: DeviceSocket) -> _Device:
         device = _Device(socket, len(self._devices), self._speech_loop(len(self._devices)))
         self._devices.append(device)
+        return device
 
     def _speech_loop(self, index: int) -> SpeechLoop | None:
         if not self._speech:
@@ -197,7 +214,7 @@ class IdleFleet:
             frame = self._frames[(tick + device.index) % len(self._frames)]
         with contextlib.suppress(ConnectionClosed):
             await device.socket.send_audio(frame)
-            if (tick + 7 * device.index) % self._heartbeat_ticks == 0:
+            if self._heartbeat_ticks and (tick + 7 * device.index) % self._heartbeat_ticks == 0:
                 device.pending.append((time.perf_counter(), self._window))
                 await device.socket.connection.send(HEARTBEAT)
                 if self._window is not None:

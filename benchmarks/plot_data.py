@@ -71,6 +71,9 @@ class DeviceCapacityRun:
     source: Path
     speech: bool
     steps: list[DeviceStep]
+    target: str = "ours"
+    """`ours`, or `pipecat` for the stock pipecat reference bot (reports written before it: `ours`)."""
+    audio: str = "silence"
 
 
 @dataclass(frozen=True)
@@ -245,7 +248,9 @@ def _devices(path: Path, doc: dict[str, Any]) -> DeviceCapacityRun:
         )
     speech = bool(doc.get("speech"))
     audio = "speech" if speech else str(doc.get("audio") or "silence")
-    return DeviceCapacityRun(label=f"{path.stem}: {audio}", source=path, speech=speech, steps=steps)
+    target = str(doc.get("target") or "ours")
+    label = f"{path.stem}: {audio}" + ("" if target == "ours" else f", stock {target}")
+    return DeviceCapacityRun(label=label, source=path, speech=speech, steps=steps, target=target, audio=audio)
 
 
 def _conversations(path: Path, doc: dict[str, Any], target: str) -> ConversationRun:

@@ -7,6 +7,8 @@ Reads any of the JSON files the benchmarks write (recognised by shape, see
   voice JSON given together: box plots (whiskers at p5/p95) and the cumulative distribution;
 - `voice-stages.png`: the server's stages, median ms from the end of speech, per configuration;
 - `<file>-capacity.png` for a device capacity run: server CPU and RSS per device against devices;
+- `device-capacity-vs-pipecat.png` when this server's and stock pipecat's idle runs (the same audio)
+  are both given: the two on the same axes, RSS per device on a log scale;
 - `<file>-capacity.png` for a conversation capacity run: voice-to-voice p50/p95/p99 (and every
   turn) against simultaneous conversations, with the p95 limit;
 - `<file>-latency.png` for a persona switch run: the distribution of each measure;
@@ -44,6 +46,8 @@ DPI = 110
 LIMIT_COLOUR = "tab:red"
 SYMLOG_ABOVE = 20
 """Device counts spread wider than this (0, 1, 50, 300) get a symlog axis."""
+MB_ABOVE_KB = 10 * 1024
+"""RSS per device above this (stock pipecat's, with its own models per connection) is drawn in MB."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ def render(paths: list[Path], out: Path) -> tuple[list[Plot], Results]:
     for devices in results.devices:
         path, title = _named(out, devices.source, "capacity"), f"Device capacity ({devices.label})"
         plots.append(_save(device_capacity(devices), path, title, [devices.source]))
+    if pair := _versus_pipecat(results.devices):
+        path, title = out / "device-capacity-vs-pipecat.png", "Device capacity: this server and stock pipecat"
+        plots.append(_save(device_capacity_versus(*pair), path, title, [run.source for run in pair]))
     for source in dict.fromkeys(run.source for run in results.conversations):
         runs = [run for run in results.conversations if run.source == source]
         path, title = _named(out, source, "capacity"), "Simultaneous conversations"
@@ -151,8 +158,10 @@ def device_capacity(run: DeviceCapacityRun) -> Figure:
             cpu.annotate(note, at, fontsize=7, xytext=(4, -10), textcoords="offset points")
     cpu.set_ylabel("server CPU (% of one core)")
     with_devices = [step for step in run.steps if step.rss_per_device_kb is not None]
-    _curve(memory, [s.devices for s in with_devices], [s.rss_per_device_kb for s in with_devices], run, "RSS")
-    memory.set_ylabel("RSS per device (KB): (RSS at N - RSS at 0) / N")
+    per_device = [step.rss_per_device_kb or 0.0 for step in with_devices]
+    scale, unit = (1024, "MB") if max(per_device, default=0) > MB_ABOVE_KB else (1, "KB")
+    _curve(memory, [s.devices for s in with_devices], [kb / scale for kb in per_device], run, "RSS")
+    memory.set_ylabel(f"RSS per device ({unit}): (RSS at N - RSS at 0) / N")
     for axes in (cpu, memory):
         axes.set_xlabel("connected devices" + (" (symlog)" if max(devices, default=0) > SYMLOG_ABOVE else ""))
         if max(devices, default=0) > SYMLOG_ABOVE:
@@ -162,6 +171,47 @@ def device_capacity(run: DeviceCapacityRun) -> Figure:
     _grid(cpu, memory)
     figure.suptitle(f"Device capacity: {run.label} (x: step did not keep up)")
     return figure
+
+
+def device_capacity_versus(ours: DeviceCapacityRun, pipecat: DeviceCapacityRun) -> Figure:
+    """Server CPU and RSS per device against devices for both targets; each kept up by its own criterion
+    (heartbeats here, the probe's reply for stock pipecat)."""
+    figure = _figure(12, 4.5)
+    cpu, memory = figure.subplots(1, 2)
+    for number, run in enumerate((ours, pipecat)):
+        name = "this server" if run.target == "ours" else f"stock {run.target}"
+        steps = [step for step in run.steps if step.devices]
+        xs = [step.devices for step in steps]
+        cpus = [_nan(step.server_cpu_pct) for step in steps]
+        rss = [_positive(step.rss_per_device_kb) / 1024 for step in steps]
+        for axes, ys in ((cpu, cpus), (memory, rss)):
+            axes.plot(xs, ys, marker="o", color=f"C{number}", label=name)
+            failed = [(x, y) for x, y, step in zip(xs, ys, steps, strict=True) if not step.keeps_up]
+            if failed:
+                axes.plot(*zip(*failed, strict=True), "x", color=LIMIT_COLOUR, markersize=12)
+    cpu.set_ylabel("server CPU (% of one core)")
+    cpu.set_ylim(bottom=0)
+    memory.set_ylabel("RSS per device (MB, log): (RSS at N - RSS at 0) / N")
+    memory.set_yscale("log")
+    devices = sorted({step.devices for run in (ours, pipecat) for step in run.steps if step.devices})
+    for axes in (cpu, memory):
+        axes.set_xlabel("connected devices (log)")
+        axes.set_xscale("log")
+        axes.set_xticks(devices, [str(d) for d in devices], rotation=45)
+        axes.minorticks_off()
+        axes.legend(fontsize=8)
+    _grid(cpu, memory)
+    figure.suptitle(f"Device capacity, {ours.audio}: this server and stock pipecat (x: step did not keep up)")
+    return figure
+
+
+def _versus_pipecat(runs: list[DeviceCapacityRun]) -> tuple[DeviceCapacityRun, DeviceCapacityRun] | None:
+    """This server's idle run and stock pipecat's, with the same audio, when both were given."""
+    for pipecat in (run for run in runs if run.target == "pipecat"):
+        for ours in runs:
+            if ours.target == "ours" and not ours.speech and ours.audio == pipecat.audio:
+                return ours, pipecat
+    return None
 
 
 def conversation_capacity(runs: list[ConversationRun]) -> Figure:
@@ -221,6 +271,11 @@ def _capacity(run: ConversationRun) -> str:
 
 def _nan(value: float | None) -> float:
     return np.nan if value is None else value
+
+
+def _positive(value: float | None) -> float:
+    """The value, or NaN where a log axis could not draw it."""
+    return np.nan if value is None or value <= 0 else value
 
 
 def switch_latency(run: SwitchRun) -> Figure:

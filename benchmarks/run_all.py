@@ -99,6 +99,16 @@ SECTIONS = [
         full=[*_args("--steps 0,1,50,100,200,300,400,500 --duration 30 --settle 10 --until-fails"), *QUIET],
     ),
     Section(
+        name="idle-pipecat",
+        title="Device capacity: silence, stock pipecat",
+        module=_args("-m benchmarks.idle_capacity"),
+        quick=_args("--target pipecat --steps 1,2 --duration 5 --settle 2 --until-fails"),
+        full=[
+            *_args("--target pipecat --steps 1,5,10,20,40 --duration 30 --settle 10 --until-fails"),
+            *QUIET,
+        ],
+    ),
+    Section(
         name="idle-speech",
         title="Device capacity: speech",
         module=_args("-m benchmarks.idle_capacity"),

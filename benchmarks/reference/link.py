@@ -77,8 +77,12 @@ class PipecatSocket(DeviceSocket):
             ping_interval=None,
         )
         socket = cls(connection, f"pipecat-{next(_numbers)}", sample_rate=sample_rate)
-        await socket.send("client-ready", {"version": RTVI_VERSION, "about": {"library": "benchmarks"}})
-        await socket.wait_for(of_type("bot-ready"), timeout=CONNECT_TIMEOUT_S)
+        try:
+            await socket.send("client-ready", {"version": RTVI_VERSION, "about": {"library": "benchmarks"}})
+            await socket.wait_for(of_type("bot-ready"), timeout=CONNECT_TIMEOUT_S)
+        except BaseException:
+            await socket.close()  # a connection that never became ready must not linger on the bot
+            raise
         return socket
 
     def decode(self, raw: str | bytes) -> tuple[str, dict[str, Any]] | None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks.conversation_report import ConversationReport, capacity_of, level_of
 from benchmarks.idle_fleet import Window
-from benchmarks.idle_report import IdleReport, step_of
+from benchmarks.idle_report import IdleReport, Probe, Step, step_of
 from benchmarks.idle_report import capacity_of as devices_capacity
 from benchmarks.machine import Machine
 from benchmarks.switch_report import Switch, build_report
@@ -100,10 +100,12 @@ def conversation_report(
     )
 
 
-def idle_report(counts: list[int], *, speech: bool = False) -> IdleReport:
+def idle_report(counts: list[int], *, speech: bool = False, slow_from: int | None = None) -> IdleReport:
+    """This server's device capacity run; from `slow_from` devices on, heartbeats take 300 ms (too long)."""
     steps = []
     for devices in counts:
-        window = Window(rtts_ms=[1.0] * devices, heartbeats_sent=devices, ticks=100)
+        rtt_ms = 300.0 if slow_from is not None and devices >= slow_from else 1.0
+        window = Window(rtts_ms=[rtt_ms] * devices, heartbeats_sent=devices, ticks=100)
         if speech:
             window.utterances, window.reply_ms = devices, [700.0] * devices
         steps.append(
@@ -138,6 +140,58 @@ def idle_report(counts: list[int], *, speech: bool = False) -> IdleReport:
         speech_gap_s=1.0 if speech else None,
         reply_timeout_s=10.0 if speech else None,
         capacity=devices_capacity(steps),
+    )
+
+
+def pipecat_step(
+    devices: int,
+    probe_ms: float | None = 1100.0,
+    *,
+    rss_per_device_kb: float = 140_000.0,
+    connect_failures: tuple[str, ...] = (),
+    closed: tuple[str, ...] = (),
+) -> Step:
+    """A stock pipecat step: no heartbeats, the probe's turn after the window (None: it got no reply)."""
+    return step_of(
+        devices=devices,
+        connect_s=1.5 * devices,
+        slowest_connect_s=1.8,
+        connect_failures=connect_failures,
+        cpu=cpu(3.0 * devices),
+        rss_kb=300_000 + round(rss_per_device_kb * devices),
+        peak_rss_kb=300_000 + round(rss_per_device_kb * devices),
+        rss_zero_kb=300_000,
+        window=Window(ticks=100),
+        closed=list(closed),
+        rtt_limit_ms=None,
+        probe=Probe(
+            voice_to_voice_ms=probe_ms, error=None if probe_ms else "the probe got no reply audio within 10 s"
+        ),
+    )
+
+
+def pipecat_idle_report(steps: list[Step], *, stopped: str | None = None) -> IdleReport:
+    return IdleReport(
+        command="idle --target pipecat",
+        generated_at=AT,
+        machine=MACHINE,
+        pinning="none",
+        audio="digital silence",
+        duration_s=5,
+        settle_s=1.0,
+        heartbeat_every_s=None,
+        rtt_limit_ms=None,
+        waited_for_quiet_s=0.0,
+        rss_zero_mb=293.0,
+        rss_after_disconnect_mb=900.0,
+        steps=steps,
+        reply_timeout_s=10.0,
+        until_fails=True,
+        capacity=devices_capacity(steps),
+        target="pipecat",
+        probe_clip="hello_how_are_you",
+        max_rss_gib=16.0,
+        stopped=stopped,
     )
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from benchmarks.conversation_report import capacity_comparison, markdown
+from benchmarks.idle_report import IdleReport, projected_rss_refusal
+from benchmarks.idle_report import capacity_comparison as devices_comparison
 from benchmarks.idle_report import markdown as devices_markdown
 from tests.benchmarks import synthetic
 
@@ -98,3 +102,73 @@ def test_an_odd_late_client_tick_keeps_the_verdict_but_a_client_far_behind_makes
     assert not client_fell_behind(one_hiccup)
     assert client_fell_behind(often_late)
     assert client_fell_behind(one_long_stall)
+
+
+def test_stock_pipecat_keeps_up_while_its_probe_is_answered() -> None:
+    steps = [synthetic.pipecat_step(1), synthetic.pipecat_step(5), synthetic.pipecat_step(10, probe_ms=None)]
+    report = synthetic.pipecat_idle_report(steps)
+
+    assert [step.keeps_up for step in steps] == [True, True, False]
+    assert steps[2].verdict == "FAILED: the probe got no reply audio within 10 s"
+    assert steps[0].heartbeats_sent == 0
+    assert report.capacity == 5
+    table = devices_markdown(report)
+    assert table.startswith("## Device capacity: silence, stock pipecat")
+    assert "keeping up here means" in table
+    assert "| 5 | 7.5 | 1.8 | 15.0 | 3 | 976.6 | 136.7 | 1100 |" in table
+    assert "**Keeps up with 5 devices**; at 10: FAILED: the probe got no reply audio" in table
+
+
+def test_a_connection_not_opened_or_a_closed_socket_fails_a_pipecat_step_whatever_the_probe_says() -> None:
+    refused = synthetic.pipecat_step(
+        5, connect_failures=("TimeoutError: timed out during opening handshake",)
+    )
+    closed = synthetic.pipecat_step(5, closed=("closed: 1011 internal error",))
+
+    assert refused.verdict == (
+        "FAILED: 1 connection(s) not opened (TimeoutError: timed out during opening handshake)"
+    )
+    assert closed.verdict == "FAILED: 1 socket(s) closed (closed: 1011 internal error)"
+
+
+def test_the_ladder_does_not_go_to_a_step_whose_projected_rss_is_over_the_limit() -> None:
+    steps = [synthetic.pipecat_step(1, rss_per_device_kb=160_000.0), synthetic.pipecat_step(20)]
+
+    assert projected_rss_refusal(steps, 40, 293.0, 16.0) is None
+    refusal = projected_rss_refusal(steps, 120, 293.0, 16.0)
+    assert refusal == (
+        "the next step, 120 devices, was not run: its projected RSS, 18.6 GiB "
+        "(293 MB + 156.2 MB per device x 120), exceeds the 16 GiB limit"
+    )
+    assert projected_rss_refusal([], 1000, 293.0, 16.0) is None
+    table = devices_markdown(synthetic.pipecat_idle_report(steps, stopped=refusal))
+    assert "**Kept up with every step measured, up to 20 devices**; the next step, 120 devices" in table
+
+
+def test_the_device_capacity_ratio_to_stock_pipecat_is_stated_per_device_and_bounded() -> None:
+    ours_failed = synthetic.idle_report([0, 1, 50, 100], slow_from=100)
+    pipecat = synthetic.pipecat_idle_report([synthetic.pipecat_step(1), synthetic.pipecat_step(10, None)])
+
+    capacity, per_device = devices_comparison(ours_failed, pipecat)
+    assert capacity == "Capacity: this server 50, stock pipecat 1 idle devices kept up with: ratio 50x."
+    assert per_device == (
+        "Per device, at the largest step each kept up with (this server 50, stock pipecat 1): server CPU "
+        "0.2 vs 3 % of a core (stock pipecat 15x), RSS 300 KB vs 136.7 MB (stock pipecat 467x)."
+    )
+    never_failed = synthetic.idle_report([1, 50])
+    assert "(a lower bound" in devices_comparison(never_failed, pipecat)[0]
+
+
+def test_an_idle_report_written_before_stock_pipecat_still_reads_as_this_servers() -> None:
+    old = msgspec.to_builtins(synthetic.idle_report([0, 1]))
+    for new_field in ("target", "probe_clip", "max_rss_gib", "stopped", "comparison"):
+        del old[new_field]
+    for step in old["steps"]:
+        for new_field in ("slowest_connect_s", "connect_failures", "probe"):
+            del step[new_field]
+
+    report = msgspec.json.decode(msgspec.json.encode(old), type=IdleReport)
+
+    assert report.target == "ours"
+    assert report.steps[1].connect_failures == []
+    assert devices_markdown(report).startswith("## Idle capacity")

@@ -24,6 +24,10 @@ def all_reports(tmp_path: Path) -> list[Path]:
         synthetic.write(tmp_path / "idle.json", synthetic.idle_report([0, 1, 50, 300])),
         synthetic.write(tmp_path / "idle-speech.json", synthetic.idle_report([1, 2, 4], speech=True)),
         synthetic.write(
+            tmp_path / "idle-pipecat.json",
+            synthetic.pipecat_idle_report([synthetic.pipecat_step(1), synthetic.pipecat_step(5, None)]),
+        ),
+        synthetic.write(
             tmp_path / "conversations.json",
             synthetic.conversation_report(
                 {1: synthetic.samples(6, 400, 900), 2: synthetic.samples(6, 500, 1700)}
@@ -51,7 +55,9 @@ def test_every_report_gets_its_plots(tmp_path: Path) -> None:
     assert names == [
         "conversations-both-capacity.png",
         "conversations-capacity.png",
+        "device-capacity-vs-pipecat.png",
         "idle-capacity.png",
+        "idle-pipecat-capacity.png",
         "idle-speech-capacity.png",
         "micro-timings.png",
         "switch-latency.png",
@@ -74,6 +80,16 @@ def test_voice_runs_are_labelled_by_target_and_concurrency_without_warm_up(tmp_p
         "pipecat, 1 at once",
     ]
     assert all(len(run.voice_to_voice_ms) == 12 and run.warmup_turns == 1 for run in results.voice)
+
+
+def test_device_capacity_runs_know_their_target(tmp_path: Path) -> None:
+    results = load_results(all_reports(tmp_path))
+
+    assert [(run.label, run.target) for run in results.devices] == [
+        ("idle: digital silence", "ours"),
+        ("idle-speech: speech", "ours"),
+        ("idle-pipecat: digital silence, stock pipecat", "pipecat"),
+    ]
 
 
 def test_a_harness_report_is_found_wherever_it_sits() -> None:

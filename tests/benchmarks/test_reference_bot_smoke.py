@@ -2,7 +2,8 @@
 
 Shows the bot runs offline with this server's models, answers with audio and
 the same scripted text this server would say, and that the harness's pipecat
-driver times it; full comparisons stay in `benchmarks/`.
+driver times it; and that the device capacity run streams silence to it and
+probes it. Full comparisons stay in `benchmarks/`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Iterator
 import pytest
 
 from audio_fixtures import FIXTURES_DIR
+from benchmarks import idle_capacity
 from benchmarks.reference.bot_process import RunningBot, running_reference_bot
 from benchmarks.reference.scripted_llm import default_responder
 from benchmarks.voice_harness import HarnessConfig, run_harness
+from benchmarks.voice_target import Target
 from benchmarks.voice_turn import load_clips
 from pipeline.llm import ChatMessage
 
@@ -64,3 +67,24 @@ async def test_the_reference_bot_takes_no_persona(reference_bot: RunningBot) -> 
 
     with pytest.raises(ValueError, match="default persona only"):
         await run_harness(config)
+
+
+async def test_the_idle_capacity_run_streams_silence_to_the_bot_and_probes_it(
+    reference_bot: RunningBot,
+) -> None:
+    args = idle_capacity._parser().parse_args(
+        ["--target", "pipecat", "--steps", "1,2", "--duration", "1", "--settle", "0.5"]
+    )
+    target = Target(base_url=reference_bot.base_url, token="", pid=reference_bot.pid, kind="pipecat")
+
+    ladder = await idle_capacity.run_steps(target, args)
+
+    assert [step.devices for step in ladder.steps] == [1, 2]
+    for step in ladder.steps:
+        assert step.keeps_up, step.verdict
+        assert step.probe is not None
+        assert step.probe.voice_to_voice_ms is not None
+        assert step.probe.voice_to_voice_ms > 0
+        assert step.rss_per_device_kb is not None
+        assert step.rss_per_device_kb > 10_000  # each connection loads its own models
+        assert step.heartbeats_sent == 0
