@@ -9,6 +9,7 @@ import msgspec
 
 from benchmarks.machine import Machine
 from benchmarks.stats import Tail, tail
+from benchmarks.voice_comparison import capacity_ratio
 from benchmarks.voice_report import STAGES, cpu_line, header_line
 from benchmarks.voice_target import TARGET_NAMES, CpuWindow
 from benchmarks.voice_turn import TurnResult
@@ -123,16 +124,12 @@ def capacity_of(levels: list[Level], planned: list[int], limit_ms: float) -> tup
 
 def capacity_comparison(ours: ConversationReport, pipecat: ConversationReport) -> str:
     """This server's conversation capacity beside stock pipecat's, as a ratio when both are measured."""
-    if ours.capacity is None or pipecat.capacity is None:
-        return (
-            f"Capacity: this server {ours.capacity or 0}, stock pipecat {pipecat.capacity or 0} "
-            "simultaneous conversations; no ratio (one of them kept none within the limit)."
-        )
-    ours_capped = bool(ours.levels) and ours.levels[-1].within_limit
-    bound = " (a lower bound: this server kept within the limit at every level)" if ours_capped else ""
-    return (
-        f"Capacity: this server {ours.capacity}, stock pipecat {pipecat.capacity} simultaneous conversations "
-        f"within p95 ≤ {ours.p95_limit_ms:g} ms: ratio {ours.capacity / pipecat.capacity:.2g}x{bound}."
+    return capacity_ratio(
+        f"simultaneous conversations within p95 ≤ {ours.p95_limit_ms:g} ms",
+        ours.capacity,
+        pipecat.capacity,
+        ours_never_failed=all(level.within_limit for level in ours.levels),
+        pipecat_never_failed=all(level.within_limit for level in pipecat.levels),
     )
 
 

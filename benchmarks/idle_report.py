@@ -17,6 +17,7 @@ from benchmarks.device_link import CONNECT_TIMEOUT_S
 from benchmarks.idle_fleet import Window
 from benchmarks.machine import Machine
 from benchmarks.stats import Summary, summarize
+from benchmarks.voice_comparison import capacity_ratio
 from benchmarks.voice_report import header_line
 from benchmarks.voice_target import CpuWindow, TargetKind
 
@@ -371,7 +372,15 @@ def capacity_comparison(ours: IdleReport, pipecat: IdleReport) -> list[str]:
     """This server's idle device capacity beside stock pipecat's: the devices each kept up with, and
     server CPU and RSS per device at the largest step each kept up with (where fixed costs are spread
     over the most devices). Each kept up by its own criterion: heartbeats here, the probe there."""
-    lines = [_capacity_ratio(ours, pipecat)]
+    lines = [
+        capacity_ratio(
+            "idle devices kept up with",
+            ours.capacity,
+            pipecat.capacity,
+            ours_never_failed=all(step.keeps_up for step in ours.steps),
+            pipecat_never_failed=all(step.keeps_up for step in pipecat.steps),
+        )
+    ]
     mine, theirs = _largest_kept(ours), _largest_kept(pipecat)
     if mine is None or theirs is None:
         return lines
@@ -384,28 +393,6 @@ def capacity_comparison(ours: IdleReport, pipecat: IdleReport) -> list[str]:
         f"{_size(mine.rss_per_device_kb)} vs {_size(theirs.rss_per_device_kb)} ({rss})."
     )
     return lines
-
-
-def _capacity_ratio(ours: IdleReport, pipecat: IdleReport) -> str:
-    if ours.capacity is None or pipecat.capacity is None:
-        return (
-            f"Capacity: this server {ours.capacity or 0}, stock pipecat {pipecat.capacity or 0} idle "
-            "devices; no ratio (one of them kept up with none)."
-        )
-    ours_capped = all(step.keeps_up for step in ours.steps)
-    pipecat_capped = all(step.keeps_up for step in pipecat.steps)
-    if ours_capped and pipecat_capped:
-        bound = " (neither failed a step: the ratio of the steps measured, not of the limits)"
-    elif ours_capped:
-        bound = " (a lower bound: this server kept up with every step measured)"
-    elif pipecat_capped:
-        bound = " (an upper bound: stock pipecat kept up with every step measured)"
-    else:
-        bound = ""
-    return (
-        f"Capacity: this server {ours.capacity}, stock pipecat {pipecat.capacity} idle devices kept up with: "
-        f"ratio {ours.capacity / pipecat.capacity:.3g}x{bound}."
-    )
 
 
 def _largest_kept(report: IdleReport) -> Step | None:

@@ -47,6 +47,8 @@ def test_the_capacity_ratio_to_stock_pipecat_is_stated_and_bounded_when_ours_nev
     assert capacity_comparison(failed_at_4, pipecat).endswith("ratio 2x.")
     assert "ratio 2x (a lower bound" in capacity_comparison(never_failed, pipecat)
     assert "no ratio" in capacity_comparison(failed_at_4, none_kept)
+    always_within = synthetic.conversation_report({1: synthetic.samples(5, 900, 1300)}, target="pipecat")
+    assert "ratio 2x (an upper bound" in capacity_comparison(failed_at_4, always_within)
 
 
 def test_warm_up_turns_are_counted_apart() -> None:
