@@ -22,6 +22,13 @@ from benchmarks.voice_report import header_line
 from benchmarks.voice_target import CpuWindow, TargetKind
 
 KEEPS_UP = "keeps up"
+CLIENT_LATE_TICKS_FRACTION = 0.01
+CLIENT_MAX_LATENESS_MS = 100.0
+CLIENT_LATENESS_RULE = (
+    "The client catches up on a late tick (every frame is sent); a step is inconclusive when more than "
+    f"{CLIENT_LATE_TICKS_FRACTION * 100:g} % of its ticks were late or it was ever over "
+    f"{CLIENT_MAX_LATENESS_MS:g} ms behind."
+)
 
 
 class Probe(msgspec.Struct, kw_only=True):
@@ -218,10 +225,6 @@ def _verdict(
     return None
 
 
-CLIENT_LATE_TICKS_FRACTION = 0.01
-CLIENT_MAX_LATENESS_MS = 100.0
-
-
 def client_fell_behind(window: Window) -> bool:
     """Whether the client's own lateness could hide a slow server. A late tick is caught up (every
     frame is still sent, in a burst, which is harder on the server, not easier), so an odd late tick
@@ -253,8 +256,8 @@ def markdown(report: IdleReport) -> str:
             if speech
             else "."
         )
-        + " The client catches up on a late tick (every frame is sent); a step is inconclusive when more "
-        "than 1 % of its ticks were late or it was ever over 100 ms behind.",
+        + " "
+        + CLIENT_LATENESS_RULE,
         "",
         "| devices | server CPU (% of a core) | CPU per device | RSS (MB) | RSS per device (KB) "
         "| heartbeat RTT p50 / p99 / max (ms) | answered "
@@ -328,8 +331,8 @@ def _pipecat_markdown(report: IdleReport) -> str:
         f"within {CONNECT_TIMEOUT_S:g} s, no socket closed, and after the window the probe, one of the "
         f"devices (the first to connect, warmed up with one turn before the first step), says "
         f"`{report.probe_clip}` and gets reply audio within {timeout:g} s. This is not the heartbeat "
-        "criterion of this server's run. The client catches up on a late tick; a step is inconclusive when "
-        "more than 1 % of its ticks were late or it was ever over 100 ms behind."
+        "criterion of this server's run. "
+        + CLIENT_LATENESS_RULE
         + (
             " The ladder does not go to a step whose projected RSS (RSS with no device + the largest RSS "
             f"per device so far x devices) exceeds {report.max_rss_gib:g} GiB."
