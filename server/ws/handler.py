@@ -83,7 +83,7 @@ class DeviceSession:
         self.connection.start()
         services.connections[self.device_id] = self.connection
         try:
-            await self._refresh_presence(force=True)
+            await self._refresh_presence()
             # One socket per device: an older one, on any instance, is closed before this one takes over.
             await services.bus.send(self.device_id, REPLACED)
             await services.bus.attach(self.device_id, self.connection.deliver)
@@ -152,7 +152,7 @@ class DeviceSession:
                 data = event.get("bytes")
             if not isinstance(data, str | bytes):
                 continue
-            if time.monotonic() - self._presence_refreshed >= self._presence_every_s:  # no await per frame
+            if time.monotonic() - self._presence_refreshed >= self._presence_every_s:  # not on every frame
                 await self._refresh_presence()
             size = _size_in_bytes(data)
             if size > limit:
@@ -191,7 +191,7 @@ class DeviceSession:
         match message:
             case protocol.Heartbeat(payload=payload):
                 self.device_busy = payload.status == "busy"
-                await self._refresh_presence(force=True)
+                await self._refresh_presence()
                 self.connection.send("heartbeat_ack", {"server_time": utcnow().isoformat()})
             case protocol.TextInput(payload=payload) if self.voice is not None and payload.session_id is None:
                 await self.voice.text(payload.text)
@@ -216,7 +216,7 @@ class DeviceSession:
         started = time.perf_counter()
         async with self._turn_lock:
             self.turns_running += 1
-            await self._refresh_presence(force=True)
+            await self._refresh_presence()
             try:
                 result = await self.services.dialog.run_turn(
                     device_id=self.device_id, text=text, session_id=session_id, started=started
@@ -226,7 +226,7 @@ class DeviceSession:
                 return
             finally:
                 self.turns_running -= 1
-                await self._refresh_presence(force=True)
+                await self._refresh_presence()
         self.connection.send(
             "audio_response",
             {
@@ -249,13 +249,11 @@ class DeviceSession:
         if recorded is None:
             raise ValidationFailed("Unknown command_id", details={"command_id": command_id})
 
-    async def _refresh_presence(self, *, force: bool = False) -> None:
-        """Keep the presence key alive; throttled unless the status may have changed."""
-        now = time.monotonic()
+    async def _refresh_presence(self) -> None:
+        """Write the presence key now (its status may have changed); the receive loop keeps it alive,
+        at most every third of its TTL."""
         ttl = self.services.settings.presence_ttl_s
-        if not force and now - self._presence_refreshed < self._presence_every_s:
-            return
-        self._presence_refreshed = now
+        self._presence_refreshed = time.monotonic()
         status: PresenceStatus = "busy" if (self.device_busy or self.turns_running) else "online"
         presence = Presence(
             instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at
