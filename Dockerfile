@@ -6,11 +6,17 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md LICENSE ./
+# Exactly the versions in uv.lock, as the README's commands and CI install them.
+RUN pip install --no-cache-dir uv==0.13.9
+ENV UV_PROJECT_ENVIRONMENT=/app/.venv UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-install-project --no-editable --no-cache
+COPY README.md LICENSE ./
 COPY pipeline ./pipeline
 COPY personas ./personas
 COPY server ./server
-RUN pip install --no-cache-dir .
+RUN uv sync --locked --no-editable --no-cache
+ENV PATH=/app/.venv/bin:$PATH
 
 RUN useradd --create-home --uid 10001 companion
 USER companion

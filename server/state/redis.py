@@ -406,7 +406,7 @@ class RedisBus:
                 waiter.cancel()
         self._waiters.clear()
         self._delivers.clear()
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        await self._pubsub.aclose()
         if self._close_client:
             await self._r.aclose()
 
