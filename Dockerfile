@@ -24,5 +24,5 @@ ENV COMPANION_HOST=0.0.0.0 \
     COMPANION_PORT=8080 \
     COMPANION_STATE_DIR=/home/companion/state
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2)" || exit 1
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/v1/health', timeout=2)" || exit 1
 CMD ["companion-voice", "serve"]

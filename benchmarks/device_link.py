@@ -25,6 +25,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from server.paths import API_PREFIX
+
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 CONNECT_TIMEOUT_S = 30.0
 
@@ -67,8 +69,12 @@ async def register_device(http: httpx.AsyncClient, name: str = "benchmark") -> t
 
 
 def operator_client(base_url: str, token: str) -> httpx.AsyncClient:
+    """An operator's client of the REST API of the server at `base_url` (paths like `/devices`)."""
     return httpx.AsyncClient(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30, trust_env=False
+        base_url=base_url + API_PREFIX,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        trust_env=False,
     )
 
 

@@ -328,7 +328,7 @@ def _wrk_runs(
 
         def wrk(duration_s: int) -> WrkRun:
             return run_wrk(
-                url=server.base_url + request.path,
+                url=server.api_url + request.path,
                 script=script,
                 threads=args.threads,
                 connections=args.connections,

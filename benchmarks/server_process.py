@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from server.paths import API_PREFIX
+
 ROOT = Path(__file__).resolve().parent.parent
 _STRIPPED_PREFIXES = ("COMPANION_", "ANTHROPIC_")
 
@@ -36,6 +38,8 @@ class RunningServer:
     def __init__(self, *, pid: int, base_url: str, env: dict[str, str], log_path: Path) -> None:
         self.pid = pid
         self.base_url = base_url
+        self.api_url = base_url + API_PREFIX
+        """The REST API's base; `request` paths are relative to it."""
         self.env = env
         self.log_path = log_path
 
@@ -60,7 +64,7 @@ class RunningServer:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
+        req = urllib.request.Request(self.api_url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as response:
                 return response.status, _json(response.read())

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -26,6 +26,7 @@ from server.controllers.health import VERSION, health, latency_metrics
 from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
 from server.http_errors import EXCEPTION_HANDLERS
+from server.paths import API_PREFIX, DOCS_PATH
 from server.request_ids import add_request_id_header
 from server.services import build_services
 from server.settings import Settings
@@ -34,8 +35,6 @@ from server.voice.runtime import VoiceRuntime
 from server.ws.handler import device_socket
 
 log = logging.getLogger(__name__)
-
-DOCS_PATH = "/schema"
 
 
 def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) -> Litestar:
@@ -85,14 +84,19 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
 
     return Litestar(
         route_handlers=[
-            DeviceController,
-            PersonaController,
-            DialogController,
-            SessionController,
-            CoordinationController,
-            health,
-            latency_metrics,
-            reply_audio,
+            Router(
+                path=API_PREFIX,
+                route_handlers=[
+                    DeviceController,
+                    PersonaController,
+                    DialogController,
+                    SessionController,
+                    CoordinationController,
+                    health,
+                    latency_metrics,
+                    reply_audio,
+                ],
+            ),
             device_socket,
         ],
         lifespan=[lifespan],

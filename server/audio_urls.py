@@ -7,6 +7,7 @@ import hmac
 import time
 
 from server.errors import ApiError
+from server.paths import API_PREFIX
 
 
 class AudioUrlInvalid(ApiError):
@@ -28,7 +29,7 @@ class AudioUrlSigner:
     def path(self, blob_id: str) -> str:
         """The signed path (with query) of `blob_id`, valid for the configured TTL."""
         expires = int(time.time()) + self._ttl_s
-        return f"/audio/{blob_id}?expires={expires}&sig={self._signature(blob_id, expires)}"
+        return f"{API_PREFIX}/audio/{blob_id}?expires={expires}&sig={self._signature(blob_id, expires)}"
 
     def verify(self, blob_id: str, expires: str | None, sig: str | None) -> None:
         """`AudioUrlInvalid` (403) for a missing or wrong signature, `AudioUrlExpired` (410) past expiry."""

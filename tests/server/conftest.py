@@ -34,7 +34,7 @@ def server(server_factory: Callable[..., AbstractContextManager[LiveServer]]) ->
 async def client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     """An operator's HTTP client."""
     async with httpx.AsyncClient(
-        base_url=server.base_url, headers=server.operator_headers, timeout=10
+        base_url=server.api_url, headers=server.operator_headers, timeout=10
     ) as http:
         yield http
 

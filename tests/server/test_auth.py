@@ -63,7 +63,7 @@ def _bad_tokens() -> dict[str, tuple[str, str]]:
 @pytest.mark.parametrize("case", list(_bad_tokens()))
 async def test_refused_tokens_get_401_with_reason(server: LiveServer, case: str) -> None:
     token, reason = _bad_tokens()[case]
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=server.api_url) as http:
         response = await http.get("/personas", headers={"Authorization": f"Bearer {token}"})
     body = assert_error(response, 401, "UNAUTHORIZED")
     assert body["details"] == {"reason": reason}
@@ -73,7 +73,7 @@ async def test_refused_tokens_get_401_with_reason(server: LiveServer, case: str)
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Token abc"])
 async def test_missing_or_malformed_header_gets_401(server: LiveServer, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=server.api_url) as http:
         response = await http.get("/devices", headers=headers)
     assert_error(response, 401, "UNAUTHORIZED")
 
@@ -91,20 +91,20 @@ async def test_every_spec_endpoint_needs_a_token(server: LiveServer) -> None:
         ("POST", "/coordination/group-activity"),
         ("POST", "/coordination/broadcast"),
     ]
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=server.api_url) as http:
         for method, path in calls:
             assert_error(await http.request(method, path, json={}), 401, "UNAUTHORIZED")
 
 
 async def test_health_and_docs_need_no_token(server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        health = await http.get("/health")
+        health = await http.get("/v1/health")
         schema = await http.get("/schema/openapi.json")
         docs = await http.get("/schema/swagger")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
     assert schema.status_code == 200
-    assert "/devices/{device_id}/state" in schema.json()["paths"]
+    assert "/v1/devices/{device_id}/state" in schema.json()["paths"]
     assert docs.status_code == 200
 
 
@@ -114,7 +114,7 @@ async def test_device_token_reaches_only_its_own_device(
     mine, token = await register(client)
     other, _ = await register(client)
     device = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.base_url, headers=device) as http:
+    async with httpx.AsyncClient(base_url=server.api_url, headers=device) as http:
         assert (await http.get(f"/devices/{mine}/state")).status_code == 200
         assert (await http.get("/personas")).status_code == 200
         body = assert_error(await http.get(f"/devices/{other}/state"), 403, "FORBIDDEN")
@@ -140,7 +140,7 @@ async def test_rotated_and_deregistered_tokens_are_revoked(
     rotated = await client.post(f"/devices/{device_id}/token")
     assert rotated.status_code == 200
     new = rotated.json()["auth_token"]
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=server.api_url) as http:
         body = assert_error(
             await http.get(f"/devices/{device_id}/state", headers={"Authorization": f"Bearer {old}"}),
             401,
@@ -156,10 +156,10 @@ async def test_rotated_and_deregistered_tokens_are_revoked(
 
 async def test_device_token_rate_limit_holds_with_retry_after(server_factory) -> None:  # type: ignore[no-untyped-def]
     with server_factory(device_requests_per_minute=3) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as ops:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as ops:
             device_id, token = await register(ops)
             async with httpx.AsyncClient(
-                base_url=live.base_url, headers={"Authorization": f"Bearer {token}"}
+                base_url=live.api_url, headers={"Authorization": f"Bearer {token}"}
             ) as http:
                 for _ in range(3):
                     assert (await http.get(f"/devices/{device_id}/state")).status_code == 200
@@ -185,7 +185,7 @@ def test_cli_issues_operator_tokens_the_server_accepts(server: LiveServer, tmp_p
     claims = jwt.decode(token, TEST_SECRET, algorithms=["HS256"], issuer="companion-voice")
     assert claims["role"] == "operator"
     assert claims["exp"] - claims["iat"] == 60
-    response = httpx.get(f"{server.base_url}/devices", headers={"Authorization": f"Bearer {token}"})
+    response = httpx.get(f"{server.api_url}/devices", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
 
 

@@ -119,7 +119,7 @@ async def test_group_activity_refusals(server: LiveServer, client: httpx.AsyncCl
     )
 
     async with httpx.AsyncClient(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=server.api_url, headers={"Authorization": f"Bearer {token}"}
     ) as own:
         response = await own.post("/coordination/group-activity", json=_activity([device_id]))
     assert_error(response, 403, "FORBIDDEN")
@@ -258,7 +258,7 @@ async def test_broadcast_refusals(server: LiveServer, client: httpx.AsyncClient,
     bad_type = {"event_type": "no spaces!", "target_devices": [device_id], "payload": {}}
     assert_error(await client.post("/coordination/broadcast", json=bad_type), 422, "VALIDATION_ERROR")
     async with httpx.AsyncClient(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=server.api_url, headers={"Authorization": f"Bearer {token}"}
     ) as own:
         response = await own.post(
             "/coordination/broadcast", json={"event_type": "x", "target_devices": [device_id], "payload": {}}

@@ -190,7 +190,7 @@ async def test_a_newer_socket_closes_the_older_one(
 
 async def test_a_silent_device_is_closed_and_offline(server_factory: ServerFactory) -> None:
     with server_factory(presence_ttl_s=0.3) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             device_id, token = await register(http)
             socket = await connect(live, device_id, token)
             async with socket:
@@ -273,7 +273,7 @@ async def test_malformed_message_gets_error_and_connection_stays(socket: DeviceC
 async def test_oversize_message_gets_error(server_factory: ServerFactory) -> None:
     limit = 256
     with server_factory(max_ws_message_bytes=limit) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             device_id, token = await register(http)
         socket = await connect(live, device_id, token)
         async with socket:
@@ -477,7 +477,7 @@ async def test_deregistering_closes_the_socket_and_revokes_the_token(
     assert response.status_code == 204, response.text
     assert await close_code(socket) == 4410
 
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    async with httpx.AsyncClient(base_url=server.api_url) as http:
         refused = await http.get(f"/devices/{device_id}/state", headers={"Authorization": f"Bearer {token}"})
     body = assert_error(refused, 401, "UNAUTHORIZED")
     assert body["details"] == {"reason": "revoked"}
@@ -488,7 +488,7 @@ async def test_deregistering_closes_the_socket_and_revokes_the_token(
 
 async def test_dialog_turns_are_rate_limited(server_factory: ServerFactory) -> None:
     with server_factory(dialog_turns_per_minute=2) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             device_id, token = await register(http)
             async with await connect(live, device_id, token) as socket:
                 await away_from_minute_boundary()

@@ -40,7 +40,7 @@ async def test_default_capabilities(client: httpx.AsyncClient) -> None:
 
 async def test_websocket_url_uses_the_public_base_url(server_factory) -> None:  # type: ignore[no-untyped-def]
     with server_factory(public_base_url="https://voice.example.org/") as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             data = (await http.post("/devices", json={"name": "x", "device_type": "tablet"})).json()
     assert data["websocket_url"] == f"wss://voice.example.org/ws/{data['device_id']}"
 

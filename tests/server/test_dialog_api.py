@@ -136,7 +136,7 @@ async def test_a_device_token_sends_only_for_its_own_device(
     device_id, token = await register(client)
     other_id, _ = await register(client)
     async with httpx.AsyncClient(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=server.api_url, headers={"Authorization": f"Bearer {token}"}
     ) as own:
         reply = await _send(own, device_id, "How are you?")
         assert reply["persona_id"] == "companion"
@@ -187,7 +187,7 @@ async def test_ended_session_is_410(client: httpx.AsyncClient, device: tuple[str
 
 async def test_timed_out_session_is_410(server_factory: ServerFactory) -> None:
     with server_factory(session_ttl_s=1) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             device_id, _ = await register(http)
             session_id = (await _send(http, device_id, "Hello"))["session_id"]
             expired = await poll(lambda: _session(http, session_id), lambda s: s["status"] == "expired")
@@ -225,7 +225,7 @@ async def test_audio_is_not_supported_yet(client: httpx.AsyncClient, device: tup
 
 async def test_dialog_turns_are_rate_limited(server_factory: ServerFactory) -> None:
     with server_factory(dialog_turns_per_minute=2) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             device_id, _ = await register(http)
             other_id, _ = await register(http)
             await away_from_minute_boundary()
@@ -281,7 +281,7 @@ def fake(anthropic_api: FakeAnthropic) -> Iterator[FakeAnthropic]:
 @pytest.fixture
 async def llm_client(anthropic_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        base_url=anthropic_server.base_url, headers=anthropic_server.operator_headers, timeout=10
+        base_url=anthropic_server.api_url, headers=anthropic_server.operator_headers, timeout=10
     ) as http:
         yield http
 

@@ -11,7 +11,7 @@ from tests.support.live_server import LiveServer
 
 
 async def test_every_response_carries_a_request_id(server: LiveServer, client: httpx.AsyncClient) -> None:
-    async with httpx.AsyncClient(base_url=server.base_url) as anonymous:
+    async with httpx.AsyncClient(base_url=server.api_url) as anonymous:
         responses = [
             await anonymous.get("/health"),
             await anonymous.get("/devices"),
@@ -95,7 +95,7 @@ async def test_invalid_fields_are_422_naming_the_field(
 
 async def test_oversize_body_is_413(server_factory) -> None:  # type: ignore[no-untyped-def]
     with server_factory(max_body_bytes=1024) as live:
-        async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
             big = {"name": "x", "device_type": "tablet", "location": "y" * 4096}
             assert_error(await http.post("/devices", json=big), 413, "PAYLOAD_TOO_LARGE")
             # The server is still fine afterwards.

@@ -31,7 +31,7 @@ def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
         # A few real devices, so generated ids sometimes hit one (schemathesis also tries these examples).
         for name in ("fuzz-a", "fuzz-b"):
             httpx.post(
-                f"{live.base_url}/devices", json={"name": name, "device_type": "tablet"}, headers=headers
+                f"{live.api_url}/devices", json={"name": name, "device_type": "tablet"}, headers=headers
             )
         yield live
 

@@ -46,7 +46,7 @@ async def test_voices_differ_between_personas(client: httpx.AsyncClient) -> None
 async def test_devices_may_read_the_library(server: LiveServer, client: httpx.AsyncClient) -> None:
     _, token = await register(client)
     async with httpx.AsyncClient(
-        base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}
+        base_url=server.api_url, headers={"Authorization": f"Bearer {token}"}
     ) as http:
         assert (await http.get("/personas")).status_code == 200
         assert (await http.get("/personas/companion")).status_code == 200

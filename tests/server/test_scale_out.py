@@ -33,8 +33,8 @@ def pair(server_factory: Callable[..., AbstractContextManager[LiveServer]], redi
 async def test_health_reports_the_redis_backend(pair: Pair) -> None:
     a, b = pair
     async with httpx.AsyncClient() as http:
-        ha = (await http.get(f"{a.base_url}/health")).json()
-        hb = (await http.get(f"{b.base_url}/health")).json()
+        ha = (await http.get(f"{a.api_url}/health")).json()
+        hb = (await http.get(f"{b.api_url}/health")).json()
     assert ha["store_backend"] == hb["store_backend"] == "redis"
     assert ha["store_ok"]
     assert hb["store_ok"]
@@ -44,8 +44,8 @@ async def test_health_reports_the_redis_backend(pair: Pair) -> None:
 async def test_a_device_registered_on_one_is_known_to_the_other(pair: Pair) -> None:
     a, b = pair
     async with (
-        httpx.AsyncClient(base_url=a.base_url, headers=a.operator_headers) as on_a,
-        httpx.AsyncClient(base_url=b.base_url, headers=b.operator_headers) as on_b,
+        httpx.AsyncClient(base_url=a.api_url, headers=a.operator_headers) as on_a,
+        httpx.AsyncClient(base_url=b.api_url, headers=b.operator_headers) as on_b,
     ):
         device_id, _ = await register(on_a, group_id="ward-7")
         assert (await on_b.get(f"/devices/{device_id}")).json()["group_id"] == "ward-7"
@@ -62,7 +62,7 @@ async def test_a_device_registered_on_one_is_known_to_the_other(pair: Pair) -> N
 
 async def test_commands_reach_a_device_connected_to_the_other_instance(pair: Pair) -> None:
     a, b = pair
-    async with httpx.AsyncClient(base_url=b.base_url, headers=b.operator_headers) as on_b:
+    async with httpx.AsyncClient(base_url=b.api_url, headers=b.operator_headers) as on_b:
         device_id, token = await register(on_b)
         socket = await connect(a, device_id, token)
         async with socket:
@@ -88,7 +88,7 @@ async def test_commands_reach_a_device_connected_to_the_other_instance(pair: Pai
         # Once the device is gone, both instances say so.
         await poll(lambda: on_b.get(f"/devices/{device_id}/state"), lambda r: r.json()["status"] == "offline")
         for live in pair:
-            async with httpx.AsyncClient(base_url=live.base_url, headers=live.operator_headers) as http:
+            async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
                 response = await http.post(
                     f"/devices/{device_id}/commands", json={"type": "led_control", "payload": {}}
                 )
@@ -97,7 +97,7 @@ async def test_commands_reach_a_device_connected_to_the_other_instance(pair: Pai
 
 async def test_deregistering_on_one_instance_closes_the_socket_on_the_other(pair: Pair) -> None:
     a, b = pair
-    async with httpx.AsyncClient(base_url=b.base_url, headers=b.operator_headers) as on_b:
+    async with httpx.AsyncClient(base_url=b.api_url, headers=b.operator_headers) as on_b:
         device_id, token = await register(on_b)
         socket = await connect(a, device_id, token)
         assert (await on_b.delete(f"/devices/{device_id}")).status_code == 204
@@ -107,7 +107,7 @@ async def test_deregistering_on_one_instance_closes_the_socket_on_the_other(pair
 
 async def test_reconnecting_to_another_instance_closes_the_old_socket(pair: Pair) -> None:
     a, b = pair
-    async with httpx.AsyncClient(base_url=a.base_url, headers=a.operator_headers) as on_a:
+    async with httpx.AsyncClient(base_url=a.api_url, headers=a.operator_headers) as on_a:
         device_id, token = await register(on_a)
         old = await connect(a, device_id, token)
         new = await connect(b, device_id, token)
@@ -123,12 +123,12 @@ async def test_reconnecting_to_another_instance_closes_the_old_socket(pair: Pair
 
 async def test_rate_limit_is_shared_by_both_instances(pair: Pair) -> None:
     a, b = pair
-    async with httpx.AsyncClient(base_url=a.base_url, headers=a.operator_headers) as on_a:
+    async with httpx.AsyncClient(base_url=a.api_url, headers=a.operator_headers) as on_a:
         device_id, token = await register(on_a)
     device = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(headers=device) as http:
         statuses = [
-            (await http.get(f"{live.base_url}/devices/{device_id}/state")).status_code
+            (await http.get(f"{live.api_url}/devices/{device_id}/state")).status_code
             for live in (a, b, a, b, a)
         ]
     # The limit is 4 per minute per device token, counted once across instances (the window may
@@ -139,9 +139,9 @@ async def test_rate_limit_is_shared_by_both_instances(pair: Pair) -> None:
 
 async def test_a_token_revoked_on_one_instance_is_refused_by_the_other(pair: Pair) -> None:
     a, b = pair
-    async with httpx.AsyncClient(base_url=a.base_url, headers=a.operator_headers) as on_a:
+    async with httpx.AsyncClient(base_url=a.api_url, headers=a.operator_headers) as on_a:
         device_id, old = await register(on_a)
         assert (await on_a.post(f"/devices/{device_id}/token")).status_code == 200
-    async with httpx.AsyncClient(base_url=b.base_url, headers={"Authorization": f"Bearer {old}"}) as on_b:
+    async with httpx.AsyncClient(base_url=b.api_url, headers={"Authorization": f"Bearer {old}"}) as on_b:
         body = assert_error(await on_b.get(f"/devices/{device_id}/state"), 401, "UNAUTHORIZED")
     assert body["details"] == {"reason": "revoked"}

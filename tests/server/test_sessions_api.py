@@ -193,7 +193,7 @@ async def test_a_device_token_reaches_only_its_own_sessions(
     other_id, _ = await register(client)
     others = (await _create(client, other_id))["session_id"]
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=server.base_url, headers=headers) as own:
+    async with httpx.AsyncClient(base_url=server.api_url, headers=headers) as own:
         mine = await _create(own, device_id, "memory_keeper")
         assert mine["device_id"] == device_id
         assert (await _get(own, mine["session_id"]))["persona_id"] == "memory_keeper"

@@ -17,6 +17,7 @@ import uvicorn
 from personas import PersonaLibrary
 from server.app import create_app
 from server.auth import Role, TokenService
+from server.paths import API_PREFIX
 from server.settings import Settings
 
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -33,6 +34,11 @@ class LiveServer:
             secret=self.settings.jwt_secret, algorithm="HS256", issuer=self.settings.jwt_issuer
         )
         return tokens.issue(role=role, subject=subject, ttl_s=ttl_s).token
+
+    @property
+    def api_url(self) -> str:
+        """The REST API's base: paths like `/devices` are relative to it."""
+        return self.base_url + API_PREFIX
 
     @property
     def operator_headers(self) -> dict[str, str]:

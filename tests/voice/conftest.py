@@ -54,7 +54,7 @@ def voice_server_with(state_dir: Path, **overrides: Any) -> contextlib.AbstractC
 
 
 def operator_http(server: LiveServer) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.base_url, headers=server.operator_headers, timeout=30)
+    return httpx.AsyncClient(base_url=server.api_url, headers=server.operator_headers, timeout=30)
 
 
 @dataclass(frozen=True)
