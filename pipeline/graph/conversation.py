@@ -26,3 +26,7 @@ class Conversation:
 
     def clear(self) -> None:
         self._messages.clear()
+
+    def replace(self, history: Iterable[ChatMessage]) -> None:
+        """Hold another session's conversation from now on."""
+        self._messages = list(history)[-self._keep_last :]

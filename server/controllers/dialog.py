@@ -8,11 +8,9 @@ from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_device_access
 from server.controllers.common import AnyRequest, principal_of, public_base_url, services_of
-from server.errors import NotSupported, ValidationFailed
+from server.errors import ValidationFailed
 from server.request_ids import received_at
 from server.schemas.dialog import DialogSendRequest, DialogSendResponse
-from server.services.clock import elapsed_ms
-from server.voice.dialog_audio import speak_to_url, transcribe_wav_base64
 
 
 class DialogController(Controller):
@@ -23,37 +21,35 @@ class DialogController(Controller):
     async def send(self, request: AnyRequest, data: JSONBody[DialogSendRequest]) -> DialogSendResponse:
         """Runs a real turn. `LLM_API_ERROR` (502) when the persona's engine fails.
 
-        With `audio_base64` (a base64 WAV, 16-bit PCM at a supported rate) the
-        audio is transcribed and the reply is also spoken in the persona's voice:
-        `response_audio_url` is a pre-signed, expiring URL of the WAV. A text turn
-        answers in text only.
+        `message` (text) or `audio_base64` (a base64 WAV, 16-bit PCM at a supported
+        rate, transcribed first). On a server with its voice models the reply is also
+        spoken in the persona's voice, for either: `response_audio_url` is a pre-signed,
+        expiring URL of the WAV (null on a text-only server). A failure of the speech
+        recognizer or the voice is 503 `VOICE_UNAVAILABLE`; `latency_ms` runs from the
+        request's arrival until the reply, with its audio, is ready.
         """
         require_device_access(principal_of(request), data.device_id)
         services = services_of(request)
         started = received_at(request.scope)
-        text = data.message
-        if data.audio_base64 is None and not text.strip():
+        if data.audio_base64 is None and not (data.message or "").strip():
             raise ValidationFailed(
                 "Invalid request at message: must not be empty",
                 details={"errors": [{"field": "message", "reason": "must not be empty"}]},
             )
         await services.devices.get(data.device_id)
-        if data.audio_base64 is not None:
-            if services.voice is None:
-                raise NotSupported("Audio is not processed: this server runs without its voice models")
-            text = await transcribe_wav_base64(services.voice, data.audio_base64)
-        result = await services.dialog.run_turn(
-            device_id=data.device_id, text=text, session_id=data.session_id, started=started
+        result = await services.dialog.send(
+            device_id=data.device_id,
+            message=data.message,
+            audio_base64=data.audio_base64,
+            session_id=data.session_id,
+            started=started,
         )
-        audio_url = None
-        if data.audio_base64 is not None and services.voice is not None:
-            path = await speak_to_url(services, services.voice, result.persona_id, result.text)
-            audio_url = public_base_url(request) + path
+        audio_url = None if result.audio_path is None else public_base_url(request) + result.audio_path
         return DialogSendResponse(
             session_id=result.session.session_id,
             response_text=result.text,
             response_audio_url=audio_url,
             persona_id=result.persona_id,
-            latency_ms=round(elapsed_ms(started)),
+            latency_ms=round(result.latency_ms),
             tokens_used=result.tokens_used,
         )

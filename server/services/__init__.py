@@ -19,6 +19,7 @@ from server.services.sessions import SessionService
 from server.services.switching import PersonaSwitcher
 from server.settings import Settings
 from server.state.base import Bus, Store
+from server.voice.dialog_audio import DialogAudio
 from server.voice.latency import LatencyRecorder
 
 if TYPE_CHECKING:
@@ -63,9 +64,15 @@ def build_services(
         secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer, store=store
     )
     limiter = RateLimiter(store=store, settings=settings)
-    devices = DeviceService(store=store, bus=bus, tokens=tokens, settings=settings)
+    devices = DeviceService(store=store, bus=bus, tokens=tokens, personas=personas, settings=settings)
     sessions = SessionService(store=store, devices=devices, personas=personas, settings=settings)
     commands = CommandService(store=store, bus=bus, settings=settings)
+    audio_urls = AudioUrlSigner(secret=settings.jwt_secret, ttl_s=settings.audio_url_ttl_s)
+    dialog_voice = None
+    if voice is not None:
+        dialog_voice = DialogAudio(
+            runtime=voice, store=store, audio_urls=audio_urls, audio_ttl_s=settings.audio_url_ttl_s
+        )
     return Services(
         settings=settings,
         store=store,
@@ -78,13 +85,18 @@ def build_services(
         sessions=sessions,
         commands=commands,
         dialog=DialogService(
-            store=store, sessions=sessions, responders=responders, limiter=limiter, settings=settings
+            store=store,
+            sessions=sessions,
+            responders=responders,
+            limiter=limiter,
+            settings=settings,
+            voice=dialog_voice,
         ),
         switcher=PersonaSwitcher(
             store=store, devices=devices, sessions=sessions, commands=commands, personas=personas
         ),
         coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
-        audio_urls=AudioUrlSigner(secret=settings.jwt_secret, ttl_s=settings.audio_url_ttl_s),
+        audio_urls=audio_urls,
         latency=LatencyRecorder(),
         voice=voice,
     )

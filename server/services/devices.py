@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from personas import PersonaLibrary
 from server.auth import IssuedToken, TokenService
 from server.errors import DeviceNotFound
 from server.schemas.devices import DeviceInfo, DeviceMetrics, DeviceRegisterRequest, DeviceState, DeviceStatus
@@ -17,10 +18,13 @@ from server.state.records import BusMessage, DeviceRecord, DeviceRuntime, Presen
 
 
 class DeviceService:
-    def __init__(self, *, store: Store, bus: Bus, tokens: TokenService, settings: Settings) -> None:
+    def __init__(
+        self, *, store: Store, bus: Bus, tokens: TokenService, personas: PersonaLibrary, settings: Settings
+    ) -> None:
         self._store = store
         self._bus = bus
         self._tokens = tokens
+        self._personas = personas
         self._settings = settings
 
     async def register(self, request: DeviceRegisterRequest) -> tuple[DeviceRecord, IssuedToken]:
@@ -59,7 +63,7 @@ class DeviceService:
         return DeviceState(
             device_id=device_id,
             status=_status(presence),
-            active_persona_id=runtime.active_persona_id,
+            active_persona_id=self.answering_persona(runtime),
             active_session_id=runtime.active_session_id,
             last_activity=_last_activity(device, runtime),
             metrics=DeviceMetrics(
@@ -81,7 +85,7 @@ class DeviceService:
             capabilities=device.capabilities,
             created_at=device.created_at,
             status=_status(presence),
-            active_persona_id=runtime.active_persona_id,
+            active_persona_id=self.answering_persona(runtime),
             active_session_id=runtime.active_session_id,
             last_activity=_last_activity(device, runtime),
         )
@@ -107,6 +111,14 @@ class DeviceService:
         await self._revoke(device.token_jti)
         await self._store.delete_device(device_id)
         await self._bus.send(device_id, BusMessage(kind="disconnect", reason="device deregistered"))
+
+    def answering_persona(self, runtime: DeviceRuntime) -> str:
+        """The persona the device answers with now: its assigned one, else (none yet, or one no
+        longer in the library) the default, exactly as its next session would be opened."""
+        persona_id = runtime.active_persona_id
+        if persona_id is None or persona_id not in self._personas:
+            return self._settings.default_persona_id
+        return persona_id
 
     async def touch(self, device_id: str) -> None:
         await self._store.update_runtime(device_id, last_activity=utcnow())

@@ -1,15 +1,22 @@
-"""One dialog turn: the persona's LLM engine answers the user in its session's context."""
+"""One dialog turn: the persona's LLM engine answers the user in its session's context.
+
+A turn's latency is one measure everywhere: from the moment the server has the
+user's whole turn (here: the request received) until the reply is ready to be
+heard, its audio included when the server speaks. The API reports it as
+`latency_ms` and the device's metrics average exactly the same number.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import msgspec
 
 from pipeline.llm import ChatMessage, LLMError, Responder
-from server.errors import Forbidden, LLMApiError
+from server.errors import Forbidden, LLMApiError, NotSupported
 from server.ratelimit import RateLimiter
 from server.services.clock import elapsed_ms, utcnow
 from server.services.sessions import SessionService
@@ -22,16 +29,31 @@ log = logging.getLogger(__name__)
 OnPiece = Callable[[str], Awaitable[None]]
 
 
+class DialogVoice(Protocol):
+    """What the dialog needs of the voice engines (server.voice.dialog_audio.DialogAudio)."""
+
+    async def transcribe(self, audio_base64: str) -> str:
+        """The words of a base64 WAV."""
+        ...
+
+    async def speak(self, persona_id: str, text: str) -> str:
+        """The reply spoken in the persona's voice; the pre-signed path of its WAV."""
+        ...
+
+
 class TurnResult(msgspec.Struct, frozen=True):
     session: SessionRecord
     persona_id: str
     text: str
     latency_ms: float
-    """Request received → reply complete, measured on the server."""
+    """Request received → reply ready (its audio stored, when spoken), measured on the server;
+    the device's metrics record this same figure."""
     first_piece_ms: float
     """Request received → first piece of the reply from the engine."""
     tokens_used: int
     engine: str
+    audio_path: str | None = None
+    """The pre-signed path (with query) of the reply's WAV, when it was spoken."""
 
 
 class DialogService:
@@ -43,12 +65,45 @@ class DialogService:
         responders: Mapping[str, Responder],
         limiter: RateLimiter,
         settings: Settings,
+        voice: DialogVoice | None = None,
     ) -> None:
         self._store = store
         self._sessions = sessions
         self._responders = responders
         self._limiter = limiter
         self._keep_last = settings.context_keep_last
+        self.voice = voice
+        """Transcribes audio turns and speaks replies; None on a server without its voice models."""
+
+    async def send(
+        self,
+        *,
+        device_id: str,
+        message: str | None,
+        audio_base64: str | None,
+        session_id: str | None,
+        started: float,
+    ) -> TurnResult:
+        """The REST dialog (§8.5): a text `message` or `audio_base64` (a WAV) in, the reply out.
+
+        With the voice models loaded the reply is spoken too, for a text turn as for an
+        audio one (`audio_path`). Audio on a server without them is `NotSupported`.
+        """
+        if audio_base64 is not None:
+            if self.voice is None:
+                raise NotSupported("Audio is not processed: this server runs without its voice models")
+            await self._limiter.check_dialog_turn(device_id)  # before the costly transcription
+            text = await self.voice.transcribe(audio_base64)
+        else:
+            text = message or ""
+        return await self.run_turn(
+            device_id=device_id,
+            text=text,
+            session_id=session_id,
+            started=started,
+            speak=self.voice is not None,
+            limit_checked=audio_base64 is not None,
+        )
 
     async def run_turn(
         self,
@@ -58,14 +113,19 @@ class DialogService:
         session_id: str | None = None,
         started: float | None = None,
         on_piece: OnPiece | None = None,
+        speak: bool = False,
+        limit_checked: bool = False,
     ) -> TurnResult:
         """Answer `text` from `device_id`; `started` is the `perf_counter()` when the request arrived.
 
-        Raises `LLMApiError` (502) when the engine fails; the session's context
-        is then left as it was, so the user can simply ask again.
+        With `speak`, the reply is also spoken (`self.voice`) before the turn is recorded.
+        Raises `LLMApiError` (502) when the engine fails, or the voice's error (503) when
+        speaking fails; the session's context is then left as it was, so the user can
+        simply ask again.
         """
         started = time.perf_counter() if started is None else started
-        await self._limiter.check_dialog_turn(device_id)
+        if not limit_checked:
+            await self._limiter.check_dialog_turn(device_id)
         session = await self._session(device_id, session_id)
         responder = self._responders[session.persona_id]
         history = await self._store.get_context(session.session_id)
@@ -94,6 +154,9 @@ class DialogService:
                 },
             ) from None
         reply = "".join(pieces)
+        audio_path = None
+        if speak and self.voice is not None:
+            audio_path = await self.voice.speak(session.persona_id, reply)
         await self._store.append_context(
             session.session_id, [user, ChatMessage(role="assistant", content=reply)], self._keep_last
         )
@@ -110,7 +173,13 @@ class DialogService:
             first_piece_ms=first_piece_ms,
             tokens_used=stream.usage.total,
             engine=responder.engine_name,
+            audio_path=audio_path,
         )
+
+    async def session_for(self, device_id: str, session_id: str | None) -> SessionRecord:
+        """The session a turn of `device_id` goes to: the one named (live, and the device's), else
+        the device's current one."""
+        return await self._session(device_id, session_id)
 
     async def _session(self, device_id: str, session_id: str | None) -> SessionRecord:
         if session_id is None:

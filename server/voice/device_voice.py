@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from pipeline.audio import wav_bytes
@@ -32,18 +33,38 @@ class DeviceVoice:
     """The `SessionListener` of one device's graph."""
 
     def __init__(
-        self, *, services: Services, connection: DeviceConnection, device_id: str, base_url: str
+        self,
+        *,
+        services: Services,
+        connection: DeviceConnection,
+        device_id: str,
+        base_url: str,
+        on_replying: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """`base_url`: the server's address as the device reaches it, for absolute audio URLs."""
+        """`base_url`: the server's address as the device reaches it, for absolute audio URLs;
+        `on_replying` is awaited whenever `replying` changes."""
         self._services = services
         self._base_url = base_url.rstrip("/")
         self._connection = connection
         self._device_id = device_id
         self._seq = 0
+        self._on_replying = on_replying
         self.persona_id = ""
+        self.replying = False
+        """A reply is being produced (after the user's turn ended) or played: the device is busy."""
+
+    async def set_replying(self, replying: bool) -> None:
+        if replying == self.replying:
+            return
+        self.replying = replying
+        if self._on_replying is not None:
+            await self._on_replying()
 
     async def on_led(self, state: LedState) -> None:
         self._connection.send("led_control", {"state": state, "source": "voice"}, LED_PRIORITY)
+        # The graph's LED says where the turn is: "thinking" once the user's turn is over, "speaking"
+        # while the reply plays, "listening" when it has been played, cut, or there was nothing to say.
+        await self.set_replying(state in ("thinking", "speaking"))
 
     async def on_transcript(self, text: str, timeline: TurnTimeline) -> None:
         payload: dict[str, object] = {"text": text, "final": True, "turn_id": timeline.turn_id}
@@ -93,6 +114,7 @@ class DeviceVoice:
 
     async def on_stop_playback(self) -> None:
         self._connection.send("stop_playback", {"reason": "barge_in"}, STOP_PRIORITY)
+        await self.set_replying(False)
 
     async def on_turn_done(
         self, user_text: str, spoken_text: str, interrupted: bool, timeline: TurnTimeline | None

@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
 REPLACED = BusMessage(kind="disconnect", reason="replaced by a newer connection", close_code=4409)
-CLOSE_CODES = {401: 4401, 403: 4403, 404: 4404}
+CLOSE_NO_HEARTBEAT = 4408
+CLOSE_SERVER_FAULT = 4500
+"""Close codes are 4000 + the HTTP status the same condition has on REST (README, "Close codes")."""
 
 
 @websocket("/ws/{device_id:str}", name="device_socket")
@@ -52,12 +54,18 @@ async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[st
         await _authenticate(socket, services, device_id)
     except ApiError as error:
         await _send_error(socket, error)
-        await socket.close(code=CLOSE_CODES.get(error.status_code, 4400), reason=error.error_code)
+        await socket.close(code=4000 + error.status_code, reason=error.error_code)
         return
     except WebSocketDisconnect:
         return
+    except Exception as exc:  # the store failed while checking the token: a server fault, said as one
+        await _server_fault(socket, device_id, exc)
+        return
     session = DeviceSession(socket, services, device_id)
-    await session.run()
+    try:
+        await session.run()
+    except Exception as exc:  # everything the session set up is already undone (run's finally)
+        await _server_fault(socket, device_id, exc)
 
 
 class DeviceSession:
@@ -70,11 +78,16 @@ class DeviceSession:
         self.connection = DeviceConnection(socket, device_id)
         self.connected_at = utcnow()
         self.device_busy = False
+        """The device's own view, from its heartbeats."""
         self.turns_running = 0
+        """Text turns being answered without the voice loop."""
         self._turn_lock = asyncio.Lock()
         self._turns: set[asyncio.Task[None]] = set()
         self._presence_refreshed = 0.0
         self._presence_every_s = services.settings.presence_ttl_s / 3
+        self._presence_lock = asyncio.Lock()
+        """Presence writes one at a time, each with the status of its moment: the last write wins."""
+        self._closing = False
         self.voice: VoiceLink | None = None
 
     async def run(self) -> None:
@@ -95,6 +108,7 @@ class DeviceSession:
                     device_id=self.device_id,
                     base_url=public_base_url(self.socket),
                     sample_rate=_declared_rate(self.socket.query_params.get("sample_rate")),
+                    on_replying=self._replying_changed,
                 )
                 await self.voice.start()
                 self.connection.on_command = self.voice.on_command
@@ -105,7 +119,7 @@ class DeviceSession:
                 {
                     "device_id": self.device_id,
                     "instance_id": settings.instance_id,
-                    "active_persona_id": runtime.active_persona_id,
+                    "active_persona_id": services.devices.answering_persona(runtime),
                     "active_session_id": runtime.active_session_id,
                     "heartbeat_interval_s": settings.presence_ttl_s / 3,
                     "server_time": utcnow().isoformat(),
@@ -118,6 +132,7 @@ class DeviceSession:
     async def _close(self) -> None:
         """Everything `run` set up, undone, whatever point it reached."""
         services = self.services
+        self._closing = True  # no presence write from here on: the device is going offline
         for task in self._turns:
             task.cancel()
         if self.voice is not None:
@@ -127,7 +142,8 @@ class DeviceSession:
             del services.connections[self.device_id]
             # Only the device's current socket here owns its presence: a socket the device
             # has already replaced by reconnecting must not mark it offline as it closes.
-            await services.store.clear_presence(self.device_id, services.settings.instance_id)
+            async with self._presence_lock:  # after any write already under way
+                await services.store.clear_presence(self.device_id, services.settings.instance_id)
         await self.connection.stop()
 
     async def _receive_loop(self) -> None:
@@ -140,7 +156,7 @@ class DeviceSession:
                 async with asyncio.timeout(idle_timeout):
                     event = await self.socket.receive()
             except TimeoutError:
-                await self.socket.close(code=4408, reason="no heartbeat")
+                await self.socket.close(code=CLOSE_NO_HEARTBEAT, reason="no heartbeat")
                 return
             except WebSocketDisconnect:
                 return
@@ -193,8 +209,8 @@ class DeviceSession:
                 self.device_busy = payload.status == "busy"
                 await self._refresh_presence()
                 self.connection.send("heartbeat_ack", {"server_time": utcnow().isoformat()})
-            case protocol.TextInput(payload=payload) if self.voice is not None and payload.session_id is None:
-                await self.voice.text(payload.text)
+            case protocol.TextInput(payload=payload) if self.voice is not None:
+                await self.voice.text(payload.text, payload.session_id)
             case protocol.TextInput(payload=payload):
                 task = asyncio.create_task(self._turn(payload.text, payload.session_id))
                 self._turns.add(task)
@@ -249,16 +265,26 @@ class DeviceSession:
         if recorded is None:
             raise ValidationFailed("Unknown command_id", details={"command_id": command_id})
 
+    async def _replying_changed(self) -> None:
+        """The voice loop started or finished producing and playing a reply: the status follows."""
+        await self._refresh_presence()
+
     async def _refresh_presence(self) -> None:
         """Write the presence key now (its status may have changed); the receive loop keeps it alive,
-        at most every third of its TTL."""
+        at most every third of its TTL.
+
+        `busy` while the device says so, or a reply is being produced or played for it."""
         ttl = self.services.settings.presence_ttl_s
         self._presence_refreshed = time.monotonic()
-        status: PresenceStatus = "busy" if (self.device_busy or self.turns_running) else "online"
-        presence = Presence(
-            instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at
-        )
-        await self.services.store.set_presence(self.device_id, presence, ttl)
+        async with self._presence_lock:
+            if self._closing:
+                return
+            replying = self.turns_running > 0 or (self.voice is not None and self.voice.replying)
+            status: PresenceStatus = "busy" if (self.device_busy or replying) else "online"
+            presence = Presence(
+                instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at
+            )
+            await self.services.store.set_presence(self.device_id, presence, ttl)
 
     def _error(self, error: ApiError) -> None:
         self.connection.send("error", _error_body(error))
@@ -314,3 +340,16 @@ def _error_body(error: ApiError) -> dict[str, Any]:
 async def _send_error(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
     with contextlib.suppress(Exception):
         await socket.send_data(protocol.encode("error", _error_body(error)), mode="text")
+
+
+async def _server_fault(socket: WebSocket[Any, Any, Any], device_id: str, exc: Exception) -> None:
+    """An unexpected failure (e.g. the store is unreachable): an `INTERNAL_ERROR` message, then close 4500.
+
+    Logged by type only (with the traceback at DEBUG): an exception's text could carry what was said.
+    """
+    log.error(
+        "device socket %s failed: %s", device_id, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG)
+    )
+    await _send_error(socket, ApiError("Internal server error; reconnect", details={}))
+    with contextlib.suppress(Exception):
+        await socket.close(code=CLOSE_SERVER_FAULT, reason="INTERNAL_ERROR")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pipeline.audio import AudioFormatError, check_rate, pcm16_from_base64, pcm16_from_bytes
 from pipeline.graph.listen import TurnParams
+from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import VoiceSession
 from server.errors import ValidationFailed
-from server.state.records import CommandRecord
+from server.state.records import CommandRecord, SessionRecord
 from server.voice.device_voice import DeviceVoice
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SAMPLE_RATE = 16_000
+"""Audio that declares no rate is 16 kHz mono PCM16 (the spec's `audio_stream` example has none)."""
 TALK_BUTTONS = frozenset({"talk", "push_to_talk", "ptt"})
 STOP_BUTTONS = frozenset({"stop", "cancel"})
 
@@ -35,27 +39,37 @@ class VoiceLink:
         device_id: str,
         base_url: str,
         sample_rate: int | None,
+        on_replying: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._services = services
         self._runtime = runtime
         self._device_id = device_id
         self._listener = DeviceVoice(
-            services=services, connection=connection, device_id=device_id, base_url=base_url
+            services=services,
+            connection=connection,
+            device_id=device_id,
+            base_url=base_url,
+            on_replying=on_replying,
         )
         self._session: VoiceSession | None = None
-        self._sample_rate = sample_rate
-        """The rate of binary frames: from `?sample_rate=` or the last `audio_stream` that declared one."""
+        self._session_id = ""
+        """The stored session whose conversation the graph holds."""
+        self._sample_rate = sample_rate if sample_rate is not None else DEFAULT_SAMPLE_RATE
+        """The rate of audio that declares none: `?sample_rate=`, else the last `audio_stream` that
+        declared one, else 16 kHz."""
         self._switches: set[asyncio.Task[None]] = set()
+
+    @property
+    def replying(self) -> bool:
+        """A reply is being produced or played on this device's voice loop."""
+        return self._listener.replying
 
     async def start(self) -> None:
         services = self._services
         session = await services.sessions.current_for_device(self._device_id)
-        # A session may name a persona no longer in the library (its file was removed): use the default.
-        binding = (
-            self._runtime.bindings.get(session.persona_id)
-            or self._runtime.bindings[services.settings.default_persona_id]
-        )
+        binding = self._binding_for(session)
         self._listener.persona_id = binding.persona_id
+        self._session_id = session.session_id
         settings = services.settings
         self._session = VoiceSession(
             engines=self._runtime.engines,
@@ -85,6 +99,7 @@ class VoiceLink:
 
     async def audio_message(self, payload: protocol.AudioStreamPayload) -> None:
         try:
+            # Without `sample_rate` (as in the spec's example), the socket's rate: 16 kHz unless declared.
             rate = check_rate(payload.sample_rate if payload.sample_rate is not None else self._sample_rate)
             pcm = pcm16_from_base64(
                 payload.audio_b64, max_bytes=self._services.settings.max_audio_chunk_bytes
@@ -102,8 +117,18 @@ class VoiceLink:
             raise _invalid(exc) from None
         await self.session.push_audio(pcm, rate)
 
-    async def text(self, text: str) -> None:
-        await self._services.limiter.check_dialog_turn(self._device_id)
+    async def text(self, text: str, session_id: str | None = None) -> None:
+        """A typed turn, answered and spoken like a spoken one, in the session it names (which
+        becomes the device's active one) or else the device's current session."""
+        services = self._services
+        await services.limiter.check_dialog_turn(self._device_id)
+        session = await services.dialog.session_for(self._device_id, session_id)
+        if session_id is not None:
+            await services.store.update_runtime(
+                self._device_id, active_session_id=session.session_id, active_persona_id=session.persona_id
+            )
+        await self._follow(session)
+        await self._listener.set_replying(True)
         await self.session.push_text(text)
 
     async def button(self, payload: protocol.ButtonPressPayload) -> None:
@@ -111,6 +136,32 @@ class VoiceLink:
             await self.session.push_to_talk(payload.action in ("press", "long_press"))
         elif payload.button in STOP_BUTTONS and payload.action == "press":
             await self.session.interrupt()
+            await self._cut()
+
+    async def _follow(self, session: SessionRecord) -> None:
+        """Make the graph hold `session`: its persona and its conversation (no-op if it already does).
+
+        Another session's persona is swapped in as a switch does it (the old one's speech is cut)."""
+        if session.session_id == self._session_id:
+            return
+        self._session_id = session.session_id
+        binding = self._binding_for(session)
+        if binding is not self.session.binding:
+            self._listener.persona_id = binding.persona_id
+            await self.session.switch(binding, transition_message=None, preserve_context=True)
+            await self._cut()
+        self.session.conversation.replace(await self._services.store.get_context(session.session_id))
+
+    def _binding_for(self, session: SessionRecord) -> PersonaBinding:
+        # A session may name a persona no longer in the library (its file was removed): use the default.
+        bindings = self._runtime.bindings
+        return bindings.get(session.persona_id) or bindings[self._services.settings.default_persona_id]
+
+    async def _cut(self) -> None:
+        """The reply was cut before a word of it played (the output has nothing to stop): the device
+        listens again."""
+        if self._listener.replying:
+            await self._listener.on_led("listening")
 
     def on_command(self, command: CommandRecord) -> None:
         """Called as a command reaches this device's socket: a persona switch swaps the live graph too."""
@@ -125,12 +176,15 @@ class VoiceLink:
         if binding is None or self._session is None:
             return
         self._listener.persona_id = binding.persona_id
+        transition_message = payload.get("transition_message")
         elapsed_s = await self._session.switch(
             binding,
-            transition_message=payload.get("transition_message"),
+            transition_message=transition_message,
             preserve_context=bool(payload.get("preserve_context", True)),
         )
         self._services.latency.record_swap(elapsed_s * 1000)
+        if not transition_message:
+            await self._cut()
 
 
 def _invalid(exc: AudioFormatError) -> ValidationFailed:

@@ -463,7 +463,8 @@ async def test_switch_on_offline_device_is_503(client: httpx.AsyncClient, device
         f"/devices/{device_id}/persona/switch", json={"target_persona_id": "storyteller"}
     )
     assert_error(response, 503, "DEVICE_OFFLINE")
-    assert (await device_state(client, device_id))["active_persona_id"] is None
+    # Nothing changed: the device would still answer with the default persona.
+    assert (await device_state(client, device_id))["active_persona_id"] == "companion"
 
 
 # Deregistration and limits

@@ -50,7 +50,7 @@ async def test_state_of_a_new_device(client: httpx.AsyncClient) -> None:
     state = (await client.get(f"/devices/{device_id}/state")).json()
     assert state["device_id"] == device_id
     assert state["status"] == "offline"
-    assert state["active_persona_id"] is None
+    assert state["active_persona_id"] == "companion"  # the default persona: the one it would answer with
     assert state["active_session_id"] is None
     assert state["metrics"] == {"uptime_hours": 0.0, "interactions_today": 0, "avg_response_latency_ms": None}
 
