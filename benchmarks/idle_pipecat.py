@@ -7,7 +7,11 @@ connects first (`PipecatLink`), streams silence in real time from its own
 before the first step (a connection's first turn is slower), and after each
 step's window says it again; the step keeps up only if reply audio comes
 within the reply timeout. The probe waits until the reply has played, so the
-reply never runs into the next step's window.
+reply never runs into the next step's window (nor into the probe's next turn,
+where its audio would be taken for the answer: `PipecatLink` waits for the
+answer to the rest of an utterance the bot cut early, too). A reply that began
+before the speech had ended is reported as cut early (a negative
+voice-to-voice), not as a latency.
 
 Importing this module loads pipecat's protobuf frames, which a run against
 this server never needs: `benchmarks.idle_capacity` imports it only for
@@ -89,7 +93,8 @@ class ProbeDevice:
         except ConnectionClosed as exc:
             return Probe(voice_to_voice_ms=None, error=f"the probe's socket closed ({exc})")
         try:
-            await link.reply(since=since, first=first)
+            reply = await link.reply(since=since, first=first)
         except DeviceError as exc:
             return Probe(voice_to_voice_ms=None, error=f"the probe's reply never ended ({exc})")
-        return Probe(voice_to_voice_ms=round((first.at - utterance.mark_at) * 1000, 1))
+        voice_to_voice_ms = round((first.at - utterance.mark_at) * 1000, 1)
+        return Probe(voice_to_voice_ms=voice_to_voice_ms, heard=reply.transcripts)

@@ -35,10 +35,18 @@ class Probe(msgspec.Struct, kw_only=True):
     """Stock pipecat: one of the step's devices says a fixture after the window (its voice-to-voice)."""
 
     voice_to_voice_ms: float | None
-    """End of speech → first reply audio; None when the turn failed."""
+    """End of speech → first reply audio; None when the turn failed. Negative when the bot ended the
+    turn early, at a pause inside the utterance, and its reply began before the speech had ended
+    (`cut_early`: then it is no time to compare)."""
     error: str | None = None
     """Why the turn failed, as a sentence about the probe: no reply audio in time, a reply that never
     ended, a closed socket."""
+    heard: list[str] | None = None
+    """What the bot said it heard in the turn (its final transcriptions), when the turn was answered."""
+
+    @property
+    def cut_early(self) -> bool:
+        return self.voice_to_voice_ms is not None and self.voice_to_voice_ms < 0
 
 
 class Step(msgspec.Struct, kw_only=True):
@@ -350,7 +358,9 @@ def _pipecat_markdown(report: IdleReport) -> str:
         "",
         f"RSS with no device: {report.rss_zero_mb:g} MB; after every device disconnected: "
         f"{report.rss_after_disconnect_mb:g} MB. CPU per device is the server's CPU over the step / devices; "
-        "RSS per device is (RSS at N - RSS with no device) / N, and includes the probe's (which has spoken).",
+        "RSS per device is (RSS at N - RSS with no device) / N, and includes the probe's (which has spoken). "
+        "A probe voice-to-voice marked (cut early) is negative: the bot ended the turn at a pause inside "
+        "the utterance and its reply began before the speech had ended.",
     ]
     if report.comparison:
         lines += ["", "### Against this server", "", *(f"- {line}" for line in report.comparison)]
@@ -361,7 +371,9 @@ def _pipecat_row(step: Step) -> str:
     per_device = f"{step.rss_per_device_kb / 1024:.1f}" if step.rss_per_device_kb is not None else "-"
     cpu_each = f"{step.server_cpu_per_device_pct:g}" if step.server_cpu_per_device_pct is not None else "-"
     probe = step.probe
-    probe_ms = f"{probe.voice_to_voice_ms:g}" if probe and probe.voice_to_voice_ms is not None else "-"
+    probe_ms = "-"
+    if probe and probe.voice_to_voice_ms is not None:
+        probe_ms = f"{probe.voice_to_voice_ms:g}" + (" (cut early)" if probe.cut_early else "")
     slowest = f"{step.slowest_connect_s:g}" if step.slowest_connect_s is not None else "-"
     cpu = step.cpu
     return (

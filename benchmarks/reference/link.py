@@ -9,13 +9,18 @@ the microphone starts only then.
 What comes back, and how the harness reads it:
 
 - **first reply audio**: the first `AudioRawFrame` (an `OutputAudioRawFrame`)
-  after the utterance began;
+  after the bot heard the utterance begin (RTVI `user-started-speaking`), so
+  the tail of an earlier reply can never be taken for it;
 - **end of the reply**: RTVI `bot-stopped-speaking` (stock: sent by pipecat's
   RTVI observer on `BotStoppedSpeakingFrame`, which the output transport emits
-  once its audio has stopped for 0.35 s) after the first audio, followed by
-  1 s without new audio or `bot-started-speaking` (a slow sentence can make
-  pipecat stop and start again within one reply); the next turn starts after
-  it, so it is not a barge-in;
+  once its audio has stopped for 0.35 s) after the first audio, with the
+  speaker's turns all answered, followed by 1 s without new audio or
+  `bot-started-speaking` (a slow sentence can make pipecat stop and start again
+  within one reply); the next turn starts after it, so it is not a barge-in.
+  A bot that ends the turn early (at a pause inside the utterance) starts a
+  reply, is interrupted by the rest of the utterance (`user-started-speaking`,
+  `bot-stopped-speaking`) and then answers that: the turn's reply ends only
+  after the answer to the rest;
 - **transcript**: RTVI `user-transcription` messages with `final` true
   (pipecat's serializer could carry a `TranscriptionFrame`, but the output
   transport does not send them; RTVI does);
@@ -134,11 +139,13 @@ class PipecatLink:
         return self.socket.mark()
 
     async def first_audio(self, *, since: int, timeout: float) -> Received:  # noqa: ASYNC109  # a per-turn deadline
-        return await self.socket.wait_for(_has_audio, since=since, timeout=timeout)
+        socket = self.socket
+        heard = await socket.wait_for(of_type("user-started-speaking"), since=since, timeout=timeout)
+        return await socket.wait_for(_has_audio, since=heard.index + 1, timeout=timeout)
 
     async def reply(self, *, since: int, first: Received) -> Reply:
         socket = self.socket
-        end = await self._end(first)
+        end = await self._end(since, first)
         in_reply = socket.messages[since : end.index + 1]
         audio_s = sum(
             m.payload["bytes"] / 2 / (m.payload["sample_rate"] or 1) for m in in_reply if _has_audio(m)
@@ -151,17 +158,25 @@ class PipecatLink:
         text = "".join(str(m.payload.get("text", "")) for m in in_reply if m.type == "bot-llm-text")
         return Reply(audio_s=audio_s, transcripts=transcripts, reply_text=text.strip(), server_ms={})
 
-    async def _end(self, first: Received) -> Received:
-        """The `bot-stopped-speaking` after which the bot stays quiet for `QUIET_S`.
+    async def _end(self, turn: int, first: Received) -> Received:
+        """The `bot-stopped-speaking`, with every turn of the speaker since `turn` answered, after which
+        the bot stays quiet for `QUIET_S`.
 
         A pause in the audio longer than the output transport's 0.35 s (the next
         sentence not synthesized in time) makes pipecat say it stopped and then
         started again within one reply; only a stop that stays quiet ends it.
+        A stop while an answer is still due (the speaker interrupted the reply)
+        never ends it, however long that answer takes to start.
         """
+        messages = self.socket.messages
+
+        def ends(message: Received) -> bool:
+            return message.type == END_OF_REPLY and answered(messages[turn : message.index + 1])
+
         since = first.index + 1
         while True:
             try:
-                end = await self.socket.wait_for(of_type(END_OF_REPLY), since=since, timeout=FINAL_TIMEOUT_S)
+                end = await self.socket.wait_for(ends, since=since, timeout=FINAL_TIMEOUT_S)
             except DeviceError as exc:
                 raise DeviceError(f"no {END_OF_REPLY} after the reply's first audio: {exc}") from None
             try:
@@ -175,6 +190,24 @@ class PipecatLink:
 
     async def close(self) -> None:
         await self.socket.close()
+
+
+def answered(messages: list[Received]) -> bool:
+    """Whether, after these RTVI messages, the bot owes the speaker nothing: it is not speaking, the
+    speaker is not in a turn, and every turn the bot ended (`user-stopped-speaking`) was followed by
+    `bot-started-speaking`."""
+    speaking = in_turn = due = False
+    for message in messages:
+        match message.type:
+            case "bot-started-speaking":
+                speaking, due = True, False
+            case "bot-stopped-speaking":
+                speaking = False
+            case "user-started-speaking":
+                in_turn = True
+            case "user-stopped-speaking":
+                in_turn, due = False, True
+    return not (speaking or in_turn or due)
 
 
 def _speaks(message: Received) -> bool:

@@ -121,6 +121,20 @@ def test_stock_pipecat_keeps_up_while_its_probe_is_answered() -> None:
     assert "**Keeps up with 5 devices**; at 10: FAILED: the probe got no reply audio" in table
 
 
+def test_a_probe_reply_that_began_before_the_speech_ended_is_reported_cut_early_not_as_a_latency() -> None:
+    steps = [synthetic.pipecat_step(1, probe_ms=-420.0), synthetic.pipecat_step(5)]
+    table = devices_markdown(synthetic.pipecat_idle_report(steps))
+
+    early, timed = steps[0].probe, steps[1].probe
+    assert early is not None
+    assert early.cut_early
+    assert timed is not None
+    assert not timed.cut_early
+    assert steps[0].keeps_up  # it was answered in time; how it took turns is another question
+    assert "| 136.7 | -420 (cut early) |" in table
+    assert "| 1100 |" in table
+
+
 def test_a_connection_not_opened_or_a_closed_socket_fails_a_pipecat_step_whatever_the_probe_says() -> None:
     refused = synthetic.pipecat_step(
         5, connect_failures=("TimeoutError: timed out during opening handshake",)
