@@ -190,6 +190,17 @@ async def test_presence_is_shared_and_expires_after_its_ttl(stores: StoreFactory
     await eventually(gone)
 
 
+async def test_presence_status_goes_busy_and_back_for_every_instance(stores: StoreFactory) -> None:
+    owner, other = stores(), stores()
+    online = presence("inst-a")
+    busy = Presence(instance_id="inst-a", status="busy", connected_at=online.connected_at)
+    await owner.set_presence("dev-1", online, ttl_s=60)
+    await owner.set_presence("dev-1", busy, ttl_s=60)
+    assert await other.get_presence("dev-1") == busy
+    await owner.set_presence("dev-1", online, ttl_s=60)
+    assert await other.get_presence("dev-1") == online
+
+
 async def test_clear_presence_only_by_its_owner(store: Store) -> None:
     await store.set_presence("dev-1", presence("inst-a"), ttl_s=60)
     await store.clear_presence("dev-1", "inst-b")

@@ -179,10 +179,18 @@ class Microphone:
     stream never drifts from real time.
     """
 
-    def __init__(self, device: VoiceDevice, *, sample_rate: int = 16_000, binary: bool = False) -> None:
+    def __init__(
+        self,
+        device: VoiceDevice,
+        *,
+        sample_rate: int = 16_000,
+        binary: bool = False,
+        declare_rate: bool = True,
+    ) -> None:
         self._device = device
         self._rate = sample_rate
         self._binary = binary
+        self._declare_rate = declare_rate
         self._frame = round(sample_rate * FRAME_S)
         self._pending: collections.deque[tuple[Int16, asyncio.Future[Utterance]]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
@@ -248,9 +256,10 @@ class Microphone:
         if self._binary:
             await self._device.send_raw(data)
         else:
-            await self._device.send(
-                "audio_stream", {"audio_b64": base64.b64encode(data).decode(), "sample_rate": self._rate}
-            )
+            payload: dict[str, Any] = {"audio_b64": base64.b64encode(data).decode()}
+            if self._declare_rate:
+                payload["sample_rate"] = self._rate
+            await self._device.send("audio_stream", payload)
 
 
 # Reading replies
