@@ -100,9 +100,15 @@ class Transcript(msgspec.Struct, frozen=True):
 
 
 class Recognizer(Protocol):
-    """Turns one finished turn of 16 kHz mono float32 audio into text."""
+    """Turns one finished turn of 16 kHz mono float32 audio into text; shared by every session."""
 
-    async def transcribe(self, audio: Float32Array) -> Transcript: ...
+    async def transcribe(self, audio: Float32Array) -> Transcript:
+        """The turn's words ("" if none). Raises `ASRError` when it cannot transcribe."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's workers (at process shutdown)."""
+        ...
 
 
 def default_whisper_model_dir() -> str:

@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
+from typing import Protocol
 
 import msgspec
 import numpy as np
@@ -45,6 +46,18 @@ class TurnPrediction(msgspec.Struct, frozen=True):
     complete: bool
     probability: float
     inference_ms: float
+
+
+class TurnModel(Protocol):
+    """An end-of-turn model shared by every session."""
+
+    async def predict(self, audio_16k: npt.NDArray[np.float32] | npt.NDArray[np.int16]) -> TurnPrediction:
+        """Judge whether the user's turn in `audio_16k` (16 kHz mono, from speech onset) is over."""
+        ...
+
+    def close(self) -> None:
+        """Release the engine's workers (at process shutdown)."""
+        ...
 
 
 @cache

@@ -49,11 +49,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 import numpy as np
@@ -118,6 +118,26 @@ class VADEvent(msgspec.Struct, frozen=True):
     kind: EventKind
     at_s: float
     edge_s: float
+
+
+class VoiceActivityStream(Protocol):
+    """One device's stream of speech/silence decisions: what the listening stage feeds.
+
+    16 kHz mono audio in, in chunks of any size, one feed at a time; out, the
+    `VADEvent`s the chunk decided, in order.
+    """
+
+    def feed_async(self, pcm16k: npt.NDArray[np.int16] | Float32Array) -> Awaitable[list[VADEvent]]: ...
+
+
+class VoiceActivityDetector(Protocol):
+    """A VAD engine shared by every session: it opens one light stream per session."""
+
+    def open_stream(self) -> VoiceActivityStream: ...
+
+    def close(self) -> None:
+        """Release the engine's workers (at process shutdown)."""
+        ...
 
 
 class _Phase(enum.Enum):
@@ -207,9 +227,15 @@ class VADStream:
         self._engine._process([job])
         return job.events
 
-    async def feed_async(self, pcm16k: npt.NDArray[np.int16] | Float32Array) -> list[VADEvent]:
-        """Score the whole windows `pcm16k` completes, batched with other streams."""
-        return await self._engine.feed_async(self, pcm16k)
+    def feed_async(self, pcm16k: npt.NDArray[np.int16] | Float32Array) -> Awaitable[list[VADEvent]]:
+        """Score the whole windows `pcm16k` completes, batched with other streams.
+
+        Hands back the engine's own coroutine rather than awaiting it in one of
+        its own: the listening stage calls this for every 20 ms frame of every
+        device, so it costs one method call more than the engine's, not a
+        coroutine more.
+        """
+        return self._engine.feed_async(self, pcm16k)
 
     def _job(self, pcm: npt.NDArray[np.int16] | Float32Array) -> _Job:
         if self._busy:

@@ -48,8 +48,8 @@ import numpy as np
 from pipecat.frames.frames import Frame, InterruptionFrame, UserStartedSpeakingFrame, UserStoppedSpeakingFrame
 
 from pipeline.audio import Int16Array, StreamResampler
-from pipeline.engines.turn import SharedSmartTurn, TurnPrediction
-from pipeline.engines.vad import SharedSileroVAD, VADEvent
+from pipeline.engines.turn import TurnModel, TurnPrediction
+from pipeline.engines.vad import VADEvent, VoiceActivityDetector
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
 from pipeline.graph.output import Playback
@@ -104,8 +104,8 @@ class TurnTracker:
     def __init__(
         self,
         *,
-        vad: SharedSileroVAD,
-        turn_model: SharedSmartTurn,
+        vad: VoiceActivityDetector,
+        turn_model: TurnModel,
         listener: SessionListener,
         playback: Playback,
         emit: Emit,
@@ -113,7 +113,6 @@ class TurnTracker:
     ) -> None:
         """`emit` queues a frame into the pipeline, in order, ahead of nothing."""
         self._emit = emit
-        self._vad = vad
         self._vad_stream = vad.open_stream()
         self._turn_model = turn_model
         self._listener = listener
@@ -151,7 +150,7 @@ class TurnTracker:
         self._stream_s += len(pcm16k) / SAMPLE_RATE
         if self._push_to_talk:
             return
-        for event in await self._vad.feed_async(self._vad_stream, pcm16k):
+        for event in await self._vad_stream.feed_async(pcm16k):
             await self._on_vad(event)
 
     async def _on_vad(self, event: VADEvent) -> None:

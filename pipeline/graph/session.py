@@ -21,9 +21,9 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.workers.runner import WorkerRunner
 
 from pipeline.audio import Int16Array
-from pipeline.engines.asr import WhisperRecognizer
-from pipeline.engines.turn import SharedSmartTurn
-from pipeline.engines.vad import SharedSileroVAD
+from pipeline.engines.asr import Recognizer
+from pipeline.engines.turn import TurnModel
+from pipeline.engines.vad import VoiceActivityDetector
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import ClauseFrame, UserTextFrame
@@ -41,11 +41,11 @@ START_TIMEOUT_S = 10.0
 
 @dataclass(frozen=True, eq=False)
 class Engines:
-    """The models every session shares: loaded once per process."""
+    """The models every session shares: loaded once per process (in tests, fakes of them)."""
 
-    vad: SharedSileroVAD
-    turn: SharedSmartTurn
-    asr: WhisperRecognizer
+    vad: VoiceActivityDetector
+    turn: TurnModel
+    asr: Recognizer
 
 
 class VoiceSession:

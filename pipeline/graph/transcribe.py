@@ -5,15 +5,15 @@ from __future__ import annotations
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from pipeline.engines.asr import WhisperRecognizer
+from pipeline.engines.asr import Recognizer
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import UserTextFrame, UserTurnFrame
 
 
 class Transcriber(FrameProcessor):
-    """UserTurnFrame → the shared Whisper engine → UserTextFrame (nothing for an empty transcript)."""
+    """UserTurnFrame → the shared recogniser → UserTextFrame (nothing for an empty transcript)."""
 
-    def __init__(self, *, recognizer: WhisperRecognizer, listener: SessionListener) -> None:
+    def __init__(self, *, recognizer: Recognizer, listener: SessionListener) -> None:
         super().__init__()
         self._recognizer = recognizer
         self._listener = listener
