@@ -233,7 +233,8 @@ class TurnTracker:
         timeline.mark("turn_end")
         await self._emit(UserStoppedSpeakingFrame())
         await self._emit(CommitTurnFrame(timeline=timeline))
-        heard_nothing = timeline.transcript_final is not None and not timeline.user_text
+        # Transcribed to no words, or the recogniser failed: nothing will answer this turn.
+        heard_nothing = timeline.transcribed.is_set() and not timeline.user_text
         await self._listener.on_led("listening" if heard_nothing else "thinking")
         if timeline.user_text and not timeline.transcript_sent:
             timeline.transcript_sent = True

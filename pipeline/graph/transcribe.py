@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from pipeline.engines.asr import Recognizer
+from pipeline.engines.asr import ASRError, Recognizer
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import UserTextFrame, UserTurnFrame
 
+log = logging.getLogger(__name__)
+
 
 class Transcriber(FrameProcessor):
-    """UserTurnFrame → the shared recogniser → UserTextFrame (nothing for an empty transcript)."""
+    """UserTurnFrame → the shared recogniser → UserTextFrame (nothing for an empty transcript).
+
+    A turn the recogniser fails on is dropped like one with no words (and
+    logged, by turn id): no reply, the device's LED back to listening, and the
+    next turn is heard as usual.
+    """
 
     def __init__(self, *, recognizer: Recognizer, listener: SessionListener) -> None:
         super().__init__()
@@ -24,11 +33,14 @@ class Transcriber(FrameProcessor):
             await self.push_frame(frame, direction)
             return
         timeline = frame.timeline
+        text = ""
         try:
             transcript = await self._recognizer.transcribe(frame.audio)
             timeline.mark("transcript_final")
             text = transcript.text.strip()
             timeline.user_text = text
+        except ASRError as exc:
+            log.warning("asr failed on turn %d, dropped: %s", timeline.turn_id, type(exc).__name__)
         finally:
             timeline.transcribed.set()
         if not text:
