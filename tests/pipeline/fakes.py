@@ -215,7 +215,6 @@ class FakeVoice:
         sample_rate: int = SAMPLE_RATE,
         chunks: int = 2,
         chunk_s: float = 0.01,
-        chunk_s_for: Callable[[str], float] | None = None,
         fail_on: str | None = None,
         fail_after_chunks: int = 0,
         fake_exception: BaseException | None = None,
@@ -225,7 +224,6 @@ class FakeVoice:
         self._sample_rate = sample_rate
         self._chunks = chunks
         self._chunk_s = chunk_s
-        self._chunk_s_for = chunk_s_for
         self.fail_on = fail_on
         self.fail_after_chunks = fail_after_chunks
         self.fake_exception = fake_exception
@@ -244,13 +242,12 @@ class FakeVoice:
     async def synthesize(self, text: str) -> AsyncIterator[npt.NDArray[np.int16]]:
         self.spoken.append(text)
         fails = self.fail_on is not None and self.fail_on in text
-        chunk_s = self._chunk_s_for(text) if self._chunk_s_for is not None else self._chunk_s
         for index in range(self._chunks):
             if fails and index == self.fail_after_chunks:
                 break
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            yield np.zeros(max(1, round(chunk_s * self._sample_rate)), dtype=np.int16)
+            yield np.zeros(max(1, round(self._chunk_s * self._sample_rate)), dtype=np.int16)
         if fails:
             self.failures += 1
             raise self.fake_exception or VoiceError("the fake voice failed", engine="fake")

@@ -164,3 +164,17 @@ async def test_a_voice_failing_on_one_clause_skips_it_and_speaks_the_rest(
     assert "turn 7" in caplog.text
     assert SECRET not in caplog.text.lower()
     assert "wide" not in caplog.text.lower()
+
+
+async def test_a_clause_the_voice_fails_on_part_way_keeps_its_words_for_the_part_heard() -> None:
+    voice = FakeVoice(chunks=3, fail_on="wide", fail_after_chunks=1)
+    down, _ = await run_test(
+        PersonaVoice(persona=slot(FakeResponder(), voice)),
+        frames_to_send=[ClauseFrame(text="The sea is wide.", timeline=TurnTimeline(turn_id=1), last=True)],
+        expected_down_frames=[SpeechAudioFrame] * 2,
+    )
+    assert voice.failures == 1
+    assert [(len(f.audio) > 0, f.clause, f.clause_done, f.reply_done) for f in down] == [
+        (True, "The sea is wide.", False, False),
+        (False, "The sea is wide.", True, True),
+    ]
