@@ -84,8 +84,12 @@ async def test_the_idle_capacity_run_streams_silence_to_the_bot_and_probes_it(
 
     assert [step.devices for step in ladder.steps] == [1, 2]
     for step in ladder.steps:
-        assert step.keeps_up, step.verdict
+        # What the bot did; whether the step kept up also asks whether this client kept real time,
+        # which a busy machine decides, not the bot (`idle_report`'s INCONCLUSIVE).
+        assert step.connect_failures == []
+        assert step.closed_sockets == []
         assert step.probe is not None
+        assert step.probe.error is None
         assert step.probe.voice_to_voice_ms is not None
         # The reply is to this turn's utterance, all of it (stock pipecat may end the turn at the
         # comma and answer "Hello?" first; then its answer to the rest is part of the turn), not
