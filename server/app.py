@@ -19,10 +19,13 @@ from pipeline.llm import Responder
 from pipeline.llm.anthropic import make_anthropic_client
 from server.auth import JWTAuthMiddleware
 from server.controllers.audio import reply_audio
+from server.controllers.bodies import check_json_body
 from server.controllers.coordination import CoordinationController
 from server.controllers.devices import DeviceController
 from server.controllers.dialog import DialogController
 from server.controllers.health import VERSION, health, latency_metrics
+from server.controllers.methods import allow_every_method
+from server.controllers.openapi import BEARER_SCHEME, RequestBodySchemaPlugin
 from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
 from server.http_errors import EXCEPTION_HANDLERS
@@ -96,6 +99,7 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
                     latency_metrics,
                     reply_audio,
                 ],
+                before_request=check_json_body,
             ),
             device_socket,
         ],
@@ -108,8 +112,9 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
                 exclude_from_auth_key="exclude_from_auth",
             )
         ],
+        plugins=[RequestBodySchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[add_request_id_header],
+        before_send=[add_request_id_header, allow_every_method],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Companion Voice Server",
@@ -119,10 +124,11 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
             components=Components(
                 security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                    BEARER_SCHEME: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
                 }
             ),
-            security=[{"BearerToken": []}],
+            # Each operation declares its own security (server/controllers/openapi.py): health and the
+            # pre-signed audio URLs need no token.
         ),
         debug=False,
     )

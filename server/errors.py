@@ -110,6 +110,11 @@ class PayloadTooLarge(ApiError):
     error_code = "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class RateLimited(ApiError):
     status_code = 429
     error_code = "RATE_LIMITED"

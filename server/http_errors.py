@@ -35,7 +35,7 @@ from server.schemas.common import ErrorResponse
 log = logging.getLogger(__name__)
 
 _MALFORMED = ("JSON is malformed", "Input data was truncated", "invalid utf-8", "Unexpected end of input")
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_NAMED = re.compile(r"`([A-Za-z_][A-Za-z0-9_.]*)`")
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 
 
@@ -58,7 +58,9 @@ def _from_litestar(exc: HTTPException) -> ApiError:
     if isinstance(exc, NotFoundException):
         return NotFound("No such resource", details={})
     if isinstance(exc, MethodNotAllowedException):
-        return MethodNotAllowed(exc.detail or "Method not allowed", details={})
+        # Litestar's router names the path's methods in `Allow` (RFC 9110); keep it.
+        allowed = {k.title(): v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+        return MethodNotAllowed(exc.detail or "Method not allowed", details={}, headers=allowed)
     if isinstance(exc, NotAuthorizedException):
         return Unauthorized(exc.detail or "Not authenticated", reason="missing")
     if isinstance(exc, PermissionDeniedException):
@@ -90,6 +92,28 @@ def _validation_error(exc: ValidationException) -> ApiError:
     if not problems:
         reason, path = _split(text)
         problems.append({"field": path, "reason": reason})
+    return _failed(problems)
+
+
+def validation_failed(message: str) -> ValidationFailed:
+    """422 for a body that does not fit its type: one problem per field a msgspec error names.
+
+    The field is the error's path (`… - at `$.name``); without one, the fields the
+    reason names in backticks (a missing field, or a rule across fields such as
+    "exactly one of `message` and `audio_base64`"), else the body as a whole.
+    """
+    reason, path = _split(message)
+    fields = [path] if path else _named_fields(reason)
+    return _failed([{"field": field, "reason": reason} for field in fields])
+
+
+def _named_fields(reason: str) -> list[str]:
+    if reason.startswith("Expected"):  # `Expected `object`, got `array``: type names, not fields
+        return ["body"]
+    return _NAMED.findall(reason) or ["body"]
+
+
+def _failed(problems: list[dict[str, Any]]) -> ValidationFailed:
     first = problems[0]
     where = f" at {first['field']}" if first.get("field") else ""
     return ValidationFailed(f"Invalid request{where}: {first['reason']}", details={"errors": problems})
@@ -105,9 +129,7 @@ def _problem(item: dict[str, Any]) -> dict[str, Any]:
     elif key and key != "data":
         field = key if source == "body" else f"{source}.{key}"
     else:
-        # A problem with the body as a whole; an unknown field is named in the reason.
-        unknown = _UNKNOWN_FIELD.search(reason)
-        field = unknown.group(1) if unknown else "body"
+        field = "body"
     return {"field": field, "reason": reason}
 
 
@@ -143,7 +165,7 @@ def _has_empty_body(request: Request[Any, Any, Any]) -> bool:
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
     if isinstance(exc, msgspec.ValidationError):
-        return error_response(request, ValidationFailed(str(exc)))
+        return error_response(request, validation_failed(str(exc)))
     log.exception(
         "unhandled error on %s %s (request %s)",
         request.method,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.params import FromPath, FromQuery
 
+from server.audio_urls import AudioUrlExpired, AudioUrlInvalid
 from server.controllers.common import AnyRequest, services_of
+from server.controllers.openapi import Failure, declare
 from server.errors import ApiError
 
 
@@ -20,6 +22,12 @@ class AudioNotFound(ApiError):
     tags=["audio"],
     exclude_from_auth=True,
     media_type="audio/wav",
+    **declare(
+        Failure(403, AudioUrlInvalid.error_code, "the URL is not signed, or its signature does not match"),
+        Failure(404, AudioNotFound.error_code, "the audio is no longer kept"),
+        Failure(410, AudioUrlExpired.error_code, "the URL is past its `expires`"),
+        token=False,
+    ),
 )
 async def reply_audio(
     request: AnyRequest,

@@ -8,6 +8,13 @@ from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_operator
 from server.controllers.common import AnyRequest, principal_of, services_of
+from server.controllers.openapi import (
+    DEVICE_NOT_FOUND,
+    DEVICE_OFFLINE,
+    NOT_OPERATOR,
+    PERSONA_NOT_FOUND,
+    declare,
+)
 from server.schemas.coordination import (
     BroadcastRequest,
     BroadcastResponse,
@@ -20,7 +27,11 @@ class CoordinationController(Controller):
     path = "/coordination"
     tags = ["coordination"]
 
-    @post("/group-activity", summary="Start a group activity")
+    @post(
+        "/group-activity",
+        summary="Start a group activity",
+        **declare(NOT_OPERATOR, PERSONA_NOT_FOUND, DEVICE_NOT_FOUND, DEVICE_OFFLINE, body=True),
+    )
     async def group_activity(
         self, request: AnyRequest, data: JSONBody[GroupActivityRequest]
     ) -> GroupActivityResponse:
@@ -28,7 +39,12 @@ class CoordinationController(Controller):
         require_operator(principal_of(request))
         return await services_of(request).coordinator.start_activity(data)
 
-    @post("/broadcast", summary="Broadcast an event", status_code=HTTP_200_OK)
+    @post(
+        "/broadcast",
+        summary="Broadcast an event",
+        status_code=HTTP_200_OK,
+        **declare(NOT_OPERATOR, DEVICE_NOT_FOUND, DEVICE_OFFLINE, body=True),
+    )
     async def broadcast(self, request: AnyRequest, data: JSONBody[BroadcastRequest]) -> BroadcastResponse:
         """Sends a `sync_event` to each target; offline ones are listed, not failed (unless all are)."""
         require_operator(principal_of(request))

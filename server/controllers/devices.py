@@ -8,6 +8,16 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 
 from server.auth import require_device_access, require_operator
 from server.controllers.common import AnyRequest, principal_of, public_base_url, services_of
+from server.controllers.openapi import (
+    BAD_QUERY,
+    COMMAND_NOT_FOUND,
+    DEVICE_NOT_FOUND,
+    DEVICE_OFFLINE,
+    NOT_OPERATOR,
+    OTHER_DEVICE,
+    PERSONA_NOT_FOUND,
+    declare,
+)
 from server.request_ids import received_at
 from server.schemas.devices import (
     DeviceCommandRequest,
@@ -28,7 +38,12 @@ class DeviceController(Controller):
     path = "/devices"
     tags = ["devices"]
 
-    @post("/", summary="Register a device", description="Operators only. Returns the device's own token.")
+    @post(
+        "/",
+        summary="Register a device",
+        description="Operators only. Returns the device's own token.",
+        **declare(NOT_OPERATOR, body=True),
+    )
     async def register(
         self, request: AnyRequest, data: JSONBody[DeviceRegisterRequest]
     ) -> DeviceRegisterResponse:
@@ -41,7 +56,12 @@ class DeviceController(Controller):
             created_at=device.created_at,
         )
 
-    @get("/", summary="List devices", description="Operators only; filter by group or status.")
+    @get(
+        "/",
+        summary="List devices",
+        description="Operators only; filter by group or status.",
+        **declare(NOT_OPERATOR, BAD_QUERY),
+    )
     async def list_devices(
         self,
         request: AnyRequest,
@@ -52,31 +72,46 @@ class DeviceController(Controller):
         devices = await services_of(request).devices.list(group_id=group_id, status=status)
         return DeviceListResponse(devices=devices, total=len(devices))
 
-    @get("/{device_id:str}", summary="Get a device")
+    @get("/{device_id:str}", summary="Get a device", **declare(OTHER_DEVICE, DEVICE_NOT_FOUND))
     async def get_device(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceInfo:
         require_device_access(principal_of(request), device_id)
         services = services_of(request)
         return await services.devices.info(await services.devices.get(device_id))
 
-    @delete("/{device_id:str}", summary="Deregister a device", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/{device_id:str}",
+        summary="Deregister a device",
+        status_code=HTTP_204_NO_CONTENT,
+        **declare(NOT_OPERATOR, DEVICE_NOT_FOUND),
+    )
     async def deregister(self, request: AnyRequest, device_id: FromPath[str]) -> None:
         """Operators only. Revokes the device's token and closes its socket."""
         require_operator(principal_of(request))
         await services_of(request).devices.deregister(device_id)
 
-    @get("/{device_id:str}/state", summary="Get device state")
+    @get("/{device_id:str}/state", summary="Get device state", **declare(OTHER_DEVICE, DEVICE_NOT_FOUND))
     async def state(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceState:
         require_device_access(principal_of(request), device_id)
         return await services_of(request).devices.state(device_id)
 
-    @post("/{device_id:str}/token", summary="Rotate a device's token", status_code=HTTP_200_OK)
+    @post(
+        "/{device_id:str}/token",
+        summary="Rotate a device's token",
+        status_code=HTTP_200_OK,
+        **declare(NOT_OPERATOR, DEVICE_NOT_FOUND),
+    )
     async def rotate_token(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceTokenResponse:
         """Operators only. The previous token stops working at once, on every instance."""
         require_operator(principal_of(request))
         token = await services_of(request).devices.rotate_token(device_id)
         return DeviceTokenResponse(device_id=device_id, auth_token=token.token, expires_at=token.expires_at)
 
-    @post("/{device_id:str}/commands", summary="Push a command to a device", status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/{device_id:str}/commands",
+        summary="Push a command to a device",
+        status_code=HTTP_202_ACCEPTED,
+        **declare(NOT_OPERATOR, DEVICE_NOT_FOUND, DEVICE_OFFLINE, body=True),
+    )
     async def send_command(
         self, request: AnyRequest, device_id: FromPath[str], data: JSONBody[DeviceCommandRequest]
     ) -> DeviceCommandResponse:
@@ -87,14 +122,23 @@ class DeviceController(Controller):
         command = await services.commands.send(device_id, data.type, data.payload, priority=data.priority)
         return _command_view(command)
 
-    @get("/{device_id:str}/commands/{command_id:str}", summary="Get a command and its ack")
+    @get(
+        "/{device_id:str}/commands/{command_id:str}",
+        summary="Get a command and its ack",
+        **declare(OTHER_DEVICE, COMMAND_NOT_FOUND),
+    )
     async def get_command(
         self, request: AnyRequest, device_id: FromPath[str], command_id: FromPath[str]
     ) -> DeviceCommandResponse:
         require_device_access(principal_of(request), device_id)
         return _command_view(await services_of(request).commands.get(device_id, command_id))
 
-    @post("/{device_id:str}/persona/switch", summary="Switch persona", status_code=HTTP_200_OK)
+    @post(
+        "/{device_id:str}/persona/switch",
+        summary="Switch persona",
+        status_code=HTTP_200_OK,
+        **declare(OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, DEVICE_OFFLINE, body=True),
+    )
     async def switch_persona(
         self, request: AnyRequest, device_id: FromPath[str], data: JSONBody[PersonaSwitchRequest]
     ) -> PersonaSwitchResponse:

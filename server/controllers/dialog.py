@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, post
-from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_device_access
 from server.controllers.common import AnyRequest, principal_of, public_base_url, services_of
+from server.controllers.openapi import DIALOG_FAILURES, declare, exactly_one_of
 from server.errors import ValidationFailed
 from server.request_ids import received_at
 from server.schemas.dialog import DialogSendRequest, DialogSendResponse
@@ -17,8 +19,12 @@ class DialogController(Controller):
     path = "/dialog"
     tags = ["dialog"]
 
-    @post("/send", summary="Send a message", status_code=HTTP_200_OK)
-    async def send(self, request: AnyRequest, data: JSONBody[DialogSendRequest]) -> DialogSendResponse:
+    @post("/send", summary="Send a message", status_code=HTTP_200_OK, **declare(*DIALOG_FAILURES, body=True))
+    async def send(
+        self,
+        request: AnyRequest,
+        data: Annotated[DialogSendRequest, exactly_one_of("message", "audio_base64")],
+    ) -> DialogSendResponse:
         """Runs a real turn. `LLM_API_ERROR` (502) when the persona's engine fails.
 
         `message` (text) or `audio_base64` (a base64 WAV, 16-bit PCM at a supported

@@ -9,6 +9,7 @@ from litestar import get
 
 from server.auth import require_operator
 from server.controllers.common import AnyRequest, principal_of, services_of
+from server.controllers.openapi import NOT_OPERATOR, declare
 from server.schemas.health import HealthResponse
 from server.voice.latency import LatencySummary
 
@@ -18,7 +19,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
     VERSION = "0.0.0+unknown"
 
 
-@get("/health", summary="Health", tags=["health"], exclude_from_auth=True)
+@get("/health", summary="Health", tags=["health"], exclude_from_auth=True, **declare(token=False))
 async def health(request: AnyRequest) -> HealthResponse:
     services = services_of(request)
     store_ok = await services.store.ping()
@@ -35,7 +36,7 @@ async def health(request: AnyRequest) -> HealthResponse:
     )
 
 
-@get("/metrics/latency", summary="Per-stage turn latency", tags=["health"])
+@get("/metrics/latency", summary="Per-stage turn latency", tags=["health"], **declare(NOT_OPERATOR))
 async def latency_metrics(request: AnyRequest) -> LatencySummary:
     """Operators only. Recent voice turns of this instance: ms from the end of speech to each stage."""
     require_operator(principal_of(request))

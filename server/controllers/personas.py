@@ -8,6 +8,7 @@ from litestar.params import FromPath, FromQuery
 
 from personas import Persona
 from server.controllers.common import AnyRequest, services_of
+from server.controllers.openapi import PERSONA_NOT_FOUND, declare
 from server.errors import PersonaNotFound
 from server.schemas.personas import PersonaDetail, PersonaListResponse, PersonaSummary
 
@@ -16,14 +17,14 @@ class PersonaController(Controller):
     path = "/personas"
     tags = ["personas"]
 
-    @get("/", summary="List personas")
+    @get("/", summary="List personas", **declare())
     async def list_personas(
         self, request: AnyRequest, tag: FromQuery[str | None] = None
     ) -> PersonaListResponse:
         personas = [_summary(p) for p in services_of(request).personas if tag is None or tag in p.tags]
         return PersonaListResponse(personas=personas, total=len(personas))
 
-    @get("/{persona_id:str}", summary="Get persona details")
+    @get("/{persona_id:str}", summary="Get persona details", **declare(PERSONA_NOT_FOUND))
     async def get_persona(self, request: AnyRequest, persona_id: FromPath[str]) -> PersonaDetail:
         persona = services_of(request).personas.get(persona_id)
         if persona is None:

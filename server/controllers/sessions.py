@@ -10,6 +10,17 @@ from litestar.status_codes import HTTP_200_OK
 
 from server.auth import require_device_access, require_operator
 from server.controllers.common import AnyRequest, principal_of, services_of
+from server.controllers.openapi import (
+    BAD_QUERY,
+    DEVICE_NOT_FOUND,
+    NOT_OPERATOR,
+    OTHER_DEVICE,
+    PERSONA_NOT_FOUND,
+    SESSION_EXPIRED,
+    SESSION_NOT_FOUND,
+    Failure,
+    declare,
+)
 from server.schemas.sessions import (
     ContextMessage,
     SessionContextResponse,
@@ -22,13 +33,19 @@ from server.schemas.sessions import (
 from server.services.clock import utcnow
 
 HANDOFF_PRIORITY = 5
+NOT_ON_DEVICE = Failure(409, "CONFLICT", "the session is not on `from_device_id`")
+ONE_SESSION = declare(OTHER_DEVICE, SESSION_NOT_FOUND)
 
 
 class SessionController(Controller):
     path = "/sessions"
     tags = ["sessions"]
 
-    @post("/", summary="Create a session")
+    @post(
+        "/",
+        summary="Create a session",
+        **declare(OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, body=True),
+    )
     async def create(self, request: AnyRequest, data: JSONBody[SessionCreateRequest]) -> SessionResponse:
         """The new session becomes the device's active session, with its persona."""
         require_device_access(principal_of(request), data.device_id)
@@ -38,7 +55,7 @@ class SessionController(Controller):
         )
         return await services.sessions.view(session)
 
-    @get("/", summary="List sessions", description="Operators only.")
+    @get("/", summary="List sessions", description="Operators only.", **declare(NOT_OPERATOR, BAD_QUERY))
     async def list_sessions(
         self,
         request: AnyRequest,
@@ -51,14 +68,14 @@ class SessionController(Controller):
         views = [v for v in views if status is None or v.status == status]
         return SessionListResponse(sessions=views, total=len(views))
 
-    @get("/{session_id:str}", summary="Get a session")
+    @get("/{session_id:str}", summary="Get a session", **ONE_SESSION)
     async def get_session(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
         session = await services.sessions.get(session_id)
         require_device_access(principal_of(request), session.device_id)
         return await services.sessions.view(session)
 
-    @get("/{session_id:str}/context", summary="A session's conversation")
+    @get("/{session_id:str}/context", summary="A session's conversation", **ONE_SESSION)
     async def get_context(self, request: AnyRequest, session_id: FromPath[str]) -> SessionContextResponse:
         """The messages kept for the persona (the last `COMPANION_CONTEXT_KEEP_LAST`); after a barge-in,
         the assistant's message holds only the words the device played."""
@@ -71,7 +88,7 @@ class SessionController(Controller):
         ]
         return SessionContextResponse(session_id=session_id, messages=messages, total=len(messages))
 
-    @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK)
+    @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK, **ONE_SESSION)
     async def end(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
         session = await services.sessions.get(session_id)
@@ -79,7 +96,12 @@ class SessionController(Controller):
         return await services.sessions.view(await services.sessions.end(session_id))
 
     @post(
-        "/{session_id:str}/handoff", summary="Hand a session off to another device", status_code=HTTP_200_OK
+        "/{session_id:str}/handoff",
+        summary="Hand a session off to another device",
+        status_code=HTTP_200_OK,
+        **declare(
+            OTHER_DEVICE, SESSION_NOT_FOUND, SESSION_EXPIRED, NOT_ON_DEVICE, DEVICE_NOT_FOUND, body=True
+        ),
     )
     async def handoff(
         self, request: AnyRequest, session_id: FromPath[str], data: JSONBody[SessionHandoffRequest]

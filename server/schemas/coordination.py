@@ -7,13 +7,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.schemas.common import Id, Metadata
+from server.schemas.common import Id, Label, Metadata, RequestBody
 
 ActivityType = Literal["trivia", "story", "sync_playback"]
-EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
 
-class GroupActivityRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class GroupActivityRequest(RequestBody):
     activity_type: ActivityType
     device_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=100)]
     persona_id: Id
@@ -33,12 +32,12 @@ class GroupActivityResponse(msgspec.Struct, kw_only=True):
     """When devices begin together (sent to each in its sync_event)."""
 
 
-class BroadcastRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    event_type: EventType
+class BroadcastRequest(RequestBody):
+    event_type: Label
     target_devices: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=1000)]
     """Device ids, or ["all"]: every device of `group_id`, or every device when no group is given."""
     payload: Metadata
-    group_id: Id | None = None
+    group_id: Label | None = None
 
 
 class BroadcastResponse(msgspec.Struct, kw_only=True):

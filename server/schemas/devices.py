@@ -7,18 +7,18 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.schemas.common import Id, Metadata, ShortText
+from server.schemas.common import Label, Metadata, RequestBody, ShortText
 
 DeviceType = Literal["raspberry_pi", "smart_speaker", "tablet", "custom"]
 DeviceStatus = Literal["online", "offline", "busy"]
 Capability = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 
 
-class DeviceRegisterRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceRegisterRequest(RequestBody):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     device_type: DeviceType
     location: ShortText | None = None
-    group_id: Id | None = None
+    group_id: Label | None = None
     capabilities: Annotated[list[Capability], msgspec.Meta(max_length=32)] = msgspec.field(
         default_factory=lambda: ["audio_input", "audio_output"]
     )
@@ -77,7 +77,7 @@ class DeviceTokenResponse(msgspec.Struct, kw_only=True):
 CommandType = Literal["led_control", "sync_event"]
 
 
-class DeviceCommandRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class DeviceCommandRequest(RequestBody):
     type: CommandType
     payload: Metadata = msgspec.field(default_factory=dict)
     priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0

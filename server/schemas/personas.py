@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from server.schemas.common import Id
+from server.schemas.common import Id, RequestBody
 
 
 class PersonaSummary(msgspec.Struct, kw_only=True):
@@ -36,10 +36,15 @@ class PersonaDetail(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
-class PersonaSwitchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class PersonaSwitchRequest(RequestBody):
     target_persona_id: Id
     preserve_context: bool = True
-    transition_message: Annotated[str, msgspec.Meta(min_length=1, max_length=500)] | None = None
+    transition_message: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    """Said by the device as it switches; empty or null: nothing is said."""
+
+    def __post_init__(self) -> None:
+        if self.transition_message == "":
+            self.transition_message = None
 
 
 class PersonaSwitchResponse(msgspec.Struct, kw_only=True):

@@ -7,13 +7,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from server.schemas.common import Id, Metadata
+from server.schemas.common import Id, Label, Metadata, RequestBody
 
 
-class SessionCreateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SessionCreateRequest(RequestBody):
     device_id: Id
     persona_id: Id
-    user_id: Id | None = None
+    user_id: Label | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
 
 
@@ -36,7 +36,7 @@ class SessionListResponse(msgspec.Struct, kw_only=True):
     total: int
 
 
-class SessionHandoffRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SessionHandoffRequest(RequestBody):
     from_device_id: Id
     to_device_id: Id
     notify_user: bool = True

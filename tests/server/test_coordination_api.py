@@ -255,7 +255,7 @@ async def test_broadcast_refusals(server: LiveServer, client: httpx.AsyncClient,
     assert_error(await client.post("/coordination/broadcast", json=empty_group), 404, "DEVICE_NOT_FOUND")
     no_targets = {"event_type": "x", "target_devices": [], "payload": {}}
     assert_error(await client.post("/coordination/broadcast", json=no_targets), 422, "VALIDATION_ERROR")
-    bad_type = {"event_type": "no spaces!", "target_devices": [device_id], "payload": {}}
+    bad_type = {"event_type": "two\nlines", "target_devices": [device_id], "payload": {}}
     assert_error(await client.post("/coordination/broadcast", json=bad_type), 422, "VALIDATION_ERROR")
     async with httpx.AsyncClient(
         base_url=server.api_url, headers={"Authorization": f"Bearer {token}"}

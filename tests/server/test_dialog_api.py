@@ -216,7 +216,7 @@ async def test_audio_is_not_supported_yet(client: httpx.AsyncClient, device: tup
     # Audio turns arrive in a later version. NOT_SUPPORTED is a client error (422, see
     # server/errors.py), so that no well-formed request is ever answered with a 5xx.
     response = await client.post(
-        "/dialog/send", json={"device_id": device[0], "message": "", "audio_base64": "UklGRiQAAABXQVZF"}
+        "/dialog/send", json={"device_id": device[0], "audio_base64": "UklGRiQAAABXQVZF"}
     )
     body = assert_error(response, 422, "NOT_SUPPORTED")
     assert "audio" in body["message"].lower()

@@ -67,9 +67,10 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> N
         ({"name": "x", "device_type": "toaster"}, "device_type"),
         ({"name": "", "device_type": "tablet"}, "name"),
         ({"name": "x" * 101, "device_type": "tablet"}, "name"),
-        ({"device_type": "tablet"}, "body"),
+        ({"device_type": "tablet"}, "name"),
         ({"name": "x", "device_type": "tablet", "capabilities": "leds"}, "capabilities"),
-        ({"name": "x", "device_type": "tablet", "colour": "red"}, "colour"),
+        ({"name": "x", "device_type": "tablet", "capabilities": [""]}, "capabilities[0]"),
+        ({"name": "x", "device_type": "tablet", "group_id": "ward\n7"}, "group_id"),
         ([], "body"),
     ],
     ids=[
@@ -79,7 +80,8 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> N
         "too long",
         "missing",
         "not a list",
-        "unknown field",
+        "empty list item",
+        "control character",
         "array",
     ],
 )
