@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,14 @@ class SpeechAudioFrame(DataFrame):
     timeline: TurnTimeline | None
     clause_done: bool = False
     reply_done: bool = False
+
+
+@dataclass
+class CutDoneFrame(SystemFrame):
+    """Sent right behind an interruption: the output sets `done` once it has handled the cut, so
+    everything the cut reply still had to say (its turn, the words played) has been said by then."""
+
+    done: asyncio.Event = field(repr=False)
 
 
 @dataclass

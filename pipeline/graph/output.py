@@ -16,7 +16,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.events import SessionListener
-from pipeline.graph.frames import CommitTurnFrame, SpeechAudioFrame
+from pipeline.graph.frames import CommitTurnFrame, CutDoneFrame, SpeechAudioFrame
 from pipeline.graph.timeline import TurnTimeline
 
 BYTES_PER_SAMPLE = 2
@@ -96,6 +96,8 @@ class DeviceOutput(FrameProcessor):
         elif isinstance(frame, InterruptionFrame):
             await self._interrupted()
             await self.push_frame(frame, direction)
+        elif isinstance(frame, CutDoneFrame):
+            frame.done.set()
         else:
             await self.push_frame(frame, direction)
 
@@ -178,7 +180,11 @@ class DeviceOutput(FrameProcessor):
             reply.timeline.answered = True
             if reply.timeline.retracted:
                 return  # the user went on talking: the whole utterance is answered as one later turn
-        user_text = reply.timeline.user_text if reply.timeline else ""
+        if reply.timeline is None:
+            # A line answering nobody (a transition, a handoff notice) is no turn of the conversation.
+            await self._listener.on_turn_done("", spoken, interrupted, None)
+            return
+        user_text = reply.timeline.user_text
         self._conversation.add("user", user_text)
         self._conversation.add("assistant", spoken)
         await self._listener.on_turn_done(user_text, spoken, interrupted, reply.timeline)

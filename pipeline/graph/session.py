@@ -26,7 +26,7 @@ from pipeline.engines.turn import TurnModel
 from pipeline.engines.vad import VoiceActivityDetector
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.events import SessionListener
-from pipeline.graph.frames import ClauseFrame, UserTextFrame
+from pipeline.graph.frames import ClauseFrame, CutDoneFrame, UserTextFrame
 from pipeline.graph.listen import TurnParams, TurnTracker
 from pipeline.graph.output import DeviceOutput, Playback
 from pipeline.graph.persona import PersonaBinding, PersonaSlot
@@ -37,6 +37,7 @@ from pipeline.graph.transcribe import Transcriber
 from pipeline.llm import ChatMessage
 
 START_TIMEOUT_S = 10.0
+CUT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,6 +137,30 @@ class VoiceSession:
     async def interrupt(self) -> None:
         """Stop the bot talking (a button, or an operator)."""
         await self._worker.queue_frame(InterruptionFrame())
+
+    async def cut(self) -> None:
+        """Stop whatever the bot is saying or preparing; returns once the output has handled the cut.
+
+        By then the cut reply's turn (with the words actually played) has been reported to the
+        listener and added to the conversation, so a conversation replaced after this can receive
+        nothing of the old one.
+        """
+        done = asyncio.Event()
+        await self._worker.queue_frame(InterruptionFrame())
+        await self._worker.queue_frame(CutDoneFrame(done=done))
+        await asyncio.wait_for(done.wait(), CUT_TIMEOUT_S)
+
+    async def say(self, text: str) -> None:
+        """Speak a line that answers nobody (a transition, a handoff notice) in the current voice."""
+        await self._worker.queue_frame(ClauseFrame(text=text, timeline=None, last=True))
+
+    def hold(self, binding: PersonaBinding, history: Iterable[ChatMessage]) -> None:
+        """Speak as `binding` and hold `history` as the conversation from the next frame on.
+
+        Call it after `cut`, so that nothing of the previous conversation is still on its way.
+        """
+        self._persona.binding = binding
+        self.conversation.replace(history)
 
     @property
     def binding(self) -> PersonaBinding:

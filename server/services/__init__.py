@@ -10,6 +10,7 @@ from personas import PersonaLibrary
 from pipeline.llm import Responder
 from server.audio_urls import AudioUrlSigner
 from server.auth import TokenService
+from server.live.changes import LiveChanges
 from server.ratelimit import RateLimiter
 from server.services.commands import CommandService
 from server.services.coordination import Coordinator
@@ -65,7 +66,10 @@ def build_services(
     )
     limiter = RateLimiter(store=store, settings=settings)
     devices = DeviceService(store=store, bus=bus, tokens=tokens, personas=personas, settings=settings)
-    sessions = SessionService(store=store, devices=devices, personas=personas, settings=settings)
+    changes = LiveChanges(bus=bus)
+    sessions = SessionService(
+        store=store, devices=devices, personas=personas, settings=settings, changes=changes
+    )
     commands = CommandService(store=store, bus=bus, settings=settings)
     audio_urls = AudioUrlSigner(secret=settings.jwt_secret, ttl_s=settings.audio_url_ttl_s)
     dialog_voice = None
@@ -93,7 +97,12 @@ def build_services(
             voice=dialog_voice,
         ),
         switcher=PersonaSwitcher(
-            store=store, devices=devices, sessions=sessions, commands=commands, personas=personas
+            store=store,
+            devices=devices,
+            sessions=sessions,
+            commands=commands,
+            personas=personas,
+            changes=changes,
         ),
         coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
         audio_urls=audio_urls,

@@ -11,7 +11,7 @@ from server.errors import CommandNotFound, DeviceOffline
 from server.services.clock import utcnow
 from server.settings import Settings
 from server.state.base import Bus, Store
-from server.state.records import BusMessage, CommandRecord
+from server.state.records import CommandDelivery, CommandRecord
 
 
 class CommandService:
@@ -28,6 +28,16 @@ class CommandService:
         The command is recorded first, so the device's ack (which may arrive on
         another instance) always finds it.
         """
+        command = await self.record(device_id, type_, payload, priority=priority)
+        delivered = await self._bus.send(device_id, CommandDelivery(command=command))
+        if not delivered:
+            raise DeviceOffline(device_id)
+        return command
+
+    async def record(
+        self, device_id: str, type_: str, payload: dict[str, Any], *, priority: int = 0
+    ) -> CommandRecord:
+        """Record a command for the device without sending it (its live session sends it)."""
         command = CommandRecord(
             command_id=f"cmd_{secrets.token_hex(8)}",
             device_id=device_id,
@@ -37,9 +47,6 @@ class CommandService:
             sent_at=utcnow(),
         )
         await self._store.save_command(command, self._ttl_s)
-        delivered = await self._bus.send(device_id, BusMessage(kind="command", command=command))
-        if not delivered:
-            raise DeviceOffline(device_id)
         return command
 
     async def get(self, device_id: str, command_id: str) -> CommandRecord:

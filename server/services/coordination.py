@@ -63,6 +63,7 @@ class Coordinator:
                 device_id=device_id,
                 persona_id=request.persona_id,
                 metadata={"activity_id": activity.activity_id, "activity_type": request.activity_type},
+                activity_id=activity.activity_id,
             )
             session_ids[device_id] = session.session_id
             await self._commands.send(

@@ -14,7 +14,7 @@ from server.schemas.devices import DeviceInfo, DeviceMetrics, DeviceRegisterRequ
 from server.services.clock import utcnow
 from server.settings import Settings
 from server.state.base import Bus, Store
-from server.state.records import BusMessage, DeviceRecord, DeviceRuntime, Presence
+from server.state.records import DeviceRecord, DeviceRuntime, Disconnect, Presence
 
 
 class DeviceService:
@@ -110,7 +110,7 @@ class DeviceService:
         device = await self.get(device_id)
         await self._revoke(device.token_jti)
         await self._store.delete_device(device_id)
-        await self._bus.send(device_id, BusMessage(kind="disconnect", reason="device deregistered"))
+        await self._bus.send(device_id, Disconnect(reason="device deregistered"))
 
     def answering_persona(self, runtime: DeviceRuntime) -> str:
         """The persona the device answers with now: its assigned one, else (none yet, or one no

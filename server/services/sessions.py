@@ -10,6 +10,8 @@ import msgspec
 
 from personas import PersonaLibrary
 from server.errors import Conflict, PersonaNotFound, SessionExpired, SessionNotFound
+from server.live.changes import LiveChanges, new_event_id
+from server.live.events import HandedOffFrom, HandedOffTo, SessionEnded, SessionStarted
 from server.schemas.sessions import SessionResponse
 from server.services.clock import utcnow
 from server.services.devices import DeviceService
@@ -20,12 +22,19 @@ from server.state.records import SessionRecord
 
 class SessionService:
     def __init__(
-        self, *, store: Store, devices: DeviceService, personas: PersonaLibrary, settings: Settings
+        self,
+        *,
+        store: Store,
+        devices: DeviceService,
+        personas: PersonaLibrary,
+        settings: Settings,
+        changes: LiveChanges,
     ) -> None:
         self._store = store
         self._devices = devices
         self._personas = personas
         self._settings = settings
+        self._changes = changes
 
     def require_persona(self, persona_id: str) -> None:
         if persona_id not in self._personas:
@@ -38,8 +47,34 @@ class SessionService:
         persona_id: str,
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        activity_id: str | None = None,
     ) -> SessionRecord:
-        """A new session, which becomes the device's active one with its persona."""
+        """A new session, which becomes the device's active one with its persona: a connected device's
+        very next turn is answered in it, with a fresh conversation (`LiveUpdateFailed` if its live
+        session could not take it)."""
+        session = await self._open(
+            device_id=device_id, persona_id=persona_id, user_id=user_id, metadata=metadata
+        )
+        await self._changes.publish(
+            device_id,
+            SessionStarted(
+                event_id=new_event_id(),
+                session_id=session.session_id,
+                persona_id=persona_id,
+                activity_id=activity_id,
+            ),
+        )
+        return session
+
+    async def _open(
+        self,
+        *,
+        device_id: str,
+        persona_id: str,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> SessionRecord:
+        """A new session in the store, the device's active one with its persona."""
         await self._devices.get(device_id)
         self.require_persona(persona_id)
         now = utcnow()
@@ -83,7 +118,7 @@ class SessionService:
         persona_id = runtime.active_persona_id or self._settings.default_persona_id
         if persona_id not in self._personas:
             persona_id = self._settings.default_persona_id
-        return await self.create(device_id=device_id, persona_id=persona_id)
+        return await self._open(device_id=device_id, persona_id=persona_id)
 
     async def extend(self, session: SessionRecord) -> SessionRecord:
         """Push the session's expiry out by a full TTL after a turn."""
@@ -103,6 +138,7 @@ class SessionService:
         return updated
 
     async def end(self, session_id: str) -> SessionRecord:
+        """End the session; the device it is on stops talking in it and forgets its conversation."""
         session = await self.get(session_id)
         if session.status == "ended":
             return session
@@ -111,13 +147,24 @@ class SessionService:
         runtime = await self._store.get_runtime(session.device_id)
         if runtime.active_session_id == session_id:
             await self._store.update_runtime(session.device_id, active_session_id=None)
+        await self._changes.publish(
+            session.device_id, SessionEnded(event_id=new_event_id(), session_id=session_id, reason="ended")
+        )
         return ended
 
     async def list(self, device_id: str | None = None) -> list[SessionRecord]:
         return await self._store.list_sessions(device_id)
 
-    async def handoff(self, session_id: str, *, from_device_id: str, to_device_id: str) -> SessionRecord:
-        """Move a live session, its persona and context to another device."""
+    async def handoff(
+        self, session_id: str, *, from_device_id: str, to_device_id: str, notify_user: bool = True
+    ) -> SessionRecord:
+        """Move a live session, its persona and context to another device.
+
+        The source device stops talking at once and forgets the conversation; the target answers
+        its very next turn in the session's persona, with its context. With `notify_user` each
+        says one short line. A target that is not connected finds the session when it connects
+        (while the session is live).
+        """
         session = await self.require_live(session_id)
         if session.device_id != from_device_id:
             raise Conflict(
@@ -125,7 +172,7 @@ class SessionService:
                 details={"session_id": session_id, "device_id": session.device_id},
             )
         await self._devices.get(from_device_id)
-        await self._devices.get(to_device_id)
+        target = await self._devices.get(to_device_id)
         moved = await self.extend(msgspec.structs.replace(session, device_id=to_device_id))
         source = await self._store.get_runtime(from_device_id)
         if source.active_session_id == session_id:
@@ -135,6 +182,27 @@ class SessionService:
             active_session_id=session_id,
             active_persona_id=session.persona_id,
             last_activity=utcnow(),
+        )
+        await self._changes.publish(
+            from_device_id,
+            HandedOffFrom(
+                event_id=new_event_id(),
+                session_id=session_id,
+                to_device_id=to_device_id,
+                to_place=target.location or target.name,
+                persona_id=session.persona_id,
+                notify_user=notify_user,
+            ),
+        )
+        await self._changes.publish(
+            to_device_id,
+            HandedOffTo(
+                event_id=new_event_id(),
+                session_id=session_id,
+                from_device_id=from_device_id,
+                persona_id=session.persona_id,
+                notify_user=notify_user,
+            ),
         )
         return moved
 

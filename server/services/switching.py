@@ -6,6 +6,8 @@ import msgspec
 
 from personas import PersonaLibrary
 from server.errors import DeviceOffline
+from server.live.changes import LiveChanges, new_event_id
+from server.live.events import PersonaChanged
 from server.schemas.personas import PersonaSwitchRequest, PersonaSwitchResponse
 from server.services.clock import elapsed_ms
 from server.services.commands import CommandService
@@ -26,12 +28,14 @@ class PersonaSwitcher:
         sessions: SessionService,
         commands: CommandService,
         personas: PersonaLibrary,
+        changes: LiveChanges,
     ) -> None:
         self._store = store
         self._devices = devices
         self._sessions = sessions
         self._commands = commands
         self._personas = personas
+        self._changes = changes
 
     async def switch(
         self, device_id: str, request: PersonaSwitchRequest, *, started: float
@@ -39,9 +43,11 @@ class PersonaSwitcher:
         """Switch the device's live session to another persona.
 
         `started` is the `perf_counter()` when the request arrived; the reported
-        latency runs from then until the device has been sent the command and the
-        new persona is the session's persona. A device that is not connected gets
-        `DeviceOffline` and nothing changes.
+        latency runs from then until the device's live session has swapped the
+        persona in its graph (and sent the device `persona_switch`). A device that
+        is not connected gets `DeviceOffline` and nothing changes; a live session
+        that fails to swap gets `LiveUpdateFailed` (the store has the new persona,
+        which the device's next connection takes).
         """
         await self._devices.get(device_id)
         self._sessions.require_persona(request.target_persona_id)
@@ -51,7 +57,8 @@ class PersonaSwitcher:
         previous = session.persona_id
         persona = self._personas.get(request.target_persona_id)
         assert persona is not None  # checked by require_persona above
-        await self._commands.send(
+        transition_message = request.transition_message or None  # "" says nothing
+        command = await self._commands.record(
             device_id,
             "persona_switch",
             {
@@ -59,13 +66,24 @@ class PersonaSwitcher:
                 "previous_persona_id": previous,
                 "session_id": session.session_id,
                 "preserve_context": request.preserve_context,
-                "transition_message": request.transition_message,
+                "transition_message": transition_message,
                 "voice_config": msgspec.to_builtins(persona.voice_config),
             },
             priority=SWITCH_PRIORITY,
         )
         await self._sessions.set_persona(session, persona.id, preserve_context=request.preserve_context)
         await self._store.update_runtime(device_id, active_persona_id=persona.id)
+        change = PersonaChanged(
+            event_id=new_event_id(),
+            session_id=session.session_id,
+            persona_id=persona.id,
+            previous_persona_id=previous,
+            preserve_context=request.preserve_context,
+            transition_message=transition_message,
+            command_id=command.command_id,
+        )
+        if not await self._changes.publish(device_id, change):
+            raise DeviceOffline(device_id)  # it went away since the check above
         return PersonaSwitchResponse(
             success=True,
             previous_persona_id=previous,

@@ -13,6 +13,7 @@ from typing import Protocol
 from msgspec import UNSET, UnsetType
 
 from pipeline.llm import ChatMessage
+from server.live.events import Outcome
 from server.state.records import (
     ActivityRecord,
     BusMessage,
@@ -25,7 +26,7 @@ from server.state.records import (
     SessionRecord,
 )
 
-__all__ = ["UNSET", "Bus", "Deliver", "Store", "UnsetType"]
+__all__ = ["OUTCOME_TTL_S", "UNSET", "Bus", "Deliver", "Store", "UnsetType"]
 
 
 class Store(Protocol):
@@ -133,6 +134,9 @@ class Store(Protocol):
     async def get_activity(self, activity_id: str) -> ActivityRecord | None: ...
 
 
+OUTCOME_TTL_S = 60
+"""How long an answer to a session change waits to be taken."""
+
 Deliver = Callable[[BusMessage], None]
 """Called on the instance that holds the device's socket, on its event loop."""
 
@@ -158,4 +162,15 @@ class Bus(Protocol):
 
     async def send(self, device_id: str, message: BusMessage) -> bool:
         """Deliver to the device's socket; False if no instance holds one."""
+        ...
+
+    async def answer(self, outcome: Outcome) -> None:
+        """Publish the live session's answer to a `SessionChange`, for whoever waits on its event id."""
+        ...
+
+    async def outcome(self, event_id: str, timeout_s: float) -> Outcome | None:
+        """The answer to the event `event_id`, from any instance; None if none came within `timeout_s`.
+
+        An answer published before this is called is not lost: it waits (briefly) to be taken.
+        """
         ...

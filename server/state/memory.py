@@ -9,6 +9,7 @@ seconds, like the datetimes they come from.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +18,8 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from pipeline.llm import ChatMessage
-from server.state.base import UNSET, Deliver, UnsetType
+from server.live.events import Outcome
+from server.state.base import OUTCOME_TTL_S, UNSET, Deliver, UnsetType
 from server.state.records import (
     ActivityRecord,
     BusMessage,
@@ -280,6 +282,7 @@ class MemoryBus:
 
     def __init__(self) -> None:
         self._delivers: dict[str, Deliver] = {}
+        self._outcomes: _Expiring[str, asyncio.Future[Outcome]] = _Expiring()
 
     async def start(self) -> None:
         """Nothing to start."""
@@ -301,3 +304,27 @@ class MemoryBus:
             return False
         deliver(message)
         return True
+
+    async def answer(self, outcome: Outcome) -> None:
+        self._outcomes.sweep(time.monotonic())  # answers nobody waited for (the waiter timed out)
+        future = self._outcome_future(outcome.event_id)
+        if not future.done():
+            future.set_result(outcome)
+
+    async def outcome(self, event_id: str, timeout_s: float) -> Outcome | None:
+        future = self._outcome_future(event_id)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._outcomes.pop(event_id)
+
+    def _outcome_future(self, event_id: str) -> asyncio.Future[Outcome]:
+        """The one future of an event's answer, made by whichever side comes first; kept a minute."""
+        now = time.monotonic()
+        future = self._outcomes.get(event_id, now)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._outcomes.put(event_id, future, now + OUTCOME_TTL_S)
+        return future

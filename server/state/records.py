@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from server.live.events import SessionEvent
+
 PresenceStatus = Literal["online", "busy"]
 SessionStatus = Literal["active", "ended"]
 
@@ -93,15 +95,28 @@ class RateWindow(msgspec.Struct, frozen=True):
     reset_in_s: float
 
 
-class BusMessage(msgspec.Struct, frozen=True):
-    """What travels to the instance holding a device's socket.
+class _BusMessage(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    """What travels to the instance holding a device's socket."""
 
-    kind "command": deliver `command` to the device.
-    kind "disconnect": close the device's socket (deregistered, token revoked).
-    """
 
-    kind: Literal["command", "disconnect"]
-    command: CommandRecord | None = None
+class CommandDelivery(_BusMessage, frozen=True, kw_only=True, tag="command"):
+    """Send `command` down to the device."""
+
+    command: CommandRecord
+
+
+class Disconnect(_BusMessage, frozen=True, kw_only=True, tag="disconnect"):
+    """Close the device's socket (deregistered, token revoked, replaced by a newer socket)."""
+
     reason: str = ""
     close_code: int = 4410
-    """The WebSocket close code of a disconnect: 4410 deregistered, 4409 replaced by a newer socket."""
+    """The WebSocket close code: 4410 deregistered, 4409 replaced by a newer socket."""
+
+
+class SessionChange(_BusMessage, frozen=True, kw_only=True, tag="session_change"):
+    """A change to the device's session, for its live session to apply (and answer with an `Outcome`)."""
+
+    event: SessionEvent
+
+
+BusMessage = CommandDelivery | Disconnect | SessionChange

@@ -13,7 +13,9 @@ concurrent writers never overwrite each other's fields:
     activity:{id}       JSON ActivityRecord
 
 Channels: `dev:{device_id}` carries the device's `BusMessage`s to whichever
-instance subscribed to it (the one holding the device's socket).
+instance subscribed to it (the one holding the device's socket). The live session's
+answer to a session change is a LIST `outcome:{event_id}` (kept a minute), which the
+publisher pops with BLPOP.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from pipeline.llm import ChatMessage
-from server.state.base import UNSET, Deliver, UnsetType
+from server.live.events import Outcome
+from server.state.base import OUTCOME_TTL_S, UNSET, Deliver, UnsetType
 from server.state.records import (
     ActivityRecord,
     BusMessage,
@@ -59,7 +62,8 @@ _session_decoder = msgspec.json.Decoder(SessionRecord)
 _chat_decoder = msgspec.json.Decoder(ChatMessage)
 _command_decoder = msgspec.json.Decoder(CommandRecord)
 _activity_decoder = msgspec.json.Decoder(ActivityRecord)
-_bus_decoder = msgspec.json.Decoder(BusMessage)
+_bus_decoder: msgspec.json.Decoder[BusMessage] = msgspec.json.Decoder(BusMessage)
+_outcome_decoder = msgspec.json.Decoder(Outcome)
 
 _CLEAR_PRESENCE = """
 local current = redis.call('GET', KEYS[1])
@@ -375,6 +379,7 @@ class RedisBus:
         """`client` must not decode responses; `close_client` makes `close()` close it too."""
         self._r = client
         self._channel_prefix = f"{key_prefix}dev:".encode()
+        self._outcome_prefix = f"{key_prefix}outcome:".encode()
         self._confirm_timeout_s = confirm_timeout_s
         self._close_client = close_client
         self._pubsub: PubSub = client.pubsub()
@@ -432,6 +437,24 @@ class RedisBus:
     async def send(self, device_id: str, message: BusMessage) -> bool:
         receivers: int = await self._r.publish(self._channel(device_id), _encoder.encode(message))
         return receivers > 0
+
+    async def answer(self, outcome: Outcome) -> None:
+        key = self._outcome_key(outcome.event_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, _encoder.encode(outcome))
+            pipe.expire(key, OUTCOME_TTL_S)
+            await pipe.execute()
+
+    async def outcome(self, event_id: str, timeout_s: float) -> Outcome | None:
+        # BLPOP holds a pooled connection of its own while it waits; the answer waits in its list
+        # (for OUTCOME_TTL_S) if it came first.
+        reply = await self._r.blpop([self._outcome_key(event_id)], timeout=timeout_s)
+        if reply is None:
+            return None
+        return _outcome_decoder.decode(reply[1])
+
+    def _outcome_key(self, event_id: str) -> bytes:
+        return self._outcome_prefix + event_id.encode()
 
     def _channel(self, device_id: str) -> bytes:
         return self._channel_prefix + device_id.encode()

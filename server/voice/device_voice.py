@@ -17,7 +17,9 @@ from pipeline.audio import wav_bytes
 from pipeline.graph.events import LedState
 from pipeline.graph.timeline import TurnTimeline
 from pipeline.llm import ChatMessage
+from server.live.held import HeldSession
 from server.services.clock import utcnow
+from server.state.records import SessionRecord
 from server.ws.connection import DeviceConnection
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ class DeviceVoice:
         self._seq = 0
         self._on_replying = on_replying
         self.persona_id = ""
+        self.held = HeldSession()
+        """The stored session whose conversation the graph holds (set by the live session)."""
         self.replying = False
         """A reply is being produced (after the user's turn ended) or played: the device is busy."""
 
@@ -112,6 +116,23 @@ class DeviceVoice:
             },
         )
 
+    async def _session_of_turn(self) -> SessionRecord:
+        """The session a finished turn belongs to: the one the graph held while it was answered.
+
+        A turn cut by a change of session finishes before the change is made (the live session
+        waits for the cut), so it is kept with its own session, even one that has just ended or
+        moved to another device. With none held, the device's current session (opened if need be)
+        is held from now on.
+        """
+        services = self._services
+        if self.held.id:
+            session = await services.store.get_session(self.held.id)
+            if session is not None:
+                return session
+        session = await services.sessions.current_for_device(self._device_id)
+        self.held.set(session.session_id)
+        return session
+
     async def on_stop_playback(self) -> None:
         self._connection.send("stop_playback", {"reason": "barge_in"}, STOP_PRIORITY)
         await self.set_replying(False)
@@ -131,12 +152,13 @@ class DeviceVoice:
                 )
         if not user_text:
             return  # a transition message or another line not answering the user
-        session = await services.sessions.current_for_device(self._device_id)
+        session = await self._session_of_turn()
         messages = [ChatMessage(role="user", content=user_text)]
         if spoken_text:
             messages.append(ChatMessage(role="assistant", content=spoken_text))
         await services.store.append_context(session.session_id, messages, services.settings.context_keep_last)
-        await services.sessions.extend(session)
+        if session.status == "active" and session.expires_at > utcnow():  # an ended one is not revived
+            await services.sessions.extend(session)
         await services.store.update_runtime(self._device_id, last_activity=utcnow())
         if interrupted:
             log.info("turn on %s cut by barge-in; kept %d words", self._device_id, len(spoken_text.split()))

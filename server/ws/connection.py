@@ -7,12 +7,11 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from litestar import WebSocket
 
-from server.state.records import BusMessage, CommandRecord
+from server.state.records import CommandRecord, Disconnect
 from server.ws import protocol
 
 log = logging.getLogger(__name__)
@@ -24,8 +23,8 @@ _CLOSE = b""
 class DeviceConnection:
     """Sends to one device in priority order (higher first, FIFO among equals).
 
-    `deliver` is the bus callback: it only enqueues, so it never blocks the bus
-    reader. The writer task owns the socket's send side.
+    Every method only enqueues, so none blocks its caller (the bus reader among
+    them). The writer task owns the socket's send side.
     """
 
     def __init__(self, socket: WebSocket[Any, Any, Any], device_id: str) -> None:
@@ -37,8 +36,6 @@ class DeviceConnection:
         self._writer: asyncio.Task[None] | None = None
         self.close_reason = ""
         self.close_code = 4410
-        self.on_command: Callable[[CommandRecord], None] | None = None
-        """Told of each command as it is queued for the device (the voice loop acts on some)."""
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
@@ -46,20 +43,17 @@ class DeviceConnection:
     def send(self, type_: str, payload: Any, priority: int = 0) -> None:
         self._outbox.put_nowait((-priority, next(self._order), protocol.encode(type_, payload, priority)))
 
-    def deliver(self, message: BusMessage) -> None:
-        if message.kind == "disconnect":
-            self.close_reason = message.reason or "disconnected by the server"
-            self.close_code = message.close_code
-            self._outbox.put_nowait((-1_000_000, next(self._order), _CLOSE))
-            return
-        command = message.command
-        if command is None:
-            return
+    def close(self, message: Disconnect) -> None:
+        """Close the socket once everything queued ahead of the close is sent."""
+        self.close_reason = message.reason or "disconnected by the server"
+        self.close_code = message.close_code
+        self._outbox.put_nowait((-1_000_000, next(self._order), _CLOSE))
+
+    def send_command(self, command: CommandRecord) -> None:
+        """Send a command the device acknowledges (`ack` names its `command_id`)."""
         self._unacked.append(command.command_id)
         payload = {**command.payload, "command_id": command.command_id}
         self.send(command.type, payload, command.priority)
-        if self.on_command is not None:
-            self.on_command(command)
 
     def take_unacked(self, command_id: str | None) -> str | None:
         """The command an ack refers to: the one named, else the oldest still unacknowledged."""

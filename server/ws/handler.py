@@ -30,9 +30,17 @@ from server.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from server.live.session import LiveSession
 from server.services import Services
 from server.services.clock import utcnow
-from server.state.records import BusMessage, Presence, PresenceStatus
+from server.state.records import (
+    BusMessage,
+    CommandDelivery,
+    Disconnect,
+    Presence,
+    PresenceStatus,
+    SessionChange,
+)
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
 from server.ws.voice_link import VoiceLink
@@ -40,7 +48,7 @@ from server.ws.voice_link import VoiceLink
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
-REPLACED = BusMessage(kind="disconnect", reason="replaced by a newer connection", close_code=4409)
+REPLACED = Disconnect(reason="replaced by a newer connection", close_code=4409)
 CLOSE_NO_HEARTBEAT = 4408
 CLOSE_SERVER_FAULT = 4500
 """Close codes are 4000 + the HTTP status the same condition has on REST (README, "Close codes")."""
@@ -89,6 +97,18 @@ class DeviceSession:
         """Presence writes one at a time, each with the status of its moment: the last write wins."""
         self._closing = False
         self.voice: VoiceLink | None = None
+        self.live = LiveSession(services=services, connection=self.connection, device_id=device_id)
+
+    def deliver(self, message: BusMessage) -> None:
+        """The bus's callback for this device: commands and closes go to the socket, session changes to
+        the live session (it only enqueues: the bus reader is never blocked)."""
+        match message:
+            case SessionChange(event=event):
+                self.live.submit(event)  # queued until the live session starts
+            case CommandDelivery(command=command):
+                self.connection.send_command(command)
+            case Disconnect():
+                self.connection.close(message)
 
     async def run(self) -> None:
         services = self.services
@@ -99,7 +119,8 @@ class DeviceSession:
             await self._refresh_presence()
             # One socket per device: an older one, on any instance, is closed before this one takes over.
             await services.bus.send(self.device_id, REPLACED)
-            await services.bus.attach(self.device_id, self.connection.deliver)
+            # Changes that arrive before the live session starts wait in its queue.
+            await services.bus.attach(self.device_id, self.deliver)
             if services.voice is not None:
                 self.voice = VoiceLink(
                     services=services,
@@ -111,7 +132,7 @@ class DeviceSession:
                     on_replying=self._replying_changed,
                 )
                 await self.voice.start()
-                self.connection.on_command = self.voice.on_command
+            self.live.start(self.voice)
             runtime = await services.store.get_runtime(self.device_id)
             await services.devices.touch(self.device_id)
             self.connection.send(
@@ -137,7 +158,8 @@ class DeviceSession:
             task.cancel()
         if self.voice is not None:
             await self.voice.stop()
-        await services.bus.detach(self.device_id, self.connection.deliver)
+        await self.live.stop()
+        await services.bus.detach(self.device_id, self.deliver)
         if services.connections.get(self.device_id) is self.connection:
             del services.connections[self.device_id]
             # Only the device's current socket here owns its presence: a socket the device

@@ -1,18 +1,20 @@
-"""A device socket's side of the live voice loop: audio in, the graph, persona swaps in place."""
+"""A device socket's side of the live voice loop: audio in, the graph, and the changes the live
+session applies to it (persona, held session)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipeline.audio import AudioFormatError, check_rate, pcm16_from_base64, pcm16_from_bytes
 from pipeline.graph.listen import TurnParams
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import VoiceSession
 from server.errors import ValidationFailed
-from server.state.records import CommandRecord, SessionRecord
+from server.live.events import PersonaChanged
+from server.state.records import SessionRecord
 from server.voice.device_voice import DeviceVoice
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
@@ -52,12 +54,12 @@ class VoiceLink:
             on_replying=on_replying,
         )
         self._session: VoiceSession | None = None
-        self._session_id = ""
-        """The stored session whose conversation the graph holds."""
+        self._held = self._listener.held
+        self._lock = asyncio.Lock()
+        """Changes to what the graph holds happen one at a time."""
         self._sample_rate = sample_rate if sample_rate is not None else DEFAULT_SAMPLE_RATE
         """The rate of audio that declares none: `?sample_rate=`, else the last `audio_stream` that
         declared one, else 16 kHz."""
-        self._switches: set[asyncio.Task[None]] = set()
 
     @property
     def replying(self) -> bool:
@@ -69,7 +71,7 @@ class VoiceLink:
         session = await services.sessions.current_for_device(self._device_id)
         binding = self._binding_for(session)
         self._listener.persona_id = binding.persona_id
-        self._session_id = session.session_id
+        self._held.set(session.session_id)
         settings = services.settings
         self._session = VoiceSession(
             engines=self._runtime.engines,
@@ -87,8 +89,6 @@ class VoiceLink:
         await self._session.start()
 
     async def stop(self) -> None:
-        for task in self._switches:
-            task.cancel()
         if self._session is not None:
             await self._session.stop()
 
@@ -127,7 +127,8 @@ class VoiceLink:
             await services.store.update_runtime(
                 self._device_id, active_session_id=session.session_id, active_persona_id=session.persona_id
             )
-        await self._follow(session)
+        if session.session_id != self._held.id:
+            await self.follow(session)
         await self._listener.set_replying(True)
         await self.session.push_text(text)
 
@@ -136,55 +137,79 @@ class VoiceLink:
             await self.session.push_to_talk(payload.action in ("press", "long_press"))
         elif payload.button in STOP_BUTTONS and payload.action == "press":
             await self.session.interrupt()
-            await self._cut()
+            await self._listening_again()
 
-    async def _follow(self, session: SessionRecord) -> None:
-        """Make the graph hold `session`: its persona and its conversation (no-op if it already does).
+    # The live session's changes, applied one at a time (the live session serialises them).
 
-        Another session's persona is swapped in as a switch does it (the old one's speech is cut)."""
-        if session.session_id == self._session_id:
-            return
-        self._session_id = session.session_id
-        binding = self._binding_for(session)
-        if binding is not self.session.binding:
+    @property
+    def held_session_id(self) -> str:
+        """The stored session whose conversation the graph holds; "" when none."""
+        return self._held.id
+
+    async def held_changed(self) -> None:
+        """Returns when the graph holds another session (or none)."""
+        await self._held.changed()
+
+    async def follow(self, session: SessionRecord, *, line: str | None = None) -> None:
+        """Hold `session`: its persona and its conversation as the store has it, from the next turn.
+
+        Whatever the device was saying is cut first, and its turn kept with the session it
+        belonged to; then `line` (if any) is spoken in the session's persona's voice.
+        """
+        async with self._lock:
+            await self.session.cut()
+            binding = self._binding_for(session)
             self._listener.persona_id = binding.persona_id
-            await self.session.switch(binding, transition_message=None, preserve_context=True)
-            await self._cut()
-        self.session.conversation.replace(await self._services.store.get_context(session.session_id))
+            self.session.hold(binding, await self._services.store.get_context(session.session_id))
+            self._held.set(session.session_id)
+            await self._listening_again()
+            if line:
+                await self.session.say(line)
+
+    async def forget(self, session_id: str, *, line: str | None = None, stop_playback: bool = False) -> None:
+        """Let go of `session_id` (ended, expired, handed off) if the graph holds it: the device stops
+        talking, says `line` if any, and keeps nothing of the conversation. Its persona stays."""
+        async with self._lock:
+            if self._held.id != session_id:
+                return
+            await self.session.cut()
+            if stop_playback:  # whatever the device still has buffered is dropped too
+                await self._listener.on_stop_playback()
+            self.session.hold(self.session.binding, ())
+            self._held.set("")
+            await self._listening_again()
+            if line:
+                await self.session.say(line)
+
+    async def switch_persona(self, event: PersonaChanged) -> None:
+        """Swap the persona in place (`POST /devices/{id}/persona/switch`)."""
+        binding = self._runtime.bindings.get(event.persona_id)
+        if binding is None:
+            raise LookupError(f"persona {event.persona_id} has no voice loaded")
+        async with self._lock:
+            if not event.preserve_context:
+                # The conversation is dropped: nothing of the cut reply may come back into it.
+                await self.session.cut()
+            self._listener.persona_id = binding.persona_id
+            elapsed_s = await self.session.switch(
+                binding,
+                transition_message=event.transition_message,
+                preserve_context=event.preserve_context,
+            )
+            self._services.latency.record_swap(elapsed_s * 1000)
+            if not event.transition_message:
+                await self._listening_again()
 
     def _binding_for(self, session: SessionRecord) -> PersonaBinding:
         # A session may name a persona no longer in the library (its file was removed): use the default.
         bindings = self._runtime.bindings
         return bindings.get(session.persona_id) or bindings[self._services.settings.default_persona_id]
 
-    async def _cut(self) -> None:
+    async def _listening_again(self) -> None:
         """The reply was cut before a word of it played (the output has nothing to stop): the device
         listens again."""
         if self._listener.replying:
             await self._listener.on_led("listening")
-
-    def on_command(self, command: CommandRecord) -> None:
-        """Called as a command reaches this device's socket: a persona switch swaps the live graph too."""
-        if command.type != "persona_switch":
-            return
-        task = asyncio.create_task(self._switch(command.payload))
-        self._switches.add(task)
-        task.add_done_callback(self._switches.discard)
-
-    async def _switch(self, payload: dict[str, Any]) -> None:
-        binding = self._runtime.bindings.get(str(payload.get("persona_id")))
-        if binding is None or self._session is None:
-            return
-        self._listener.persona_id = binding.persona_id
-        transition_message = payload.get("transition_message")
-        elapsed_s = await self._session.switch(
-            binding,
-            transition_message=transition_message,
-            preserve_context=bool(payload.get("preserve_context", True)),
-        )
-        self._services.latency.record_swap(elapsed_s * 1000)
-        if not transition_message:
-            await self._cut()
 
 
 def _invalid(exc: AudioFormatError) -> ValidationFailed:

@@ -13,12 +13,13 @@ from redis.asyncio import Redis
 
 from server.state.base import Bus
 from server.state.memory import MemoryBus
-from server.state.records import BusMessage, CommandRecord
+from server.live.events import Outcome, SessionEnded
+from server.state.records import BusMessage, CommandDelivery, CommandRecord, Disconnect, SessionChange
 from server.state.redis import RedisBus
 
 BusFactory = Callable[[], Awaitable[Bus]]
 
-DISCONNECT = BusMessage(kind="disconnect", reason="device deregistered")
+DISCONNECT = Disconnect(reason="device deregistered")
 SENT_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -44,7 +45,7 @@ def command(command_id: str) -> BusMessage:
         priority=1,
         sent_at=SENT_AT,
     )
-    return BusMessage(kind="command", command=record)
+    return CommandDelivery(command=record)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -145,7 +146,7 @@ async def test_reader_survives_malformed_messages_and_failing_delivery(
 
         def flaky(message: BusMessage) -> None:
             nonlocal failures
-            if message.kind == "disconnect" and failures == 0:
+            if isinstance(message, Disconnect) and failures == 0:
                 failures += 1
                 raise RuntimeError("socket already closed")
             inbox(message)
@@ -165,6 +166,33 @@ async def test_reader_survives_malformed_messages_and_failing_delivery(
     finally:
         await raw.aclose()
         await bus.close()
+
+
+async def test_a_session_change_reaches_the_device_and_its_answer_the_publisher(buses: BusFactory) -> None:
+    holder, publisher = await buses(), await buses()  # two instances (memory: one and the same)
+    inbox = Inbox()
+    await holder.attach("dev-1", inbox)
+    change = SessionChange(
+        event=SessionEnded(event_id="evt-1", session_id="sess-1", reason="ended"),
+    )
+    assert await publisher.send("dev-1", change) is True
+    assert await inbox.next() == change
+    waiting = asyncio.create_task(publisher.outcome("evt-1", 5.0))
+    await holder.answer(Outcome(event_id="evt-1", applied=False, error="LookupError"))
+    assert await waiting == Outcome(event_id="evt-1", applied=False, error="LookupError")
+
+
+async def test_an_answer_that_comes_first_waits_to_be_taken_once(buses: BusFactory) -> None:
+    holder, publisher = await buses(), await buses()
+    await holder.answer(Outcome(event_id="evt-2", applied=True))
+    assert await publisher.outcome("evt-2", 5.0) == Outcome(event_id="evt-2", applied=True)
+    assert await publisher.outcome("evt-2", 0.1) is None  # taken: not answered twice
+
+
+async def test_no_answer_is_none_after_the_timeout(buses: BusFactory) -> None:
+    publisher = await buses()
+    assert await publisher.outcome("evt-never", 0.1) is None
+    assert await publisher.outcome("evt-other", 0.1) is None
 
 
 async def test_attach_before_start_is_refused(redis_url: str) -> None:

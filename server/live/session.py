@@ -1,0 +1,136 @@
+"""The live session: the one owner of a connected device's live state on this instance.
+
+Every change to the device's session reaches it as a typed event (`server.live.events`),
+from the `Bus` or from its own expiry watch, and is applied here, one at a time and in
+order, at a frame boundary of the device's graph. Each event is answered with an
+`Outcome`, so the REST call that caused it can report a failure as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from server.live.changes import new_event_id
+from server.live.events import (
+    HandedOffFrom,
+    HandedOffTo,
+    Outcome,
+    PersonaChanged,
+    SessionEnded,
+    SessionEvent,
+    SessionStarted,
+)
+from server.services.clock import utcnow
+from server.ws.connection import DeviceConnection
+
+if TYPE_CHECKING:
+    from server.services import Services
+    from server.ws.voice_link import VoiceLink
+
+log = logging.getLogger(__name__)
+
+ARRIVAL_LINE = "Here I am again."
+"""What the target of a handoff says with `notify_user`, in the session's persona's voice."""
+
+
+def departure_line(place: str | None) -> str:
+    """What the source of a handoff says with `notify_user`, before it forgets the conversation."""
+    return f"Let's carry on in the {place}." if place else "Let's carry on over there."
+
+
+class LiveSession:
+    def __init__(self, *, services: Services, connection: DeviceConnection, device_id: str) -> None:
+        self._services = services
+        self._connection = connection
+        self._device_id = device_id
+        self._voice: VoiceLink | None = None
+        self._events: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, voice: VoiceLink | None) -> None:
+        """Apply changes from now on (those submitted before wait in order); `voice`: the device's
+        running graph, None on a server without voice models."""
+        self._voice = voice
+        self._tasks.append(asyncio.create_task(self._apply_loop(), name=f"live-{self._device_id}"))
+        if self._voice is not None:
+            self._tasks.append(asyncio.create_task(self._watch_expiry(), name=f"expiry-{self._device_id}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    def submit(self, event: SessionEvent) -> None:
+        """Queue a change (the bus's callback: it never blocks)."""
+        self._events.put_nowait(event)
+
+    async def _apply_loop(self) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                await self._apply(event)
+            except Exception as exc:
+                # Ids and the kind of failure only: an exception's text may quote what someone said.
+                log.warning(
+                    "device %s: %s %s not applied: %s",
+                    self._device_id,
+                    type(event).__name__,
+                    event.event_id,
+                    type(exc).__name__,
+                )
+                outcome = Outcome(event_id=event.event_id, applied=False, error=type(exc).__name__)
+            else:
+                outcome = Outcome(event_id=event.event_id, applied=True)
+            await self._services.bus.answer(outcome)
+
+    async def _apply(self, event: SessionEvent) -> None:
+        voice = self._voice
+        sessions = self._services.sessions
+        match event:
+            case PersonaChanged():
+                if voice is not None:
+                    await voice.switch_persona(event)
+                command = await self._services.store.get_command(event.command_id)
+                if command is not None:  # the device hears of the switch once its graph has made it
+                    self._connection.send_command(command)
+            case SessionStarted() if voice is not None:
+                await voice.follow(await sessions.get(event.session_id))
+            case SessionEnded() if voice is not None:
+                await voice.forget(event.session_id)
+            case HandedOffFrom() if voice is not None:
+                line = departure_line(event.to_place) if event.notify_user else None
+                await voice.forget(event.session_id, line=line, stop_playback=True)
+            case HandedOffTo() if voice is not None:
+                line = ARRIVAL_LINE if event.notify_user else None
+                await voice.follow(await sessions.get(event.session_id), line=line)
+            case _:
+                pass  # without a voice loop there is nothing live to change
+
+    async def _watch_expiry(self) -> None:
+        """Apply `SessionEnded("expired")` when the held session's quiet spell runs out.
+
+        Turns push the expiry out; this re-reads the session when its time comes
+        and waits again if it was extended.
+        """
+        assert self._voice is not None
+        voice = self._voice
+        while True:
+            session_id = voice.held_session_id
+            session = await self._services.store.get_session(session_id) if session_id else None
+            if session is None or session.status != "active":
+                await voice.held_changed()
+                continue
+            remaining_s = (session.expires_at - utcnow()).total_seconds()
+            if remaining_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining_s + 0.05):
+                        await voice.held_changed()
+                continue
+            self.submit(SessionEnded(event_id=new_event_id(), session_id=session_id, reason="expired"))
+            await voice.held_changed()
