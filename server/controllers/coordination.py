@@ -11,6 +11,7 @@ from server.controllers.common import AnyRequest, principal_of, services_of
 from server.controllers.openapi import (
     DEVICE_NOT_FOUND,
     DEVICE_OFFLINE,
+    LIVE_UPDATE_FAILED,
     NOT_OPERATOR,
     PERSONA_NOT_FOUND,
     declare,
@@ -30,7 +31,9 @@ class CoordinationController(Controller):
     @post(
         "/group-activity",
         summary="Start a group activity",
-        **declare(NOT_OPERATOR, PERSONA_NOT_FOUND, DEVICE_NOT_FOUND, DEVICE_OFFLINE, body=True),
+        **declare(
+            NOT_OPERATOR, PERSONA_NOT_FOUND, DEVICE_NOT_FOUND, DEVICE_OFFLINE, LIVE_UPDATE_FAILED, body=True
+        ),
     )
     async def group_activity(
         self, request: AnyRequest, data: JSONBody[GroupActivityRequest]

@@ -13,6 +13,7 @@ from server.controllers.openapi import (
     COMMAND_NOT_FOUND,
     DEVICE_NOT_FOUND,
     DEVICE_OFFLINE,
+    LIVE_UPDATE_FAILED,
     NOT_OPERATOR,
     OTHER_DEVICE,
     PERSONA_NOT_FOUND,
@@ -137,7 +138,9 @@ class DeviceController(Controller):
         "/{device_id:str}/persona/switch",
         summary="Switch persona",
         status_code=HTTP_200_OK,
-        **declare(OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, DEVICE_OFFLINE, body=True),
+        **declare(
+            OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, DEVICE_OFFLINE, LIVE_UPDATE_FAILED, body=True
+        ),
     )
     async def switch_persona(
         self, request: AnyRequest, device_id: FromPath[str], data: JSONBody[PersonaSwitchRequest]

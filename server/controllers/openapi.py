@@ -48,6 +48,11 @@ SESSION_NOT_FOUND = Failure(404, "SESSION_NOT_FOUND", "no such session")
 COMMAND_NOT_FOUND = Failure(404, "COMMAND_NOT_FOUND", "the command is unknown, too old, or another device's")
 SESSION_EXPIRED = Failure(410, "SESSION_EXPIRED", "the session ended or timed out (`details.reason`)")
 DEVICE_OFFLINE = Failure(503, "DEVICE_OFFLINE", "the device has no live socket")
+LIVE_UPDATE_FAILED = Failure(
+    503,
+    "LIVE_UPDATE_FAILED",
+    "the store has the change, but the device's running voice loop did not apply it (retry)",
+)
 BAD_QUERY = Failure(422, "VALIDATION_ERROR", "a query parameter is not one of its allowed values")
 
 INVALID_JSON = Failure(400, "INVALID_JSON", "the body is not JSON, or is empty")

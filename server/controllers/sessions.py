@@ -13,6 +13,7 @@ from server.controllers.common import AnyRequest, principal_of, services_of
 from server.controllers.openapi import (
     BAD_QUERY,
     DEVICE_NOT_FOUND,
+    LIVE_UPDATE_FAILED,
     NOT_OPERATOR,
     OTHER_DEVICE,
     PERSONA_NOT_FOUND,
@@ -35,6 +36,7 @@ from server.services.clock import utcnow
 HANDOFF_PRIORITY = 5
 NOT_ON_DEVICE = Failure(409, "CONFLICT", "the session is not on `from_device_id`")
 ONE_SESSION = declare(OTHER_DEVICE, SESSION_NOT_FOUND)
+ENDING = declare(OTHER_DEVICE, SESSION_NOT_FOUND, LIVE_UPDATE_FAILED)
 
 
 class SessionController(Controller):
@@ -44,7 +46,7 @@ class SessionController(Controller):
     @post(
         "/",
         summary="Create a session",
-        **declare(OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, body=True),
+        **declare(OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, LIVE_UPDATE_FAILED, body=True),
     )
     async def create(self, request: AnyRequest, data: JSONBody[SessionCreateRequest]) -> SessionResponse:
         """The new session becomes the device's active session, with its persona."""
@@ -88,7 +90,7 @@ class SessionController(Controller):
         ]
         return SessionContextResponse(session_id=session_id, messages=messages, total=len(messages))
 
-    @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK, **ONE_SESSION)
+    @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK, **ENDING)
     async def end(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
         session = await services.sessions.get(session_id)
@@ -100,7 +102,13 @@ class SessionController(Controller):
         summary="Hand a session off to another device",
         status_code=HTTP_200_OK,
         **declare(
-            OTHER_DEVICE, SESSION_NOT_FOUND, SESSION_EXPIRED, NOT_ON_DEVICE, DEVICE_NOT_FOUND, body=True
+            OTHER_DEVICE,
+            SESSION_NOT_FOUND,
+            SESSION_EXPIRED,
+            NOT_ON_DEVICE,
+            DEVICE_NOT_FOUND,
+            LIVE_UPDATE_FAILED,
+            body=True,
         ),
     )
     async def handoff(
@@ -110,7 +118,10 @@ class SessionController(Controller):
         require_device_access(principal_of(request), data.from_device_id)
         services = services_of(request)
         session = await services.sessions.handoff(
-            session_id, from_device_id=data.from_device_id, to_device_id=data.to_device_id
+            session_id,
+            from_device_id=data.from_device_id,
+            to_device_id=data.to_device_id,
+            notify_user=data.notify_user,
         )
         notified: list[str] = []
         if data.notify_user:

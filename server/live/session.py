@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REPLY_RECHECK_S = 0.5
 ARRIVAL_LINE = "Here I am again."
 """What the target of a handoff says with `notify_user`, in the session's persona's voice."""
 
@@ -103,6 +104,10 @@ class LiveSession:
                 await voice.follow(await sessions.get(event.session_id))
             case SessionEnded() if voice is not None:
                 await voice.forget(event.session_id)
+                if event.reason == "expired":  # an expired session is no longer the device's active one
+                    store = self._services.store
+                    if (await store.get_runtime(self._device_id)).active_session_id == event.session_id:
+                        await store.update_runtime(self._device_id, active_session_id=None)
             case HandedOffFrom() if voice is not None:
                 line = departure_line(event.to_place) if event.notify_user else None
                 await voice.forget(event.session_id, line=line, stop_playback=True)
@@ -127,6 +132,10 @@ class LiveSession:
                 await voice.held_changed()
                 continue
             remaining_s = (session.expires_at - utcnow()).total_seconds()
+            if remaining_s <= 0 and voice.replying:
+                remaining_s = (
+                    REPLY_RECHECK_S  # a turn under way is no quiet spell: its end extends the session
+                )
             if remaining_s > 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining_s + 0.05):

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
+from server.live.events import Outcome, SessionEnded
 from server.state.base import Bus
 from server.state.memory import MemoryBus
-from server.live.events import Outcome, SessionEnded
 from server.state.records import BusMessage, CommandDelivery, CommandRecord, Disconnect, SessionChange
 from server.state.redis import RedisBus
 

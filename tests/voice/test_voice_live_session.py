@@ -1,0 +1,347 @@
+"""One live session, one truth: every change to a device's session reaches its running voice loop.
+
+A voice server with the real models answers through the persona's Anthropic engine,
+pointed at the local fake of the Messages API, which records every request: each
+test asserts on the exact conversation the LLM received, so a conversation leaking
+from one session (one resident) into another fails it, whatever the reply says.
+Turns are typed (`text_input`), which the device speaks like spoken ones, through
+the same graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from server.live.session import ARRIVAL_LINE, departure_line
+from tests.fakes.anthropic_server import FakeAnthropic, fake_anthropic
+from tests.server.conftest import register
+from tests.server.helpers import poll
+from tests.support.live_server import LiveServer
+from tests.voice.conftest import (
+    REPLY_WAIT_S,
+    Received,
+    VoiceDevice,
+    of_type,
+    operator_http,
+    voice_server_with,
+)
+
+Conversation = list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def anthropic_api() -> Iterator[FakeAnthropic]:
+    with fake_anthropic() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def llm_voice_server(
+    anthropic_api: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    with voice_server_with(
+        tmp_path_factory.mktemp("live"),
+        anthropic_api_key="test-key",
+        anthropic_base_url=anthropic_api.base_url,
+        llm_max_retries=0,
+        dialog_turns_per_minute=0,
+    ) as live:
+        yield live
+
+
+@pytest.fixture
+def llm(anthropic_api: FakeAnthropic) -> FakeAnthropic:
+    anthropic_api.requests.clear()
+    anthropic_api.reply_text = FakeAnthropic(base_url="").reply_text
+    return anthropic_api
+
+
+@pytest.fixture
+async def http(llm_voice_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with operator_http(llm_voice_server) as client:
+        yield client
+
+
+async def connect(server: LiveServer, http: httpx.AsyncClient, **fields: Any) -> VoiceDevice:
+    device_id, token = await register(http, **fields)
+    return await VoiceDevice.connect(server, device_id, token)
+
+
+def sent_conversation(llm: FakeAnthropic, index: int = -1) -> Conversation:
+    """The conversation the LLM received in request `index`: (role, text) pairs."""
+    messages = llm.requests[index].body["messages"]
+    return [(m["role"], _text(m["content"])) for m in messages]
+
+
+def _text(content: str | list[dict[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(block["text"] for block in content if block.get("type") == "text")
+
+
+async def typed_turn(device: VoiceDevice, text: str, **payload: Any) -> Received:
+    """Type `text` to the device; the final `audio_response` of its spoken reply, once the device listens
+    again."""
+    since = device.mark()
+    await device.send("text_input", {"text": text, **payload})
+    final = await device.wait_for(of_type("audio_response", final=True), since=since, timeout=REPLY_WAIT_S)
+    await device.wait_for(of_type("led_control", state="listening"), since=final.index + 1)
+    return final
+
+
+async def spoken_line(device: VoiceDevice, text: str, *, since: int) -> Received:
+    """The device said `text` (a line answering nobody), with its audio."""
+    final = await device.wait_for(
+        of_type("audio_response", final=True, text=text), since=since, timeout=REPLY_WAIT_S
+    )
+    assert device.received(of_type("audio_response", final=False, text=text), since=since)
+    return final
+
+
+async def open_session(http: httpx.AsyncClient, device: VoiceDevice, persona_id: str, **fields: Any) -> str:
+    response = await http.post(
+        "/sessions", json={"device_id": device.device_id, "persona_id": persona_id, **fields}
+    )
+    assert response.status_code == 201, response.text
+    session_id: str = response.json()["session_id"]
+    return session_id
+
+
+async def stored_conversation(http: httpx.AsyncClient, session_id: str) -> Conversation:
+    response = await http.get(f"/sessions/{session_id}/context")
+    assert response.status_code == 200, response.text
+    return [(m["role"], m["content"]) for m in response.json()["messages"]]
+
+
+async def test_two_residents_one_after_another_share_nothing(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    device = await connect(llm_voice_server, http)
+    try:
+        first = await open_session(http, device, "storyteller", user_id="Mrs Smith")
+        reply = await typed_turn(device, "My grandson Tom visits on Sundays.")
+        assert reply.payload["persona_id"] == "storyteller"  # POST /sessions reached the live loop
+        assert (await http.delete(f"/sessions/{first}")).status_code == 200
+        second = await open_session(http, device, "companion", user_id="Mr Jones")
+        reply = await typed_turn(device, "What shall we do today?")
+        assert reply.payload["persona_id"] == "companion"
+    finally:
+        await device.close()
+    assert sent_conversation(llm, 0) == [("user", "My grandson Tom visits on Sundays.")]
+    assert sent_conversation(llm, 1) == [("user", "What shall we do today?")]
+    assert await stored_conversation(http, second) == [
+        ("user", "What shall we do today?"),
+        ("assistant", llm.reply_text),
+    ]
+    assert [m[0] for m in await stored_conversation(http, first)] == ["user", "assistant"]
+
+
+async def test_an_ended_session_is_forgotten_by_the_device(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    device = await connect(llm_voice_server, http)
+    try:
+        await typed_turn(device, "I take my pills with breakfast.")
+        state = (await http.get(f"/devices/{device.device_id}/state")).json()
+        ended = state["active_session_id"]
+        assert (await http.delete(f"/sessions/{ended}")).status_code == 200
+        await typed_turn(device, "Good morning.")
+        now = (await http.get(f"/devices/{device.device_id}/state")).json()["active_session_id"]
+    finally:
+        await device.close()
+    assert sent_conversation(llm, 1) == [("user", "Good morning.")]
+    assert now != ended
+    assert await stored_conversation(http, ended) == [
+        ("user", "I take my pills with breakfast."),
+        ("assistant", llm.reply_text),
+    ]
+
+
+async def test_handoff_moves_the_conversation_and_the_source_forgets_it(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    bedroom = await connect(llm_voice_server, http, location="bedroom")
+    kitchen = await connect(llm_voice_server, http, location="kitchen")
+    try:
+        session_id = await open_session(http, bedroom, "storyteller")
+        await typed_turn(bedroom, "Tell me a story about the sea.")
+        bedroom_mark, kitchen_mark = bedroom.mark(), kitchen.mark()
+        response = await http.post(
+            f"/sessions/{session_id}/handoff",
+            json={"from_device_id": bedroom.device_id, "to_device_id": kitchen.device_id},
+        )
+        assert response.status_code == 200, response.text
+        # Each side hears one line, in the session's persona's voice.
+        goodbye = await spoken_line(bedroom, departure_line("kitchen"), since=bedroom_mark)
+        hello = await spoken_line(kitchen, ARRIVAL_LINE, since=kitchen_mark)
+        assert goodbye.payload["persona_id"] == hello.payload["persona_id"] == "storyteller"
+        assert bedroom.received(of_type("stop_playback"), since=bedroom_mark)
+        await kitchen.wait_for(of_type("led_control", state="listening"), since=hello.index + 1)
+        await bedroom.wait_for(of_type("led_control", state="listening"), since=goodbye.index + 1)
+
+        on_kitchen = await typed_turn(kitchen, "And what happened next?")
+        assert on_kitchen.payload["persona_id"] == "storyteller"
+        on_bedroom = await typed_turn(bedroom, "Is anyone there?")
+    finally:
+        await bedroom.close()
+        await kitchen.close()
+    assert sent_conversation(llm, 1) == [
+        ("user", "Tell me a story about the sea."),
+        ("assistant", llm.reply_text),
+        ("user", "And what happened next?"),
+    ]
+    assert sent_conversation(llm, 2) == [("user", "Is anyone there?")]
+    assert on_bedroom.payload["persona_id"] == "storyteller"  # the device keeps its persona, not the talk
+    assert [m for m in await stored_conversation(http, session_id) if m[0] == "user"] == [
+        ("user", "Tell me a story about the sea."),
+        ("user", "And what happened next?"),
+    ]
+    assert (await http.get(f"/devices/{kitchen.device_id}/state")).json()["active_session_id"] == session_id
+
+
+async def test_a_handoff_without_notice_says_nothing(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    bedroom = await connect(llm_voice_server, http, location="bedroom")
+    kitchen = await connect(llm_voice_server, http, location="kitchen")
+    try:
+        session_id = await open_session(http, bedroom, "memory_keeper")
+        await typed_turn(bedroom, "We married in nineteen sixty.")
+        bedroom_mark, kitchen_mark = bedroom.mark(), kitchen.mark()
+        response = await http.post(
+            f"/sessions/{session_id}/handoff",
+            json={
+                "from_device_id": bedroom.device_id,
+                "to_device_id": kitchen.device_id,
+                "notify_user": False,
+            },
+        )
+        assert response.status_code == 200, response.text
+        # A line would be queued ahead of the next reply on the same graph: the next turns show none.
+        await typed_turn(kitchen, "Where was the wedding?")
+        await typed_turn(bedroom, "Hello?")
+    finally:
+        await bedroom.close()
+        await kitchen.close()
+    for device, mark in ((bedroom, bedroom_mark), (kitchen, kitchen_mark)):
+        finals = device.received(of_type("audio_response", final=True), since=mark)
+        assert [m.payload["text"] for m in finals] == [llm.reply_text]
+    assert sent_conversation(llm, 1)[-1] == ("user", "Where was the wedding?")
+    assert len(sent_conversation(llm, 1)) == 3
+    assert sent_conversation(llm, 2) == [("user", "Hello?")]
+
+
+async def test_the_handoff_source_stops_talking_at_once(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    llm.reply_text = " ".join(["Once upon a time a fisherman sailed out to sea, and the waves rose."] * 6)
+    bedroom = await connect(llm_voice_server, http, location="bedroom")
+    kitchen = await connect(llm_voice_server, http, location="kitchen")
+    try:
+        session_id = await open_session(http, bedroom, "storyteller")
+        since = bedroom.mark()
+        await bedroom.send("text_input", {"text": "Tell me a long story."})
+        first_chunk = await bedroom.wait_for(
+            of_type("audio_response", final=False), since=since, timeout=REPLY_WAIT_S
+        )
+        response = await http.post(
+            f"/sessions/{session_id}/handoff",
+            json={
+                "from_device_id": bedroom.device_id,
+                "to_device_id": kitchen.device_id,
+                "notify_user": False,
+            },
+        )
+        assert response.status_code == 200, response.text
+        stop = await bedroom.wait_for(of_type("stop_playback"), since=first_chunk.index)
+        await bedroom.heartbeat_acked()  # everything the server queued before now has arrived
+    finally:
+        await bedroom.close()
+        await kitchen.close()
+    turn_id = first_chunk.payload["turn_id"]
+    after_stop = bedroom.received(of_type("audio_response", turn_id=turn_id), since=stop.index + 1)
+    assert after_stop == []
+    # The turn went with the session, keeping only what the bedroom had played of the story (maybe
+    # nothing yet: the first chunk is sent ahead of time).
+    stored = await stored_conversation(http, session_id)
+    assert stored[0] == ("user", "Tell me a long story.")
+    assert len(stored) <= 2
+    for _, played in stored[1:]:
+        assert llm.reply_text.startswith(played)
+        assert len(played) < len(llm.reply_text)
+
+
+async def test_a_group_activity_gives_its_persona_to_the_next_turn(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    device = await connect(llm_voice_server, http)
+    try:
+        await typed_turn(device, "I feel a bit lonely.")
+        response = await http.post(
+            "/coordination/group-activity",
+            json={"activity_type": "trivia", "device_ids": [device.device_id], "persona_id": "entertainer"},
+        )
+        assert response.status_code in (200, 201), response.text
+        reply = await typed_turn(device, "Ready when you are.")
+    finally:
+        await device.close()
+    assert reply.payload["persona_id"] == "entertainer"
+    assert sent_conversation(llm, 1) == [("user", "Ready when you are.")]
+
+
+async def test_a_switch_reaches_the_live_loop_before_rest_answers(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    device = await connect(llm_voice_server, http)
+    try:
+        await typed_turn(device, "Hello.")
+        since = device.mark()
+        response = await http.post(
+            f"/devices/{device.device_id}/persona/switch",
+            json={"target_persona_id": "medication_nurse", "preserve_context": False},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["success"] is True
+        notice = await device.wait_for(of_type("persona_switch"), since=since)
+        reply = await typed_turn(device, "Is it time for my tablets?")
+    finally:
+        await device.close()
+    assert notice.payload["persona_id"] == "medication_nurse"
+    assert reply.payload["persona_id"] == "medication_nurse"
+    assert sent_conversation(llm, 1) == [("user", "Is it time for my tablets?")]
+
+
+async def test_an_expired_session_is_forgotten_by_the_live_loop(
+    anthropic_api: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    anthropic_api.requests.clear()
+    with voice_server_with(
+        tmp_path_factory.mktemp("expiry"),
+        anthropic_api_key="test-key",
+        anthropic_base_url=anthropic_api.base_url,
+        llm_max_retries=0,
+        session_ttl_s=2,
+    ) as server:
+        async with operator_http(server) as http:
+            device = await connect(server, http)
+            try:
+                await typed_turn(device, "My daughter is called Anne.")
+                state_url = f"/devices/{device.device_id}/state"
+                expired = (await http.get(state_url)).json()["active_session_id"]
+
+                async def active() -> str | None:
+                    session: str | None = (await http.get(state_url)).json()["active_session_id"]
+                    return session
+
+                # The live loop lets go of the session when it expires (and says so in the state).
+                await poll(active, lambda session: session is None, within=30)
+                await typed_turn(device, "Who am I?")
+            finally:
+                await device.close()
+            status = (await http.get(f"/sessions/{expired}")).json()["status"]
+    assert status == "expired"
+    assert [m for m in sent_conversation(anthropic_api, -1)] == [("user", "Who am I?")]
