@@ -10,6 +10,7 @@ the same graph.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -345,3 +346,59 @@ async def test_an_expired_session_is_forgotten_by_the_live_loop(
             status = (await http.get(f"/sessions/{expired}")).json()["status"]
     assert status == "expired"
     assert [m for m in sent_conversation(anthropic_api, -1)] == [("user", "Who am I?")]
+
+
+async def test_handoff_and_switch_across_two_instances_on_one_redis(
+    anthropic_api: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> None:
+    """The bedroom's socket on instance A, the kitchen's on B; the operator talks to A."""
+    anthropic_api.requests.clear()
+    anthropic_api.reply_text = FakeAnthropic(base_url="").reply_text
+    shared = {
+        "anthropic_api_key": "test-key",
+        "anthropic_base_url": anthropic_api.base_url,
+        "llm_max_retries": 0,
+        "redis_url": redis_url,
+        "redis_key_prefix": f"t{secrets.token_hex(4)}:",
+    }
+    with (
+        voice_server_with(tmp_path_factory.mktemp("a"), **shared) as a,
+        voice_server_with(tmp_path_factory.mktemp("b"), **shared) as b,
+    ):
+        async with operator_http(a) as http:
+            bedroom = await connect(a, http, location="bedroom")
+            kitchen_id, kitchen_token = await register(http, location="kitchen")
+            kitchen = await VoiceDevice.connect(b, kitchen_id, kitchen_token)
+            try:
+                session_id = await open_session(http, bedroom, "storyteller")
+                await typed_turn(bedroom, "Tell me a story about the sea.")
+                kitchen_mark = kitchen.mark()
+                response = await http.post(
+                    f"/sessions/{session_id}/handoff",
+                    json={"from_device_id": bedroom.device_id, "to_device_id": kitchen_id},
+                )
+                assert response.status_code == 200, response.text
+                hello = await spoken_line(kitchen, ARRIVAL_LINE, since=kitchen_mark)
+                await kitchen.wait_for(of_type("led_control", state="listening"), since=hello.index + 1)
+                on_kitchen = await typed_turn(kitchen, "And what happened next?")
+                switched = await http.post(
+                    f"/devices/{kitchen_id}/persona/switch",
+                    json={"target_persona_id": "companion", "preserve_context": True},
+                )
+                assert switched.status_code == 200, switched.text
+                after_switch = await typed_turn(kitchen, "Thank you.")
+                on_bedroom = await typed_turn(bedroom, "Is anyone there?")
+            finally:
+                await bedroom.close()
+                await kitchen.close()
+    assert hello.payload["persona_id"] == on_kitchen.payload["persona_id"] == "storyteller"
+    assert after_switch.payload["persona_id"] == "companion"
+    assert sent_conversation(anthropic_api, 1) == [
+        ("user", "Tell me a story about the sea."),
+        ("assistant", anthropic_api.reply_text),
+        ("user", "And what happened next?"),
+    ]
+    assert sent_conversation(anthropic_api, 2)[-1] == ("user", "Thank you.")
+    assert len(sent_conversation(anthropic_api, 2)) == 5  # the switch kept the context
+    assert sent_conversation(anthropic_api, 3) == [("user", "Is anyone there?")]
+    assert on_bedroom.payload["persona_id"] == "storyteller"
