@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from server.live.changes import new_event_id
@@ -48,7 +49,7 @@ class LiveSession:
         self._connection = connection
         self._device_id = device_id
         self._voice: VoiceLink | None = None
-        self._events: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[SessionEvent, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, voice: VoiceLink | None) -> None:
@@ -69,11 +70,11 @@ class LiveSession:
 
     def submit(self, event: SessionEvent) -> None:
         """Queue a change (the bus's callback: it never blocks)."""
-        self._events.put_nowait(event)
+        self._events.put_nowait((event, time.perf_counter()))
 
     async def _apply_loop(self) -> None:
         while True:
-            event = await self._events.get()
+            event, arrived = await self._events.get()
             try:
                 await self._apply(event)
             except Exception as exc:
@@ -88,6 +89,8 @@ class LiveSession:
                 outcome = Outcome(event_id=event.event_id, applied=False, error=type(exc).__name__)
             else:
                 outcome = Outcome(event_id=event.event_id, applied=True)
+                kind = event.__struct_config__.tag
+                self._services.latency.record_change(str(kind), (time.perf_counter() - arrived) * 1000)
             await self._services.bus.answer(outcome)
 
     async def _apply(self, event: SessionEvent) -> None:

@@ -23,12 +23,17 @@ class LatencySummary(msgspec.Struct, kw_only=True):
     """Milliseconds from the end of the user's speech to each stage; first_byte_sent is voice-to-voice."""
     persona_swaps: StageSummary | None
     """Milliseconds for a persona swap in a live graph (request to new persona live)."""
+    session_changes: dict[str, StageSummary] = {}
+    """Milliseconds from a session change reaching the device's live session to its being applied
+    there (waiting behind earlier changes included), by kind (persona_changed, session_started, ...)."""
 
 
 class LatencyRecorder:
     def __init__(self, *, keep: int = 1000) -> None:
         self._turns: deque[dict[str, float]] = deque(maxlen=keep)
         self._swaps: deque[float] = deque(maxlen=keep)
+        self._changes: dict[str, deque[float]] = {}
+        self._keep = keep
 
     def record_turn(self, breakdown_ms: dict[str, float]) -> None:
         if breakdown_ms:
@@ -36,6 +41,9 @@ class LatencyRecorder:
 
     def record_swap(self, ms: float) -> None:
         self._swaps.append(ms)
+
+    def record_change(self, kind: str, ms: float) -> None:
+        self._changes.setdefault(kind, deque(maxlen=self._keep)).append(ms)
 
     def summary(self) -> LatencySummary:
         stages: dict[str, StageSummary] = {}
@@ -47,6 +55,7 @@ class LatencyRecorder:
             turns=len(self._turns),
             stages_from_speech_end=stages,
             persona_swaps=_summary(list(self._swaps)) if self._swaps else None,
+            session_changes={kind: _summary(list(values)) for kind, values in self._changes.items()},
         )
 
 
