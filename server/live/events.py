@@ -64,7 +64,11 @@ class HandedOffTo(_Event, frozen=True, kw_only=True, tag="handed_off_to"):
     notify_user: bool
 
 
-SessionEvent = PersonaChanged | SessionStarted | SessionEnded | HandedOffFrom | HandedOffTo
+class ContextChanged(_Event, frozen=True, kw_only=True, tag="context_changed"):
+    """The session's stored conversation grew outside the live loop (a `POST /dialog/send` turn)."""
+
+
+SessionEvent = PersonaChanged | SessionStarted | SessionEnded | HandedOffFrom | HandedOffTo | ContextChanged
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from server.live.changes import new_event_id
 from server.live.events import (
+    ContextChanged,
     HandedOffFrom,
     HandedOffTo,
     Outcome,
@@ -117,6 +118,8 @@ class LiveSession:
             case HandedOffTo() if voice is not None:
                 line = ARRIVAL_LINE if event.notify_user else None
                 await voice.follow(await sessions.get(event.session_id), line=line)
+            case ContextChanged() if voice is not None:
+                await voice.reload(event.session_id)
             case _:
                 pass  # without a voice loop there is nothing live to change
 

@@ -94,6 +94,7 @@ def build_services(
             responders=responders,
             limiter=limiter,
             settings=settings,
+            changes=changes,
             voice=dialog_voice,
         ),
         switcher=PersonaSwitcher(

@@ -17,6 +17,8 @@ import msgspec
 
 from pipeline.llm import ChatMessage, LLMError, Responder
 from server.errors import Forbidden, LLMApiError, NotSupported
+from server.live.changes import LiveChanges, new_event_id
+from server.live.events import ContextChanged
 from server.ratelimit import RateLimiter
 from server.services.clock import elapsed_ms, utcnow
 from server.services.sessions import SessionService
@@ -65,9 +67,11 @@ class DialogService:
         responders: Mapping[str, Responder],
         limiter: RateLimiter,
         settings: Settings,
+        changes: LiveChanges,
         voice: DialogVoice | None = None,
     ) -> None:
         self._store = store
+        self._changes = changes
         self._sessions = sessions
         self._responders = responders
         self._limiter = limiter
@@ -162,6 +166,10 @@ class DialogService:
         )
         session = await self._sessions.extend(session)
         latency_ms = elapsed_ms(started)
+        # The device's live loop (if it holds this session) takes the turn into its conversation too.
+        await self._changes.publish(
+            device_id, ContextChanged(event_id=new_event_id(), session_id=session.session_id)
+        )
         now = utcnow()
         await self._store.record_interaction(device_id, latency_ms, now)
         await self._store.update_runtime(device_id, last_activity=now)

@@ -181,6 +181,12 @@ class VoiceLink:
             if line:
                 await self.session.say(line)
 
+    async def reload(self, session_id: str) -> None:
+        """The store's conversation of `session_id` changed elsewhere: hold it as the store has it."""
+        async with self._lock:
+            if self._held.id == session_id:
+                self.session.conversation.replace(await self._services.store.get_context(session_id))
+
     async def switch_persona(self, event: PersonaChanged) -> None:
         """Swap the persona in place (`POST /devices/{id}/persona/switch`)."""
         binding = self._runtime.bindings.get(event.persona_id)

@@ -402,3 +402,54 @@ async def test_handoff_and_switch_across_two_instances_on_one_redis(
     assert len(sent_conversation(anthropic_api, 2)) == 5  # the switch kept the context
     assert sent_conversation(anthropic_api, 3) == [("user", "Is anyone there?")]
     assert on_bedroom.payload["persona_id"] == "storyteller"
+
+
+async def test_a_rest_turn_reaches_the_live_conversation(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    device = await connect(llm_voice_server, http)
+    try:
+        await typed_turn(device, "Good morning.")
+        sent = await http.post(
+            "/dialog/send", json={"device_id": device.device_id, "message": "Remind me about lunch."}
+        )
+        assert sent.status_code == 200, sent.text
+        await typed_turn(device, "What did I just ask?")
+    finally:
+        await device.close()
+    assert sent_conversation(llm, 2) == [
+        ("user", "Good morning."),
+        ("assistant", llm.reply_text),
+        ("user", "Remind me about lunch."),
+        ("assistant", llm.reply_text),
+        ("user", "What did I just ask?"),
+    ]
+
+
+async def test_a_handoff_to_an_offline_device_waits_for_it(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    bedroom = await connect(llm_voice_server, http, location="bedroom")
+    kitchen_id, kitchen_token = await register(http, location="kitchen")
+    try:
+        session_id = await open_session(http, bedroom, "storyteller")
+        await typed_turn(bedroom, "Tell me a story about the sea.")
+        response = await http.post(
+            f"/sessions/{session_id}/handoff",
+            json={"from_device_id": bedroom.device_id, "to_device_id": kitchen_id},
+        )
+        assert response.status_code == 200, response.text  # held: the kitchen is not connected
+        kitchen = await VoiceDevice.connect(llm_voice_server, kitchen_id, kitchen_token)
+        try:
+            assert kitchen.messages[0].payload["active_session_id"] == session_id
+            on_kitchen = await typed_turn(kitchen, "And what happened next?")
+        finally:
+            await kitchen.close()
+    finally:
+        await bedroom.close()
+    assert on_kitchen.payload["persona_id"] == "storyteller"
+    assert sent_conversation(llm, 1) == [
+        ("user", "Tell me a story about the sea."),
+        ("assistant", llm.reply_text),
+        ("user", "And what happened next?"),
+    ]
