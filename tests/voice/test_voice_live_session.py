@@ -67,6 +67,18 @@ async def http(llm_voice_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
+@pytest.fixture
+async def rooms(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient
+) -> AsyncIterator[tuple[VoiceDevice, VoiceDevice]]:
+    """Two connected devices: the bedroom and the kitchen."""
+    bedroom = await connect(llm_voice_server, http, location="bedroom")
+    kitchen = await connect(llm_voice_server, http, location="kitchen")
+    yield bedroom, kitchen
+    await bedroom.close()
+    await kitchen.close()
+
+
 async def connect(server: LiveServer, http: httpx.AsyncClient, **fields: Any) -> VoiceDevice:
     device_id, token = await register(http, **fields)
     return await VoiceDevice.connect(server, device_id, token)
@@ -110,6 +122,16 @@ async def open_session(http: httpx.AsyncClient, device: VoiceDevice, persona_id:
     assert response.status_code == 201, response.text
     session_id: str = response.json()["session_id"]
     return session_id
+
+
+async def hand_off(
+    http: httpx.AsyncClient, session_id: str, source: str, target: str, *, notify_user: bool = True
+) -> None:
+    response = await http.post(
+        f"/sessions/{session_id}/handoff",
+        json={"from_device_id": source, "to_device_id": target, "notify_user": notify_user},
+    )
+    assert response.status_code == 200, response.text
 
 
 async def stored_conversation(http: httpx.AsyncClient, session_id: str) -> Conversation:
@@ -163,33 +185,24 @@ async def test_an_ended_session_is_forgotten_by_the_device(
 
 
 async def test_handoff_moves_the_conversation_and_the_source_forgets_it(
-    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+    rooms: tuple[VoiceDevice, VoiceDevice], http: httpx.AsyncClient, llm: FakeAnthropic
 ) -> None:
-    bedroom = await connect(llm_voice_server, http, location="bedroom")
-    kitchen = await connect(llm_voice_server, http, location="kitchen")
-    try:
-        session_id = await open_session(http, bedroom, "storyteller")
-        await typed_turn(bedroom, "Tell me a story about the sea.")
-        bedroom_mark, kitchen_mark = bedroom.mark(), kitchen.mark()
-        response = await http.post(
-            f"/sessions/{session_id}/handoff",
-            json={"from_device_id": bedroom.device_id, "to_device_id": kitchen.device_id},
-        )
-        assert response.status_code == 200, response.text
-        # Each side hears one line, in the session's persona's voice.
-        goodbye = await spoken_line(bedroom, departure_line("kitchen"), since=bedroom_mark)
-        hello = await spoken_line(kitchen, ARRIVAL_LINE, since=kitchen_mark)
-        assert goodbye.payload["persona_id"] == hello.payload["persona_id"] == "storyteller"
-        assert bedroom.received(of_type("stop_playback"), since=bedroom_mark)
-        await kitchen.wait_for(of_type("led_control", state="listening"), since=hello.index + 1)
-        await bedroom.wait_for(of_type("led_control", state="listening"), since=goodbye.index + 1)
+    bedroom, kitchen = rooms
+    session_id = await open_session(http, bedroom, "storyteller")
+    await typed_turn(bedroom, "Tell me a story about the sea.")
+    bedroom_mark, kitchen_mark = bedroom.mark(), kitchen.mark()
+    await hand_off(http, session_id, bedroom.device_id, kitchen.device_id)
+    # Each side hears one line, in the session's persona's voice.
+    goodbye = await spoken_line(bedroom, departure_line("kitchen"), since=bedroom_mark)
+    hello = await spoken_line(kitchen, ARRIVAL_LINE, since=kitchen_mark)
+    assert goodbye.payload["persona_id"] == hello.payload["persona_id"] == "storyteller"
+    assert bedroom.received(of_type("stop_playback"), since=bedroom_mark)
+    await kitchen.wait_for(of_type("led_control", state="listening"), since=hello.index + 1)
+    await bedroom.wait_for(of_type("led_control", state="listening"), since=goodbye.index + 1)
 
-        on_kitchen = await typed_turn(kitchen, "And what happened next?")
-        assert on_kitchen.payload["persona_id"] == "storyteller"
-        on_bedroom = await typed_turn(bedroom, "Is anyone there?")
-    finally:
-        await bedroom.close()
-        await kitchen.close()
+    on_kitchen = await typed_turn(kitchen, "And what happened next?")
+    assert on_kitchen.payload["persona_id"] == "storyteller"
+    on_bedroom = await typed_turn(bedroom, "Is anyone there?")
     assert sent_conversation(llm, 1) == [
         ("user", "Tell me a story about the sea."),
         ("assistant", llm.reply_text),
@@ -205,29 +218,16 @@ async def test_handoff_moves_the_conversation_and_the_source_forgets_it(
 
 
 async def test_a_handoff_without_notice_says_nothing(
-    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+    rooms: tuple[VoiceDevice, VoiceDevice], http: httpx.AsyncClient, llm: FakeAnthropic
 ) -> None:
-    bedroom = await connect(llm_voice_server, http, location="bedroom")
-    kitchen = await connect(llm_voice_server, http, location="kitchen")
-    try:
-        session_id = await open_session(http, bedroom, "memory_keeper")
-        await typed_turn(bedroom, "We married in nineteen sixty.")
-        bedroom_mark, kitchen_mark = bedroom.mark(), kitchen.mark()
-        response = await http.post(
-            f"/sessions/{session_id}/handoff",
-            json={
-                "from_device_id": bedroom.device_id,
-                "to_device_id": kitchen.device_id,
-                "notify_user": False,
-            },
-        )
-        assert response.status_code == 200, response.text
-        # A line would be queued ahead of the next reply on the same graph: the next turns show none.
-        await typed_turn(kitchen, "Where was the wedding?")
-        await typed_turn(bedroom, "Hello?")
-    finally:
-        await bedroom.close()
-        await kitchen.close()
+    bedroom, kitchen = rooms
+    session_id = await open_session(http, bedroom, "memory_keeper")
+    await typed_turn(bedroom, "We married in nineteen sixty.")
+    bedroom_mark, kitchen_mark = bedroom.mark(), kitchen.mark()
+    await hand_off(http, session_id, bedroom.device_id, kitchen.device_id, notify_user=False)
+    # A line would be queued ahead of the next reply on the same graph: the next turns show none.
+    await typed_turn(kitchen, "Where was the wedding?")
+    await typed_turn(bedroom, "Hello?")
     for device, mark in ((bedroom, bedroom_mark), (kitchen, kitchen_mark)):
         finals = device.received(of_type("audio_response", final=True), since=mark)
         assert [m.payload["text"] for m in finals] == [llm.reply_text]
@@ -237,32 +237,19 @@ async def test_a_handoff_without_notice_says_nothing(
 
 
 async def test_the_handoff_source_stops_talking_at_once(
-    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+    rooms: tuple[VoiceDevice, VoiceDevice], http: httpx.AsyncClient, llm: FakeAnthropic
 ) -> None:
     llm.reply_text = " ".join(["Once upon a time a fisherman sailed out to sea, and the waves rose."] * 6)
-    bedroom = await connect(llm_voice_server, http, location="bedroom")
-    kitchen = await connect(llm_voice_server, http, location="kitchen")
-    try:
-        session_id = await open_session(http, bedroom, "storyteller")
-        since = bedroom.mark()
-        await bedroom.send("text_input", {"text": "Tell me a long story."})
-        first_chunk = await bedroom.wait_for(
-            of_type("audio_response", final=False), since=since, timeout=REPLY_WAIT_S
-        )
-        response = await http.post(
-            f"/sessions/{session_id}/handoff",
-            json={
-                "from_device_id": bedroom.device_id,
-                "to_device_id": kitchen.device_id,
-                "notify_user": False,
-            },
-        )
-        assert response.status_code == 200, response.text
-        stop = await bedroom.wait_for(of_type("stop_playback"), since=first_chunk.index)
-        await bedroom.heartbeat_acked()  # everything the server queued before now has arrived
-    finally:
-        await bedroom.close()
-        await kitchen.close()
+    bedroom, kitchen = rooms
+    session_id = await open_session(http, bedroom, "storyteller")
+    since = bedroom.mark()
+    await bedroom.send("text_input", {"text": "Tell me a long story."})
+    first_chunk = await bedroom.wait_for(
+        of_type("audio_response", final=False), since=since, timeout=REPLY_WAIT_S
+    )
+    await hand_off(http, session_id, bedroom.device_id, kitchen.device_id, notify_user=False)
+    stop = await bedroom.wait_for(of_type("stop_playback"), since=first_chunk.index)
+    await bedroom.heartbeat_acked()  # everything the server queued before now has arrived
     turn_id = first_chunk.payload["turn_id"]
     after_stop = bedroom.received(of_type("audio_response", turn_id=turn_id), since=stop.index + 1)
     assert after_stop == []
@@ -373,11 +360,7 @@ async def test_handoff_and_switch_across_two_instances_on_one_redis(
                 session_id = await open_session(http, bedroom, "storyteller")
                 await typed_turn(bedroom, "Tell me a story about the sea.")
                 kitchen_mark = kitchen.mark()
-                response = await http.post(
-                    f"/sessions/{session_id}/handoff",
-                    json={"from_device_id": bedroom.device_id, "to_device_id": kitchen_id},
-                )
-                assert response.status_code == 200, response.text
+                await hand_off(http, session_id, bedroom.device_id, kitchen_id)
                 hello = await spoken_line(kitchen, ARRIVAL_LINE, since=kitchen_mark)
                 await kitchen.wait_for(of_type("led_control", state="listening"), since=hello.index + 1)
                 on_kitchen = await typed_turn(kitchen, "And what happened next?")
@@ -434,11 +417,7 @@ async def test_a_handoff_to_an_offline_device_waits_for_it(
     try:
         session_id = await open_session(http, bedroom, "storyteller")
         await typed_turn(bedroom, "Tell me a story about the sea.")
-        response = await http.post(
-            f"/sessions/{session_id}/handoff",
-            json={"from_device_id": bedroom.device_id, "to_device_id": kitchen_id},
-        )
-        assert response.status_code == 200, response.text  # held: the kitchen is not connected
+        await hand_off(http, session_id, bedroom.device_id, kitchen_id)  # held: the kitchen is not connected
         kitchen = await VoiceDevice.connect(llm_voice_server, kitchen_id, kitchen_token)
         try:
             assert kitchen.messages[0].payload["active_session_id"] == session_id
