@@ -33,6 +33,7 @@ from server.schemas.devices import (
 )
 from server.schemas.personas import PersonaSwitchRequest, PersonaSwitchResponse
 from server.state.records import CommandRecord
+from server.ws.commands import OPERATOR_COMMANDS, wire_payload
 
 
 class DeviceController(Controller):
@@ -120,7 +121,8 @@ class DeviceController(Controller):
         require_operator(principal_of(request))
         services = services_of(request)
         await services.devices.get(device_id)
-        command = await services.commands.send(device_id, data.type, data.payload, priority=data.priority)
+        payload = OPERATOR_COMMANDS[data.type](fields=data.payload)
+        command = await services.commands.send(device_id, payload, priority=data.priority)
         return _command_view(command)
 
     @get(
@@ -158,7 +160,7 @@ def _command_view(command: CommandRecord) -> DeviceCommandResponse:
         command_id=command.command_id,
         device_id=command.device_id,
         type=command.type,
-        payload=command.payload,
+        payload=wire_payload(command.payload),
         priority=command.priority,
         sent_at=command.sent_at,
         acked=command.acked_at is not None,

@@ -32,8 +32,8 @@ from server.schemas.sessions import (
     SessionResponse,
 )
 from server.services.clock import utcnow
+from server.ws.commands import SessionHandoff
 
-HANDOFF_PRIORITY = 5
 NOT_ON_DEVICE = Failure(409, "CONFLICT", "the session is not on `from_device_id`")
 ONE_SESSION = declare(OTHER_DEVICE, SESSION_NOT_FOUND)
 ENDING = declare(OTHER_DEVICE, SESSION_NOT_FOUND, LIVE_UPDATE_FAILED)
@@ -125,21 +125,22 @@ class SessionController(Controller):
         )
         notified: list[str] = []
         if data.notify_user:
-            for device_id, role in ((data.from_device_id, "from"), (data.to_device_id, "to")):
+            ends: list[tuple[str, Literal["from", "to"]]] = [
+                (data.from_device_id, "from"),
+                (data.to_device_id, "to"),
+            ]
+            for device_id, role in ends:
                 if await services.devices.presence(device_id) is None:
                     continue
                 await services.commands.send(
                     device_id,
-                    "sync_event",
-                    {
-                        "event_type": "session_handoff",
-                        "role": role,
-                        "session_id": session_id,
-                        "from_device_id": data.from_device_id,
-                        "to_device_id": data.to_device_id,
-                        "persona_id": session.persona_id,
-                    },
-                    priority=HANDOFF_PRIORITY,
+                    SessionHandoff(
+                        role=role,
+                        session_id=session_id,
+                        from_device_id=data.from_device_id,
+                        to_device_id=data.to_device_id,
+                        persona_id=session.persona_id,
+                    ),
                 )
                 notified.append(device_id)
         return SessionHandoffResponse(

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from server.schemas.common import Label, Metadata, RequestBody, ShortText
+from server.ws.commands import CommandType, OperatorCommandType
 
 DeviceType = Literal["raspberry_pi", "smart_speaker", "tablet", "custom"]
 DeviceStatus = Literal["online", "offline", "busy"]
@@ -74,21 +75,21 @@ class DeviceTokenResponse(msgspec.Struct, kw_only=True):
     expires_at: datetime
 
 
-CommandType = Literal["led_control", "sync_event"]
-
-
 class DeviceCommandRequest(RequestBody):
-    type: CommandType
+    type: OperatorCommandType
     payload: Metadata = msgspec.field(default_factory=dict)
+    """Sent to the device as it is, with the command's `command_id` added."""
     priority: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
-    """Higher = more urgent: queued commands for a device go out highest first."""
+    """Higher = more urgent: queued commands for a device go out highest first. The operator's own,
+    instead of the command type's default (0 for both types, so the same when left out)."""
 
 
 class DeviceCommandResponse(msgspec.Struct, kw_only=True):
     command_id: str
     device_id: str
-    type: str
+    type: CommandType
     payload: dict[str, Any]
+    """As the device received it, without its `command_id`."""
     priority: int
     sent_at: datetime
     acked: bool

@@ -12,6 +12,7 @@ from server.services.clock import utcnow
 from server.settings import Settings
 from server.state.base import Bus, Store
 from server.state.records import CommandDelivery, CommandRecord
+from server.ws.commands import CommandPayload
 
 
 class CommandService:
@@ -21,29 +22,29 @@ class CommandService:
         self._ttl_s = settings.command_ttl_s
 
     async def send(
-        self, device_id: str, type_: str, payload: dict[str, Any], *, priority: int = 0
+        self, device_id: str, payload: CommandPayload, *, priority: int | None = None
     ) -> CommandRecord:
         """Deliver a command to the device's socket; `DeviceOffline` if it has none.
 
         The command is recorded first, so the device's ack (which may arrive on
-        another instance) always finds it.
+        another instance) always finds it. `priority`: the payload type's own
+        unless given (an operator's command may give one).
         """
-        command = await self.record(device_id, type_, payload, priority=priority)
+        command = await self.record(device_id, payload, priority=priority)
         delivered = await self._bus.send(device_id, CommandDelivery(command=command))
         if not delivered:
             raise DeviceOffline(device_id)
         return command
 
     async def record(
-        self, device_id: str, type_: str, payload: dict[str, Any], *, priority: int = 0
+        self, device_id: str, payload: CommandPayload, *, priority: int | None = None
     ) -> CommandRecord:
         """Record a command for the device without sending it (its live session sends it)."""
         command = CommandRecord(
             command_id=f"cmd_{secrets.token_hex(8)}",
             device_id=device_id,
-            type=type_,
-            payload={**payload},
-            priority=priority,
+            payload=payload,
+            priority=payload.default_priority if priority is None else priority,
             sent_at=utcnow(),
         )
         await self._store.save_command(command, self._ttl_s)

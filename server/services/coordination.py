@@ -18,10 +18,10 @@ from server.services.devices import DeviceService
 from server.services.sessions import SessionService
 from server.state.base import Store
 from server.state.records import ActivityRecord
+from server.ws.commands import BroadcastEvent, GroupActivityStart
 
 START_LEAD = timedelta(seconds=1)
 """How far ahead a group activity starts, so every device gets its sync_event in time."""
-SYNC_PRIORITY = 5
 
 
 class Coordinator:
@@ -68,18 +68,15 @@ class Coordinator:
             session_ids[device_id] = session.session_id
             await self._commands.send(
                 device_id,
-                "sync_event",
-                {
-                    "event_type": "group_activity_start",
-                    "activity_id": activity.activity_id,
-                    "activity_type": activity.activity_type,
-                    "persona_id": activity.persona_id,
-                    "session_id": session.session_id,
-                    "device_ids": device_ids,
-                    "config": activity.config,
-                    "starts_at": activity.starts_at.isoformat(),
-                },
-                priority=SYNC_PRIORITY,
+                GroupActivityStart(
+                    activity_id=activity.activity_id,
+                    activity_type=activity.activity_type,
+                    persona_id=activity.persona_id,
+                    session_id=session.session_id,
+                    device_ids=device_ids,
+                    config=activity.config,
+                    starts_at=activity.starts_at.isoformat(),
+                ),
             )
         return _activity_view(activity, session_ids)
 
@@ -97,10 +94,7 @@ class Coordinator:
             try:
                 await self._commands.send(
                     device_id,
-                    "sync_event",
-                    # The event's own fields last: the payload must not relabel the event.
-                    {**request.payload, "event_type": request.event_type, "event_id": event_id},
-                    priority=SYNC_PRIORITY,
+                    BroadcastEvent(fields=request.payload, event_type=request.event_type, event_id=event_id),
                 )
                 delivered.append(device_id)
             except DeviceOffline:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
-
 from personas import PersonaLibrary
 from server.errors import DeviceOffline
 from server.live.changes import LiveChanges, new_event_id
@@ -14,9 +12,7 @@ from server.services.commands import CommandService
 from server.services.devices import DeviceService
 from server.services.sessions import SessionService
 from server.state.base import Store
-
-SWITCH_PRIORITY = 10
-"""Above ordinary commands (0): a switch overtakes queued LED or sync commands."""
+from server.ws.commands import PersonaSwitchCommand
 
 
 class PersonaSwitcher:
@@ -60,16 +56,14 @@ class PersonaSwitcher:
         transition_message = request.transition_message or None  # "" says nothing
         command = await self._commands.record(
             device_id,
-            "persona_switch",
-            {
-                "persona_id": persona.id,
-                "previous_persona_id": previous,
-                "session_id": session.session_id,
-                "preserve_context": request.preserve_context,
-                "transition_message": transition_message,
-                "voice_config": msgspec.to_builtins(persona.voice_config),
-            },
-            priority=SWITCH_PRIORITY,
+            PersonaSwitchCommand(
+                persona_id=persona.id,
+                previous_persona_id=previous,
+                session_id=session.session_id,
+                preserve_context=request.preserve_context,
+                transition_message=transition_message,
+                voice_config=persona.voice_config,
+            ),
         )
         await self._sessions.set_persona(session, persona.id, preserve_context=request.preserve_context)
         await self._store.update_runtime(device_id, active_persona_id=persona.id)

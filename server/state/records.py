@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from server.live.events import SessionEvent
+from server.ws.commands import CommandPayload, CommandType
 
 PresenceStatus = Literal["online", "busy"]
 SessionStatus = Literal["active", "ended"]
@@ -68,12 +69,17 @@ class CommandRecord(msgspec.Struct, frozen=True):
 
     command_id: str
     device_id: str
-    type: str
-    payload: dict[str, Any]
+    payload: CommandPayload
     priority: int
+    """The payload type's `default_priority` unless an operator gave another."""
     sent_at: datetime
     acked_at: datetime | None = None
     ack_payload: dict[str, Any] | None = None
+
+    @property
+    def type(self) -> CommandType:
+        """The WebSocket `type` the command goes out as."""
+        return self.payload.message_type
 
 
 class ActivityRecord(msgspec.Struct, frozen=True):

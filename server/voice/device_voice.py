@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from pipeline.audio import wav_bytes
 from pipeline.graph.events import LedState
 from pipeline.graph.timeline import TurnTimeline
@@ -21,14 +23,22 @@ from server.live.held import HeldSession
 from server.services.clock import utcnow
 from server.state.records import SessionRecord
 from server.ws.connection import DeviceConnection
+from server.ws.messages import (
+    AudioChunk,
+    AudioChunkPayload,
+    AudioFinal,
+    AudioFinalPayload,
+    StopPlayback,
+    Transcript,
+    TranscriptPayload,
+    VoiceLed,
+    VoiceLedPayload,
+)
 
 if TYPE_CHECKING:
     from server.services import Services
 
 log = logging.getLogger(__name__)
-
-LED_PRIORITY = 1
-STOP_PRIORITY = 100
 
 
 class DeviceVoice:
@@ -65,33 +75,28 @@ class DeviceVoice:
             await self._on_replying()
 
     async def on_led(self, state: LedState) -> None:
-        self._connection.send("led_control", {"state": state, "source": "voice"}, LED_PRIORITY)
+        self._connection.send(VoiceLed(payload=VoiceLedPayload(state=state)))
         # The graph's LED says where the turn is: "thinking" once the user's turn is over, "speaking"
         # while the reply plays, "listening" when it has been played, cut, or there was nothing to say.
         await self.set_replying(state in ("thinking", "speaking"))
 
     async def on_transcript(self, text: str, timeline: TurnTimeline) -> None:
-        payload: dict[str, object] = {"text": text, "final": True, "turn_id": timeline.turn_id}
-        if timeline.continues is not None:
-            payload["continues_turn_id"] = timeline.continues
-        self._connection.send("transcript", payload)
+        continues = msgspec.UNSET if timeline.continues is None else timeline.continues
+        payload = TranscriptPayload(text=text, turn_id=timeline.turn_id, continues_turn_id=continues)
+        self._connection.send(Transcript(payload=payload))
 
     async def on_reply_audio(
         self, audio: bytes, sample_rate: int, text: str, timeline: TurnTimeline | None
     ) -> None:
         self._seq += 1
-        self._connection.send(
-            "audio_response",
-            {
-                "final": False,
-                "seq": self._seq,
-                "text": text,
-                "audio_b64": base64.b64encode(audio).decode(),
-                "encoding": "pcm_s16le",
-                "sample_rate": sample_rate,
-                "turn_id": timeline.turn_id if timeline else None,
-            },
+        payload = AudioChunkPayload(
+            seq=self._seq,
+            text=text,
+            audio_b64=base64.b64encode(audio).decode(),
+            sample_rate=sample_rate,
+            turn_id=timeline.turn_id if timeline else None,
         )
+        self._connection.send(AudioChunk(payload=payload))
         # The chunk is queued on the socket now; the writer sends it on the next loop turn.
 
     async def on_reply_done(
@@ -102,19 +107,16 @@ class DeviceVoice:
         await services.store.put_blob(
             blob_id, wav_bytes(audio, sample_rate), services.settings.audio_url_ttl_s
         )
-        self._connection.send(
-            "audio_response",
-            {
-                "final": True,
-                "text": text,
-                "audio_url": self._base_url + services.audio_urls.path(blob_id),
-                "sample_rate": sample_rate,
-                "persona_id": self.persona_id,
-                "turn_id": timeline.turn_id if timeline else None,
-                "latency_ms": timeline.breakdown_ms() if timeline else {},
-                "turn_end_rule": timeline.end_rule if timeline else None,
-            },
+        payload = AudioFinalPayload(
+            text=text,
+            audio_url=self._base_url + services.audio_urls.path(blob_id),
+            sample_rate=sample_rate,
+            persona_id=self.persona_id,
+            turn_id=timeline.turn_id if timeline else None,
+            latency_ms=timeline.breakdown_ms() if timeline else {},
+            turn_end_rule=timeline.end_rule if timeline else None,
         )
+        self._connection.send(AudioFinal(payload=payload))
 
     async def _session_of_turn(self) -> SessionRecord:
         """The session a finished turn belongs to: the one the graph held while it was answered.
@@ -134,7 +136,7 @@ class DeviceVoice:
         return session
 
     async def on_stop_playback(self) -> None:
-        self._connection.send("stop_playback", {"reason": "barge_in"}, STOP_PRIORITY)
+        self._connection.send(StopPlayback())
         await self.set_replying(False)
 
     async def on_turn_done(

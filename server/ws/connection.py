@@ -12,7 +12,8 @@ from typing import Any
 from litestar import WebSocket
 
 from server.state.records import CommandRecord, Disconnect
-from server.ws import protocol
+from server.ws import messages
+from server.ws.messages import Command, Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ class DeviceConnection:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
 
-    def send(self, type_: str, payload: Any, priority: int = 0) -> None:
-        self._outbox.put_nowait((-priority, next(self._order), protocol.encode(type_, payload, priority)))
+    def send(self, message: Outgoing) -> None:
+        self._outbox.put_nowait((-message.priority, next(self._order), messages.encode(message)))
 
     def close(self, message: Disconnect) -> None:
         """Close the socket once everything queued ahead of the close is sent."""
@@ -52,8 +53,7 @@ class DeviceConnection:
     def send_command(self, command: CommandRecord) -> None:
         """Send a command the device acknowledges (`ack` names its `command_id`)."""
         self._unacked.append(command.command_id)
-        payload = {**command.payload, "command_id": command.command_id}
-        self.send(command.type, payload, command.priority)
+        self.send(Command(payload=command.payload, command_id=command.command_id, priority=command.priority))
 
     def take_unacked(self, command_id: str | None) -> str | None:
         """The command an ack refers to: the one named, else the oldest still unacknowledged."""

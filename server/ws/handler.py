@@ -31,6 +31,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.live.session import LiveSession
+from server.schemas.common import ErrorResponse
 from server.services import Services
 from server.services.clock import utcnow
 from server.state.records import (
@@ -41,8 +42,16 @@ from server.state.records import (
     PresenceStatus,
     SessionChange,
 )
-from server.ws import protocol
+from server.ws import messages, protocol
 from server.ws.connection import DeviceConnection
+from server.ws.messages import (
+    Connected,
+    ConnectedPayload,
+    HeartbeatAck,
+    HeartbeatAckPayload,
+    TextReply,
+    TextReplyPayload,
+)
 from server.ws.voice_link import VoiceLink
 
 log = logging.getLogger(__name__)
@@ -135,17 +144,15 @@ class DeviceSession:
             self.live.start(self.voice)
             runtime = await services.store.get_runtime(self.device_id)
             await services.devices.touch(self.device_id)
-            self.connection.send(
-                "connected",
-                {
-                    "device_id": self.device_id,
-                    "instance_id": settings.instance_id,
-                    "active_persona_id": services.devices.answering_persona(runtime),
-                    "active_session_id": runtime.active_session_id,
-                    "heartbeat_interval_s": settings.presence_ttl_s / 3,
-                    "server_time": utcnow().isoformat(),
-                },
+            connected = ConnectedPayload(
+                device_id=self.device_id,
+                instance_id=settings.instance_id,
+                active_persona_id=services.devices.answering_persona(runtime),
+                active_session_id=runtime.active_session_id,
+                heartbeat_interval_s=settings.presence_ttl_s / 3,
+                server_time=utcnow().isoformat(),
             )
+            self.connection.send(Connected(payload=connected))
             await self._receive_loop()
         finally:
             await self._close()
@@ -230,7 +237,9 @@ class DeviceSession:
             case protocol.Heartbeat(payload=payload):
                 self.device_busy = payload.status == "busy"
                 await self._refresh_presence()
-                self.connection.send("heartbeat_ack", {"server_time": utcnow().isoformat()})
+                self.connection.send(
+                    HeartbeatAck(payload=HeartbeatAckPayload(server_time=utcnow().isoformat()))
+                )
             case protocol.TextInput(payload=payload) if self.voice is not None:
                 await self.voice.text(payload.text, payload.session_id)
             case protocol.TextInput(payload=payload):
@@ -265,18 +274,14 @@ class DeviceSession:
             finally:
                 self.turns_running -= 1
                 await self._refresh_presence()
-        self.connection.send(
-            "audio_response",
-            {
-                "text": result.text,
-                "audio_url": None,
-                "final": True,
-                "session_id": result.session.session_id,
-                "persona_id": result.persona_id,
-                "latency_ms": round(result.latency_ms),
-                "tokens_used": result.tokens_used,
-            },
+        reply = TextReplyPayload(
+            text=result.text,
+            session_id=result.session.session_id,
+            persona_id=result.persona_id,
+            latency_ms=round(result.latency_ms),
+            tokens_used=result.tokens_used,
         )
+        self.connection.send(TextReply(payload=reply))
 
     async def _ack(self, message: protocol.Ack) -> None:
         fields = protocol.ack_fields(message)
@@ -309,7 +314,7 @@ class DeviceSession:
             await self.services.store.set_presence(self.device_id, presence, ttl)
 
     def _error(self, error: ApiError) -> None:
-        self.connection.send("error", _error_body(error))
+        self.connection.send(_error_message(error))
 
 
 async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> Principal:
@@ -350,18 +355,19 @@ def _declared_rate(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def _error_body(error: ApiError) -> dict[str, Any]:
-    return {
-        "error_code": error.error_code,
-        "message": error.message,
-        "details": error.details,
-        "request_id": f"req_{secrets.token_hex(8)}",
-    }
+def _error_message(error: ApiError) -> messages.Error:
+    body = ErrorResponse(
+        error_code=error.error_code,
+        message=error.message,
+        details=error.details,
+        request_id=f"req_{secrets.token_hex(8)}",
+    )
+    return messages.Error(payload=body)
 
 
 async def _send_error(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
     with contextlib.suppress(Exception):
-        await socket.send_data(protocol.encode("error", _error_body(error)), mode="text")
+        await socket.send_data(messages.encode(_error_message(error)), mode="text")
 
 
 async def _server_fault(socket: WebSocket[Any, Any, Any], device_id: str, exc: Exception) -> None:

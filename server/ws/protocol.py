@@ -1,9 +1,7 @@
-"""WebSocket messages: a tagged union on `type`, decoded once by a module-level decoder.
+"""What a device sends: a tagged union on `type`, decoded once by a module-level decoder.
 
-Incoming follow the spec's `WSMessage` (type, payload, timestamp); outgoing its
-`WSCommand` (type, payload, priority). Beyond the spec the server sends
-`connected` (once, after authentication), `heartbeat_ack` and `error` (payload
-is the spec's error body); see README, "Device WebSocket protocol".
+Incoming messages follow the spec's `WSMessage` (type, payload, timestamp); what the
+server sends is in `server.ws.messages`. See README, "Device WebSocket protocol".
 """
 
 from __future__ import annotations
@@ -91,18 +89,3 @@ def decode(data: bytes | str) -> Incoming:
 def ack_fields(ack: Ack) -> AckPayload:
     """The fields of an ack the server understands; raises `msgspec.ValidationError` if mistyped."""
     return msgspec.convert(ack.payload, AckPayload)
-
-
-class Outgoing(msgspec.Struct, kw_only=True):
-    """The spec's WSCommand."""
-
-    type: str
-    payload: dict[str, Any]
-    priority: int = 0
-
-
-_encoder = msgspec.json.Encoder()
-
-
-def encode(type_: str, payload: Any, priority: int = 0) -> bytes:
-    return _encoder.encode(Outgoing(type=type_, payload=payload, priority=priority))

@@ -16,6 +16,7 @@ from server.state.base import Bus
 from server.state.memory import MemoryBus
 from server.state.records import BusMessage, CommandDelivery, CommandRecord, Disconnect, SessionChange
 from server.state.redis import RedisBus
+from server.ws.commands import OperatorLed
 
 BusFactory = Callable[[], Awaitable[Bus]]
 
@@ -40,8 +41,7 @@ def command(command_id: str) -> BusMessage:
     record = CommandRecord(
         command_id=command_id,
         device_id="dev-1",
-        type="set_volume",
-        payload={"level": 3},
+        payload=OperatorLed(fields={"level": 3}),
         priority=1,
         sent_at=SENT_AT,
     )

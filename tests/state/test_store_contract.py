@@ -7,10 +7,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import get_args
 
 import msgspec
 import pytest
 
+from personas.schema import EspeakVoice
 from pipeline.llm import ChatMessage
 from server.state.base import Store
 from server.state.memory import MemoryStore
@@ -24,6 +26,15 @@ from server.state.records import (
     SessionRecord,
 )
 from server.state.redis import RedisStore
+from server.ws.commands import (
+    BroadcastEvent,
+    CommandPayload,
+    GroupActivityStart,
+    OperatorLed,
+    OperatorSync,
+    PersonaSwitchCommand,
+    SessionHandoff,
+)
 
 RETENTION_S = 3600
 HOUR = 3600
@@ -352,11 +363,42 @@ async def test_interactions_accumulate_per_utc_day(stores: StoreFactory) -> None
 # Commands and activities
 
 
-async def test_command_saved_updated_and_expired(store: Store) -> None:
-    sent = CommandRecord(
-        command_id="cmd-1", device_id="dev-1", type="play", payload={"url": "x"}, priority=1, sent_at=now()
-    )
+COMMAND_PAYLOADS: list[CommandPayload] = [
+    PersonaSwitchCommand(
+        persona_id="entertainer",
+        previous_persona_id="companion",
+        session_id="sess-1",
+        preserve_context=True,
+        transition_message=None,
+        voice_config=EspeakVoice(voice="en-us+f3", pitch=60),
+    ),
+    GroupActivityStart(
+        activity_id="act-1",
+        activity_type="trivia",
+        persona_id="entertainer",
+        session_id="sess-1",
+        device_ids=["dev-1", "dev-2"],
+        config={"rounds": 3},
+        starts_at="2026-01-19T10:30:01.500000+00:00",
+    ),
+    SessionHandoff(
+        role="from", session_id="sess-1", from_device_id="dev-1", to_device_id="dev-2", persona_id="companion"
+    ),
+    BroadcastEvent(fields={"room": "dining", "nested": {"a": [1, 2]}}, event_type="meal", event_id="evt-1"),
+    OperatorLed(fields={"color": "blue", "brightness": 0.5}),
+    OperatorSync(fields={}),
+]
+
+
+def test_command_payloads_cover_the_union() -> None:
+    assert {type(p) for p in COMMAND_PAYLOADS} == set(get_args(CommandPayload))
+
+
+@pytest.mark.parametrize("payload", COMMAND_PAYLOADS, ids=lambda p: type(p).__name__)
+async def test_command_saved_updated_and_expired(store: Store, payload: CommandPayload) -> None:
+    sent = CommandRecord(command_id="cmd-1", device_id="dev-1", payload=payload, priority=1, sent_at=now())
     await store.save_command(sent, ttl_s=60)
+    assert await store.get_command("cmd-1") == sent
     acked = msgspec.structs.replace(sent, acked_at=now(), ack_payload={"ok": True})
     await store.save_command(acked, ttl_s=1)
     assert await store.get_command("cmd-1") == acked

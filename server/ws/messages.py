@@ -1,0 +1,194 @@
+"""What the server sends a device: one union of Structs, encoded by one module-level encoder.
+
+Each message is the spec's `WSCommand`, `{"type": …, "payload": {…}, "priority": n}`:
+`type` is the Struct's tag, `payload` a Struct of its own, and `priority` is
+declared once, on the type, as a `Literal` field with its only value (so msgspec
+writes it in the same pass, and a call site cannot give another). Higher goes
+out first (`DeviceConnection` keeps a priority outbox). Commands the device
+acknowledges travel as `Command`, whose priority is the recorded command's.
+
+The README's table ("Device WebSocket protocol") is checked against this union
+by `tests/server/test_ws_messages.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from pipeline.graph.events import LedState
+from pipeline.graph.timeline import EndRule
+from server.schemas.common import ErrorResponse
+from server.ws.commands import CommandPayload, CommandType, wire_payload
+
+
+class _Message(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    pass
+
+
+class AudioChunkPayload(msgspec.Struct, frozen=True, kw_only=True):
+    final: Literal[False] = False
+    seq: int
+    text: str
+    """The clause this audio speaks."""
+    audio_b64: str
+    encoding: Literal["pcm_s16le"] = "pcm_s16le"
+    sample_rate: int
+    turn_id: int | None
+
+
+class AudioChunk(_Message, tag="audio_response", frozen=True, kw_only=True):
+    """A piece of a spoken reply, sent as soon as the voice produces it."""
+
+    payload: AudioChunkPayload
+    priority: Literal[0] = 0
+
+
+class AudioFinalPayload(msgspec.Struct, frozen=True, kw_only=True):
+    final: Literal[True] = True
+    text: str
+    audio_url: str
+    sample_rate: int
+    persona_id: str
+    turn_id: int | None
+    latency_ms: dict[str, float]
+    turn_end_rule: EndRule | None
+
+
+class AudioFinal(_Message, tag="audio_response", frozen=True, kw_only=True):
+    """The end of a spoken reply: its whole text and a URL of its whole audio."""
+
+    payload: AudioFinalPayload
+    priority: Literal[0] = 0
+
+
+class TextReplyPayload(msgspec.Struct, frozen=True, kw_only=True):
+    text: str
+    audio_url: None = None
+    final: Literal[True] = True
+    session_id: str
+    persona_id: str
+    latency_ms: int
+    tokens_used: int
+
+
+class TextReply(_Message, tag="audio_response", frozen=True, kw_only=True):
+    """A reply without voice models: its text only, in one message."""
+
+    payload: TextReplyPayload
+    priority: Literal[0] = 0
+
+
+class TranscriptPayload(msgspec.Struct, frozen=True, kw_only=True):
+    text: str
+    final: Literal[True] = True
+    turn_id: int
+    continues_turn_id: int | msgspec.UnsetType = msgspec.UNSET
+    """The turn this one takes over (the user went on talking); absent otherwise."""
+
+
+class Transcript(_Message, tag="transcript", frozen=True, kw_only=True):
+    payload: TranscriptPayload
+    priority: Literal[0] = 0
+
+
+class StopPlaybackPayload(msgspec.Struct, frozen=True, kw_only=True):
+    reason: Literal["barge_in"] = "barge_in"
+
+
+class StopPlayback(_Message, tag="stop_playback", frozen=True, kw_only=True):
+    """Drop the reply audio buffered: ahead of everything queued."""
+
+    payload: StopPlaybackPayload = StopPlaybackPayload()
+    priority: Literal[100] = 100
+
+
+class VoiceLedPayload(msgspec.Struct, frozen=True, kw_only=True):
+    state: LedState
+    source: Literal["voice"] = "voice"
+
+
+class VoiceLed(_Message, tag="led_control", frozen=True, kw_only=True):
+    """Where the voice loop is in a turn; ahead of audio, so the LED never lags the sound."""
+
+    payload: VoiceLedPayload
+    priority: Literal[1] = 1
+
+
+class ConnectedPayload(msgspec.Struct, frozen=True, kw_only=True):
+    device_id: str
+    instance_id: str
+    active_persona_id: str | None
+    active_session_id: str | None
+    heartbeat_interval_s: float
+    server_time: str
+    """ISO 8601 (Python's `isoformat()`)."""
+
+
+class Connected(_Message, tag="connected", frozen=True, kw_only=True):
+    payload: ConnectedPayload
+    priority: Literal[0] = 0
+
+
+class HeartbeatAckPayload(msgspec.Struct, frozen=True, kw_only=True):
+    server_time: str
+    """ISO 8601 (Python's `isoformat()`)."""
+
+
+class HeartbeatAck(_Message, tag="heartbeat_ack", frozen=True, kw_only=True):
+    payload: HeartbeatAckPayload
+    priority: Literal[0] = 0
+
+
+class Error(_Message, tag="error", frozen=True, kw_only=True):
+    """The spec's error body; the connection stays open unless a close follows."""
+
+    payload: ErrorResponse
+    priority: Literal[0] = 0
+
+
+class _CommandWire(msgspec.Struct, frozen=True, kw_only=True):
+    type: CommandType
+    payload: dict[str, Any]
+    priority: int
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    """A recorded command; the device names its `command_id` in its `ack`.
+
+    It goes out as its payload's `message_type`, with the payload's fields and
+    `command_id`, at the priority it was recorded with.
+    """
+
+    payload: CommandPayload
+    command_id: str
+    priority: int
+
+    def wire(self) -> _CommandWire:
+        # The command's own id last: an operator's payload cannot relabel it.
+        payload = {**wire_payload(self.payload), "command_id": self.command_id}
+        return _CommandWire(type=self.payload.message_type, payload=payload, priority=self.priority)
+
+
+Outgoing = (
+    AudioChunk
+    | AudioFinal
+    | TextReply
+    | Transcript
+    | StopPlayback
+    | VoiceLed
+    | Connected
+    | HeartbeatAck
+    | Error
+    | Command
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Outgoing) -> bytes:
+    """The message as the device receives it."""
+    if isinstance(message, Command):
+        return _encoder.encode(message.wire())
+    return _encoder.encode(message)
