@@ -13,7 +13,7 @@ from litestar import WebSocket
 
 from server.state.records import CommandRecord, Disconnect
 from server.ws import messages
-from server.ws.messages import Command, Outgoing
+from server.ws.messages import Command, Message
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,23 @@ class DeviceConnection:
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
 
-    def send(self, message: Outgoing) -> None:
-        self._outbox.put_nowait((-message.priority, next(self._order), messages.encode(message)))
+    def send(self, message: Message) -> None:
+        self._outbox.put_nowait((-message.priority, next(self._order), messages.encode_message(message)))
+
+    def _enqueue(self, priority: int, data: bytes) -> None:
+        self._outbox.put_nowait((-priority, next(self._order), data))
 
     def close(self, message: Disconnect) -> None:
         """Close the socket once everything queued ahead of the close is sent."""
         self.close_reason = message.reason or "disconnected by the server"
         self.close_code = message.close_code
-        self._outbox.put_nowait((-1_000_000, next(self._order), _CLOSE))
+        self._enqueue(1_000_000, _CLOSE)
 
     def send_command(self, command: CommandRecord) -> None:
         """Send a command the device acknowledges (`ack` names its `command_id`)."""
         self._unacked.append(command.command_id)
-        self.send(Command(payload=command.payload, command_id=command.command_id, priority=command.priority))
+        message = Command(payload=command.payload, command_id=command.command_id, priority=command.priority)
+        self._enqueue(message.priority, messages.encode_command(message))
 
     def take_unacked(self, command_id: str | None) -> str | None:
         """The command an ack refers to: the one named, else the oldest still unacknowledged."""

@@ -367,7 +367,7 @@ def _error_message(error: ApiError) -> messages.Error:
 
 async def _send_error(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
     with contextlib.suppress(Exception):
-        await socket.send_data(messages.encode(_error_message(error)), mode="text")
+        await socket.send_data(messages.encode_message(_error_message(error)), mode="text")
 
 
 async def _server_fault(socket: WebSocket[Any, Any, Any], device_id: str, exc: Exception) -> None:

@@ -4,8 +4,10 @@ Each message is the spec's `WSCommand`, `{"type": …, "payload": {…}, "priori
 `type` is the Struct's tag, `payload` a Struct of its own, and `priority` is
 declared once, on the type, as a `Literal` field with its only value (so msgspec
 writes it in the same pass, and a call site cannot give another). Higher goes
-out first (`DeviceConnection` keeps a priority outbox). Commands the device
-acknowledges travel as `Command`, whose priority is the recorded command's.
+out first (`DeviceConnection` keeps a priority outbox). `Message`s go by
+`DeviceConnection.send`; commands the device acknowledges travel as `Command`
+(by `send_command`, which remembers them for the ack), at the priority recorded
+with the command.
 
 The README's table ("Device WebSocket protocol") is checked against this union
 by `tests/server/test_ws_messages.py`.
@@ -13,6 +15,7 @@ by `tests/server/test_ws_messages.py`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -171,7 +174,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
         return _CommandWire(type=self.payload.message_type, payload=payload, priority=self.priority)
 
 
-Outgoing = (
+Message = (
     AudioChunk
     | AudioFinal
     | TextReply
@@ -181,14 +184,23 @@ Outgoing = (
     | Connected
     | HeartbeatAck
     | Error
-    | Command
 )
+"""What the server sends on its own account (`DeviceConnection.send`); commands go by `send_command`."""
+Outgoing = Message | Command
+"""Everything the server sends a device."""
 
 _encoder = msgspec.json.Encoder()
+
+encode_message: Callable[[Message], bytes] = _encoder.encode
+"""The encoder's own method: nothing between the hot path (audio chunks, ~50/s a device) and msgspec."""
+
+
+def encode_command(command: Command) -> bytes:
+    return _encoder.encode(command.wire())
 
 
 def encode(message: Outgoing) -> bytes:
     """The message as the device receives it."""
     if isinstance(message, Command):
-        return _encoder.encode(message.wire())
-    return _encoder.encode(message)
+        return encode_command(message)
+    return encode_message(message)
