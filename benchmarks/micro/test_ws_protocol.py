@@ -3,7 +3,8 @@
 Incoming messages go through `protocol.decode` (one msgspec decoder for the
 tagged union); an `audio_stream` then has its base64 turned into PCM16 as
 `VoiceLink.audio_message` does. Outgoing ones are built as `DeviceVoice` builds
-them and encoded by `protocol.encode`, the bytes the socket's writer sends.
+them (typed messages of `server.ws.messages`) and encoded by `messages.encode_message`,
+the bytes the socket's writer sends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from pipeline.audio import pcm16_from_base64
 from server.settings import Settings
-from server.ws import protocol
+from server.ws import messages, protocol
 
 MIC_RATE = 16_000
 FRAME_S = 0.02
@@ -77,29 +78,27 @@ def test_decode_heartbeat(benchmark: BenchmarkFixture) -> None:
 
 def test_encode_audio_response(benchmark: BenchmarkFixture) -> None:
     def encode() -> bytes:
-        # The payload DeviceVoice.on_reply_audio sends for one chunk.
-        payload = {
-            "final": False,
-            "seq": 12,
-            "text": "Hello again, I'm here now.",
-            "audio_b64": base64.b64encode(REPLY_AUDIO).decode(),
-            "encoding": "pcm_s16le",
-            "sample_rate": VOICE_RATE,
-            "turn_id": 3,
-        }
-        return protocol.encode("audio_response", payload)
+        # The message DeviceVoice.on_reply_audio sends for one chunk.
+        payload = messages.AudioChunkPayload(
+            seq=12,
+            text="Hello again, I'm here now.",
+            audio_b64=base64.b64encode(REPLY_AUDIO).decode(),
+            sample_rate=VOICE_RATE,
+            turn_id=3,
+        )
+        return messages.encode_message(messages.AudioChunk(payload=payload))
 
     benchmark.group = "ws protocol"
     size = len(benchmark(encode))
     benchmark.extra_info.update(
-        measures=f"base64 + protocol.encode of an audio_response chunk: {CHUNK_S} s at {VOICE_RATE} Hz",
+        measures=f"base64 + encode_message of an audio_response chunk: {CHUNK_S} s at {VOICE_RATE} Hz",
         audio_bytes=len(REPLY_AUDIO),
         message_bytes=size,
     )
 
 
 def test_encode_transcript(benchmark: BenchmarkFixture) -> None:
-    payload = {"text": "Could you remind me to call my daughter at five?", "final": True, "turn_id": 3}
+    payload = messages.TranscriptPayload(text="Could you remind me to call my daughter at five?", turn_id=3)
     benchmark.group = "ws protocol"
-    size = len(benchmark(protocol.encode, "transcript", payload))
-    benchmark.extra_info.update(measures="protocol.encode of a final transcript", message_bytes=size)
+    size = len(benchmark(messages.encode_message, messages.Transcript(payload=payload)))
+    benchmark.extra_info.update(measures="messages.encode_message of a final transcript", message_bytes=size)
