@@ -9,13 +9,15 @@ WORKDIR /app
 # Exactly the versions in uv.lock, as the README's commands and CI install them.
 RUN pip install --no-cache-dir uv==0.13.9
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+# --build-arg EXTRAS="--extra whisper-base" adds Whisper base (for COMPANION_WHISPER_MODEL=base).
+ARG EXTRAS=""
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-install-project --no-editable --no-cache
+RUN uv sync --locked $EXTRAS --no-install-project --no-editable --no-cache
 COPY README.md LICENSE ./
 COPY pipeline ./pipeline
 COPY personas ./personas
 COPY server ./server
-RUN uv sync --locked --no-editable --no-cache
+RUN uv sync --locked $EXTRAS --no-editable --no-cache
 ENV PATH=/app/.venv/bin:$PATH
 
 RUN useradd --create-home --uid 10001 companion

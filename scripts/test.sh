@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-packages.sh
-bash scripts/uv.sh sync --locked --extra test --quiet
+# whisper-base: Whisper base is tested for real (tests/pipeline/test_whisper_models.py); ~135 MB to fetch.
+bash scripts/uv.sh sync --locked --extra test --extra whisper-base --quiet
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
