@@ -1,0 +1,444 @@
+"""Build the human clips from the packages that ship them, and label where each turn pauses and ends.
+
+    pip download --no-deps --no-binary :all: -d SRC pocketsphinx==5.1.1 && tar xzf SRC/pocketsphinx-5.1.1.tar.gz -C SRC
+    apt-get download asterisk-core-sounds-en-wav=1.6.1-1 && dpkg-deb -x asterisk-core-sounds-en-wav_1.6.1-1_all.deb SRC/asterisk
+    .venv/bin/python -m audio_fixtures.human.build --pocketsphinx SRC/pocketsphinx-5.1.1 --asterisk SRC/asterisk
+    .venv/bin/python -m audio_fixtures.human.build --labels-only     # relabel the committed WAVs
+
+The audio is not altered: a 16 kHz recording is copied, an 8 kHz telephone
+prompt is copied at its native rate, CMU's headerless `.raw` test files get a
+WAV header, and a multi-sentence turn is the same reader's consecutive
+sentences from the same recording joined end to end, each with the silence
+its corpus cut left before and after it (so the gap between them is the
+corpus's, not chosen here).
+
+Labels (`label`): the clip goes through the project's Silero VAD
+(`pipeline.engines.vad`, 32 ms windows, start 0.5 / stop 0.35, pauses from
+96 ms) and faster-whisper tiny.en with word timestamps. The turn ends
+(`turn_end_s`) where the last VAD speech segment ends: every clip is one turn
+of one person, so every earlier silence is a pause inside the turn. A pause
+shorter than `MIN_PAUSE_S` is not labelled. Its kind comes from the word
+Whisper puts before it: a filler ("um", "uh") → `filler`; a number or digit
+before or after it in a list-like prompt (a clip marked `list`) → `list`;
+a word ending a sentence (. ? !) → `between_sentences`; else `mid_sentence`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+from audio_fixtures.human import (
+    HUMAN_DIR,
+    HUMAN_MANIFEST_PATH,
+    HumanClip,
+    HumanManifest,
+    Method,
+    Part,
+    PauseKind,
+    PauseLabel,
+    Source,
+)
+
+MIN_PAUSE_S = 0.15
+FILLERS = {"um", "uh", "er", "erm", "hmm", "ah", "eh", "mm"}
+NUMBER_WORDS = {
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "star", "pound",
+}  # fmt: skip
+
+POCKETSPHINX = Source(
+    package="pypi:pocketsphinx",
+    version="5.1.1",
+    files=[],
+    licence="BSD-2-Clause (CMU PocketSphinx, LICENSE in the sdist)",
+    attribution="Carnegie Mellon University, CMU Sphinx test recordings (test/data in the sdist)",
+)
+LIBRIVOX = Source(
+    package="pypi:pocketsphinx",
+    version="5.1.1",
+    files=[],
+    licence="public domain (LibriVox recording); the sdist is BSD-2-Clause",
+    attribution="LibriVox, Sense and Sensibility (Jane Austen) chapter 1, as cut for PocketSphinx's tests "
+    "(test/data/librivox)",
+)
+ASTERISK = Source(
+    package="debian:asterisk-core-sounds-en-wav",
+    version="1.6.1-1",
+    files=[],
+    licence="CC-BY-SA-3.0",
+    attribution="Recorded by Allison Smith (theivrvoice.com) for the Asterisk core sounds, Digium, Inc.",
+)
+ALLISON = "Allison Smith, professional female voice, telephone prompt, 8 kHz"
+ALLISON_DIR = "usr/share/asterisk/sounds/en_US_f_Allison"
+CMU_SPEAKER = "adult male, read command, close microphone, 16 kHz"
+LIBRIVOX_SPEAKER = "LibriVox volunteer, adult female, read aloud (audiobook), 16 kHz"
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    part: Part
+    source: Source
+    files: tuple[str, ...]
+    """Paths inside the source folder, joined in order."""
+    transcript: str
+    speaker: str
+    notes: str = ""
+    is_list: bool = False
+    added_gap_s: float = 0.0
+    """Background added at each join (an augmentation, said in `notes`): the first 0.1 s of the
+    recording, repeated. 0 keeps the corpus's own silences."""
+
+
+def _ss(number: str) -> str:
+    return f"test/data/librivox/sense_and_sensibility_01_austen_64kb-{number}.wav"
+
+
+def _prompt(name: str, text: str, part: Part, *, is_list: bool = False, notes: str = "") -> Spec:
+    return Spec(
+        f"tel_{name.replace('/', '_').replace('-', '_')}",
+        part,
+        ASTERISK,
+        (f"{ALLISON_DIR}/{name}.wav",),
+        text,
+        ALLISON,
+        notes,
+        is_list,
+    )
+
+
+JOINED = "consecutive sentences of the same reader and recording joined with the corpus's own silences"
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        "read_dashwood_two_sentences",
+        "dev",
+        LIBRIVOX,
+        (_ss("0870"), _ss("0880")),
+        "And Mister John Dashwood had then leisure to consider how much there might be prudently in his "
+        "power to do for them. He was not an ill disposed young man.",
+        LIBRIVOX_SPEAKER,
+        JOINED,
+    ),
+    Spec(
+        "read_unless_selfish",
+        "dev",
+        LIBRIVOX,
+        (_ss("0890"),),
+        "Unless to be rather cold hearted and rather selfish is to be ill disposed.",
+        LIBRIVOX_SPEAKER,
+    ),
+    Spec(
+        "read_amiable_two_sentences",
+        "held_out",
+        LIBRIVOX,
+        (_ss("0920"), _ss("0930")),
+        "Had he married a more amiable woman, he might have been made still more respectable than he was. "
+        "He might even have been made amiable himself.",
+        LIBRIVOX_SPEAKER,
+        JOINED,
+    ),
+    Spec("cmd_ten_of_clubs", "dev", POCKETSPHINX, ("test/data/cards/001.wav",), "Ten of clubs.", CMU_SPEAKER),
+    Spec(
+        "cmd_four_queen_of_clubs",
+        "dev",
+        POCKETSPHINX,
+        ("test/data/cards/002.wav",),
+        "Four, queen of clubs.",
+        CMU_SPEAKER,
+        is_list=True,
+    ),
+    Spec("cmd_five_five", "dev", POCKETSPHINX, ("test/data/cards/004.wav",), "Five, five.", CMU_SPEAKER, is_list=True),
+    Spec("cmd_go_forward", "dev", POCKETSPHINX, ("test/data/goforward.raw",), "Go forward ten meters.", CMU_SPEAKER),
+    Spec("cmd_seven_of_clubs", "held_out", POCKETSPHINX, ("test/data/cards/003.wav",), "Seven of clubs.", CMU_SPEAKER),
+    Spec(
+        "cmd_three_cards",
+        "held_out",
+        POCKETSPHINX,
+        ("test/data/cards/005.wav",),
+        "Eight of spades, four of clubs, seven of hearts.",
+        CMU_SPEAKER,
+        is_list=True,
+    ),
+    Spec(
+        "cmd_go_somewhere",
+        "held_out",
+        POCKETSPHINX,
+        ("test/data/something.raw",),
+        "Go somewhere and do something.",
+        CMU_SPEAKER,
+    ),
+    _prompt(
+        "queue-periodic-announce",
+        "All of our representatives are currently busy. Please stay on the line and your call will be "
+        "answered by the next available representative.",
+        "dev",
+    ),
+    _prompt(
+        "demo-nogo",
+        "I am afraid I was unable to create a connection to the Digium demonstration Asterisk server. "
+        "You may find some helpful debugging information on the Asterisk console.",
+        "dev",
+    ),
+    _prompt(
+        "dir-intro",
+        "Welcome to the directory. Please enter the first three letters of your party's last name using "
+        "your touch tone keypad. Use the 7 key for Q and the 9 key for Z.",
+        "dev",
+    ),
+    _prompt(
+        "vm-opts-full",
+        "Press 2 to access messages saved in other folders. Press 3 to record a message for another "
+        "mailbox. Press 0 for greetings and password management.",
+        "dev",
+        is_list=True,
+    ),
+    _prompt(
+        "confbridge-mute-extended",
+        "To mute, or unmute yourself. When you are muted you can not send audio to other participants. "
+        "However you will still hear audio from other unmuted participants.",
+        "dev",
+    ),
+    _prompt(
+        "conf-usermenu",
+        "Please press 1 to mute or unmute yourself, 4 or 6 to decrease or increase the conference volume, "
+        "7 or 9 to decrease or increase your volume, or 8 to exit.",
+        "dev",
+        is_list=True,
+    ),
+    _prompt(
+        "demo-moreinfo",
+        "Asterisk is an Open Source full-featured PBX and IVR platform that runs on the linux operating "
+        "system. For more information, visit www.asterisk.org.",
+        "dev",
+    ),
+    _prompt(
+        "vm-options",
+        "Press 1 to record your unavailable message, press 2 to record your busy message, press 3 to "
+        "record your name, press 4 to record your temporary greeting, press 5 to change your password, "
+        "press star to return to the main menu.",
+        "dev",
+        is_list=True,
+    ),
+    _prompt(
+        "tt-allbusy",
+        "All representatives of the household are currently assisting other telemarketers. Please hold "
+        "and your call will be answered in the order it was received.",
+        "held_out",
+    ),
+    _prompt(
+        "dictate/play_help",
+        "Press 1 to switch to record mode, press 2 to toggle fast playback, press 7 to jump backwards, "
+        "press 8 to jump forwards.",
+        "held_out",
+        is_list=True,
+    ),
+    _prompt(
+        "vm-msginstruct",
+        "To hear the next message press 6, to repeat this message press 5, to hear the previous message "
+        "press 4, to delete or undelete this message press zero, to quit voicemail press pound.",
+        "held_out",
+        is_list=True,
+    ),
+    _prompt(
+        "demo-abouttotry",
+        "I am about to attempt an Inter-Asterisk Exchange connection to a demonstration server located at "
+        "Digium. In order for this to work you must already be connected to the Internet. Please wait a "
+        "moment while I attempt to make the connection.",
+        "held_out",
+    ),
+    _prompt(
+        "demo-echotest",
+        "You are about to enter an echo test. In this mode everything you say will be repeated back to you "
+        "just as soon as it is received. The purpose of this test is to give you an audible sense of the "
+        "latency between you and the machine that is running the echo test application. You may end the "
+        "test by hanging up or by pressing the pound key.",
+        "held_out",
+    ),
+)
+
+
+SLOW = "a slow speaker, made from the same recordings: {} s of the recording's own background added at each join (augmentation)"
+EXTRA: tuple[Spec, ...] = (
+    Spec(
+        "read_dashwood_slow",
+        "dev",
+        LIBRIVOX,
+        (_ss("0870"), _ss("0880")),
+        SPECS[0].transcript,
+        LIBRIVOX_SPEAKER,
+        SLOW.format(0.8),
+        added_gap_s=0.8,
+    ),
+    Spec(
+        "read_amiable_slow",
+        "held_out",
+        LIBRIVOX,
+        (_ss("0920"), _ss("0930")),
+        SPECS[2].transcript,
+        LIBRIVOX_SPEAKER,
+        SLOW.format(0.7),
+        added_gap_s=0.7,
+    ),
+    Spec(
+        "cmd_cards_slow",
+        "dev",
+        POCKETSPHINX,
+        ("test/data/cards/001.wav", "test/data/cards/002.wav", "test/data/cards/004.wav"),
+        "Ten of clubs. Four, queen of clubs. Five, five.",
+        CMU_SPEAKER,
+        "three card calls of the same speaker and session; " + SLOW.format(0.6),
+        is_list=True,
+        added_gap_s=0.6,
+    ),
+    Spec(
+        "tel_person_at_extension",
+        "held_out",
+        ASTERISK,
+        tuple(f"{ALLISON_DIR}/{n}.wav" for n in ("vm-theperson", "digits/4", "digits/2", "digits/7", "vm-isunavail")),
+        "The person at extension 4 2 7 is unavailable.",
+        ALLISON,
+        "prompts joined as Asterisk plays them (each with its own silences): a number read out digit by digit",
+        is_list=True,
+    ),
+    Spec(
+        "tel_extension_slow",
+        "dev",
+        ASTERISK,
+        tuple(f"{ALLISON_DIR}/{n}.wav" for n in ("vm-theperson", "digits/2", "digits/0", "digits/5", "vm-isunavail")),
+        "The person at extension 2 0 5 is unavailable.",
+        ALLISON,
+        "prompts joined as Asterisk plays them, digits read slowly: " + SLOW.format(0.5),
+        is_list=True,
+        added_gap_s=0.5,
+    ),
+)
+ALL_SPECS = SPECS + EXTRA
+
+
+def build_audio(spec: Spec, roots: dict[str, Path]) -> None:
+    """Copy (or join) the spec's source files into `HUMAN_DIR/<name>.wav`, unaltered."""
+    root = roots["asterisk" if spec.source is ASTERISK else "pocketsphinx"]
+    out = HUMAN_DIR / f"{spec.name}.wav"
+    if len(spec.files) == 1 and spec.files[0].endswith(".wav"):
+        shutil.copyfile(root / spec.files[0], out)
+        return
+    parts: list[np.ndarray] = []
+    rate = 16_000
+    for name in spec.files:
+        if name.endswith(".raw"):  # CMU test audio: headerless 16 kHz PCM16 little-endian
+            parts.append(np.fromfile(root / name, dtype="<i2"))
+            continue
+        with wave.open(str(root / name), "rb") as wav:
+            rate = wav.getframerate()
+            parts.append(np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2"))
+    with wave.open(str(out), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(_join(parts, rate, spec.added_gap_s).astype("<i2").tobytes())
+
+
+def _join(parts: list[np.ndarray], rate: int, added_gap_s: float) -> np.ndarray:
+    if not added_gap_s:
+        return np.concatenate(parts)
+    background = parts[0][: rate // 10]
+    gap = np.tile(background, int(np.ceil(added_gap_s * rate / len(background))))[: round(added_gap_s * rate)]
+    joined = [parts[0]]
+    for part in parts[1:]:
+        joined += [gap, part]
+    return np.concatenate(joined)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pocketsphinx", type=Path, help="the unpacked pocketsphinx 5.1.1 sdist")
+    parser.add_argument("--asterisk", type=Path, help="the unpacked asterisk-core-sounds-en-wav .deb")
+    parser.add_argument("--labels-only", action="store_true", help="relabel the committed WAVs")
+    args = parser.parse_args(argv)
+    if not args.labels_only:
+        if not (args.pocketsphinx and args.asterisk):
+            parser.error("--pocketsphinx and --asterisk are needed unless --labels-only")
+        for spec in ALL_SPECS:
+            build_audio(spec, {"pocketsphinx": args.pocketsphinx, "asterisk": args.asterisk})
+    from audio_fixtures.human.label import Labeller  # loads the models
+
+    labeller = Labeller()
+    clips = [clip_of(spec, labeller) for spec in ALL_SPECS]
+    manifest = HumanManifest(method=Method(labels=LABEL_METHOD, sources=SOURCE_METHOD), clips=clips)
+    HUMAN_MANIFEST_PATH.write_bytes(msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
+    print(f"{len(clips)} clips written to {HUMAN_MANIFEST_PATH}")
+    return 0
+
+
+LABEL_METHOD = (
+    "Silero VAD (pipeline.engines.vad, 32 ms windows, start 0.5 / stop 0.35, a pause from 96 ms) gives the "
+    "speech segments; turn_end_s is the end of the last one (each clip is one turn of one person, so every "
+    f"earlier silence of at least {MIN_PAUSE_S} s is a pause inside the turn). The kind of a pause comes "
+    "from faster-whisper tiny.en word timestamps: the word before it a filler -> filler; a digit or number "
+    "word next to it in a clip marked as a list -> list; the word before it ending a sentence (. ? !) -> "
+    "between_sentences; otherwise mid_sentence. Made by `python -m audio_fixtures.human.build --labels-only`."
+)
+SOURCE_METHOD = (
+    "Audio copied unaltered from packages on PyPI and Debian (see each clip's source); two-sentence turns "
+    "join consecutive sentences of the same reader from the same recording with the silences the corpus "
+    "left around each sentence."
+)
+
+
+def clip_of(spec: Spec, labeller: object) -> HumanClip:
+    from audio_fixtures.human.label import Labeller, Segments
+
+    assert isinstance(labeller, Labeller)
+    path = HUMAN_DIR / f"{spec.name}.wav"
+    segments: Segments = labeller.segments(path)
+    pauses = [
+        PauseLabel(
+            start_s=round(start, 3),
+            end_s=round(end, 3),
+            kind=pause_kind(before, after, is_list=spec.is_list),
+            after_word=before,
+        )
+        for start, end, before, after in segments.pauses
+        if end - start >= MIN_PAUSE_S
+    ]
+    return HumanClip(
+        file=path.name,
+        part=spec.part,
+        source=msgspec.structs.replace(spec.source, files=list(spec.files)),
+        speaker=spec.speaker,
+        transcript=spec.transcript,
+        sample_rate=segments.sample_rate,
+        duration_s=round(segments.duration_s, 3),
+        speech_start_s=round(segments.speech_start_s, 3),
+        turn_end_s=round(segments.turn_end_s, 3),
+        pauses=pauses,
+        notes=spec.notes,
+    )
+
+
+def pause_kind(before: str, after: str, *, is_list: bool) -> PauseKind:
+    """The kind of a pause from the words around it (Whisper's, punctuation included)."""
+    bare = re.sub(r"[^\w']", "", before.lower())
+    if bare in FILLERS:
+        return "filler"
+    if is_list and any(_is_number(w) for w in (before, after)):
+        return "list"
+    if before.rstrip().endswith((".", "?", "!")):
+        return "between_sentences"
+    return "mid_sentence"
+
+
+def _is_number(word: str) -> bool:
+    bare = re.sub(r"[^\w]", "", word.lower())
+    return bare.isdigit() or bare in NUMBER_WORDS
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
