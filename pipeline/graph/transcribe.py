@@ -7,7 +7,7 @@ import logging
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from pipeline.engines.asr import ASRError, Recognizer
+from pipeline.engines.asr import ASRError, Recognizer, Transcript, TurnRecognizer
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import UserTextFrame, UserTurnFrame
 
@@ -20,11 +20,17 @@ class Transcriber(FrameProcessor):
     A turn the recogniser fails on is dropped like one with no words (and
     logged, by turn id): no reply, the device's LED back to listening, and the
     next turn is heard as usual.
+
+    A recogniser that schedules by turn (`TurnRecognizer`, the shared Whisper
+    engine) is given the turn's timeline: a turn the user is waiting for
+    overtakes speculative ones queued before it. A speculation cancelled by an
+    interruption (the user spoke again) is dropped from its queue unrun.
     """
 
     def __init__(self, *, recognizer: Recognizer, listener: SessionListener) -> None:
         super().__init__()
         self._recognizer = recognizer
+        self._by_turn = recognizer if isinstance(recognizer, TurnRecognizer) else None
         self._listener = listener
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -35,7 +41,7 @@ class Transcriber(FrameProcessor):
         timeline = frame.timeline
         text = ""
         try:
-            transcript = await self._recognizer.transcribe(frame.audio)
+            transcript = await self._transcribe(frame)
             timeline.mark("transcript_final")
             text = transcript.text.strip()
             timeline.user_text = text
@@ -52,3 +58,8 @@ class Transcriber(FrameProcessor):
             timeline.transcript_sent = True
             await self._listener.on_transcript(text, timeline)
         await self.push_frame(UserTextFrame(text=text, timeline=timeline))
+
+    async def _transcribe(self, frame: UserTurnFrame) -> Transcript:
+        if self._by_turn is not None:
+            return await self._by_turn.transcribe_turn(frame.audio, frame.timeline)
+        return await self._recognizer.transcribe(frame.audio)

@@ -7,6 +7,7 @@ import itertools
 import statistics
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ MAX_MEAN_WER = 0.1
 
 @pytest.fixture(scope="module")
 def recognizer() -> Iterator[WhisperRecognizer]:
-    engine = WhisperRecognizer(model_dir=default_whisper_model_dir())
+    engine = WhisperRecognizer(model_dir=default_whisper_model_dir(), max_batch=4)
     asyncio.run(engine.warm())
     yield engine
     engine.close()
@@ -120,30 +121,109 @@ async def test_a_looping_decode_is_redone_with_the_full_window(
 
 
 OVERLAP_SLACK_S = 0.02
+# Fixtures whose fitted windows are the same (5 s): they can share a model call.
+SAME_WINDOW = ["medication_time", "story_sea", "remind_daughter", "hello_pause", "weather_outside"]
 
 
-async def test_concurrent_turns_all_complete_first_come_first_served(
+@dataclass
+class Turn:
+    """A turn's state as the graph's timeline holds it (the recogniser reads it when it chooses)."""
+
+    committed: bool
+    speech_end: float | None = None
+
+
+def long_turn() -> np.ndarray:
+    """About 20 s of speech: a fitted window of its own, which keeps the worker busy while others queue."""
+    return np.concatenate([f.float32() for f in FIXTURES[:7]])
+
+
+async def test_turns_ready_together_share_one_model_call_and_keep_their_own_transcripts(
+    recognizer: WhisperRecognizer, transcripts: dict[str, Transcript]
+) -> None:
+    batches = recognizer.batches
+    busy = asyncio.create_task(recognizer.transcribe(long_turn()))
+    await asyncio.sleep(0)  # the long turn is queued first, and runs alone (no other turn has its window)
+    together = await asyncio.gather(*(recognizer.transcribe(BY_NAME[name].float32()) for name in SAME_WINDOW))
+    await busy
+
+    # Four at most in one call (the fixture's max_batch), the most urgent first: the first four, then one.
+    assert [t.batch_size for t in together] == [4, 4, 4, 4, 1]
+    assert recognizer.batches == batches + 3
+    for name, transcript in zip(SAME_WINDOW, together, strict=True):
+        # Exactly what the turn gives alone (the module's transcripts ran one at a time).
+        assert transcripts[name].batch_size == 1
+        assert transcript.text == transcripts[name].text
+
+
+async def test_a_committed_turn_overtakes_speculative_ones_queued_before_it(
     recognizer: WhisperRecognizer,
 ) -> None:
-    chosen = FIXTURES[:5]
     finished: list[str] = []
-    runs: list[tuple[float, float]] = []
+    late_commit = Turn(committed=False, speech_end=3.0)
+
+    async def one(name: str, fixture: str, turn: Turn) -> None:
+        await recognizer.transcribe_turn(BY_NAME[fixture].float32(), turn)
+        finished.append(name)
+
+    busy = asyncio.create_task(recognizer.transcribe(long_turn()))
+    await asyncio.sleep(0)
+    # Each in a window of its own, so each runs alone: the order below is the queue's choice.
+    turns = [
+        asyncio.create_task(one("speculative, speech ended at 2", "thank_you", Turn(False, 2.0))),
+        asyncio.create_task(one("speculative, speech ended at 1", "exercises", Turn(False, 1.0))),
+        asyncio.create_task(one("committed later", "slow_read", late_commit)),
+        asyncio.create_task(one("committed", "medication_time", Turn(True, 4.0))),
+    ]
+    await asyncio.sleep(0)  # all four are queued behind the long turn
+    late_commit.committed = True  # judged over while it waits: the user is waiting now
+    await asyncio.gather(busy, *turns)
+
+    assert finished == [
+        "committed later",  # committed, and its speech ended first
+        "committed",
+        "speculative, speech ended at 1",  # then the earliest deadline
+        "speculative, speech ended at 2",
+    ]
+
+
+async def test_a_speculation_cancelled_while_queued_is_dropped_unrun(recognizer: WhisperRecognizer) -> None:
+    batches, dropped = recognizer.batches, recognizer.dropped
+    busy = asyncio.create_task(recognizer.transcribe(long_turn()))
+    await asyncio.sleep(0)
+    stale = asyncio.create_task(recognizer.transcribe_turn(BY_NAME["thank_you"].float32(), Turn(False, 1.0)))
+    await asyncio.sleep(0)
+    stale.cancel()  # the user spoke again: the graph's interruption cancels the transcription
+    kept = await recognizer.transcribe_turn(BY_NAME["exercises"].float32(), Turn(True, 2.0))
+    await busy
+
+    with pytest.raises(asyncio.CancelledError):
+        await stale
+    assert word_error_rate(BY_NAME["exercises"].text, kept.text) <= MAX_WER
+    assert recognizer.dropped == dropped + 1
+    assert recognizer.batches == batches + 2  # the long turn and the kept one: the stale one never ran
+
+
+async def test_concurrent_turns_all_complete_one_batch_at_a_time(recognizer: WhisperRecognizer) -> None:
+    chosen = FIXTURES[:5]
+    starts: dict[float, list[float]] = {}
+    """Per model call (the turns of one call share its inference time), when each of its turns started."""
 
     async def one(fixture: Fixture) -> Transcript:
         submitted = time.perf_counter()  # no await between this and the recognizer's own mark
         transcript = await recognizer.transcribe(fixture.float32())
-        started = submitted + transcript.queued_ms / 1000
-        runs.append((started, started + transcript.inference_ms / 1000))
-        finished.append(fixture.name)
+        starts.setdefault(transcript.inference_ms, []).append(submitted + transcript.queued_ms / 1000)
         return transcript
 
     results = await asyncio.gather(*(one(fixture) for fixture in chosen))
 
-    assert finished == [fixture.name for fixture in chosen]
     for fixture, transcript in zip(chosen, results, strict=True):
         assert word_error_rate(fixture.text, transcript.text) <= MAX_WER, transcript.text
-    # One worker: each turn ran after the one before it had finished, never beside it. (The two marks
-    # of a submission are a few statements apart: OVERLAP_SLACK_S allows for that, not for a race.)
+    sizes = {t.inference_ms: t.batch_size for t in results}
+    assert {ms: len(started) for ms, started in starts.items()} == sizes  # each call's turns, all back
+    runs = sorted((min(started), min(started) + ms / 1000) for ms, started in starts.items())
+    # One worker: each model call ran after the one before it had finished, never beside it. (The two
+    # marks of a submission are a few statements apart: OVERLAP_SLACK_S allows for that, not for a race.)
     for (_, before_end), (after_start, _) in itertools.pairwise(runs):
         assert after_start >= before_end - OVERLAP_SLACK_S
 
