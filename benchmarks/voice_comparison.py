@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from benchmarks.stats import Summary
-from benchmarks.voice_report import HarnessReport, cpu_line, header_line
+from benchmarks.voice_report import PARTS_HEADER, HarnessReport, cpu_line, header_line, part_row
 from benchmarks.voice_report import markdown as report_markdown
 
 RATIO_NOTE = (
@@ -116,6 +116,7 @@ def markdown(both: SideBySide) -> str:
         f"| p90 | {_cells(c.voice_to_voice_p90)} |",
         *(f"| {clip.clip} (p50) | {_cells(clip.p50)} |" for clip in c.per_clip_p50),
         "",
+        *_parts(both),
         f"This server: {cpu_line(both.ours.cpu)}",
         "",
         f"Stock pipecat: {cpu_line(both.pipecat.cpu)}",
@@ -127,6 +128,19 @@ def markdown(both: SideBySide) -> str:
         report_markdown(both.pipecat),
     ]
     return "\n".join(lines)
+
+
+def _parts(both: SideBySide) -> list[str]:
+    """Talk-over, double answers and voice-to-voice per set of clips, the two bots row by row."""
+    if not both.ours.parts:
+        return []
+    theirs = {p.part: p for p in both.pipecat.parts}
+    rows = [PARTS_HEADER, "|---|---|---|---|---|---|---|---|---|"]
+    for part in both.ours.parts:
+        rows.append(part_row(part, "this server, "))
+        if part.part in theirs:
+            rows.append(part_row(theirs[part.part], "stock pipecat, "))
+    return [*rows, ""]
 
 
 def _cells(r: Ratio | None) -> str:

@@ -56,7 +56,7 @@ from benchmarks.voice_target import (
     voice_target,
     wait_quiet,
 )
-from benchmarks.voice_turn import Clip, NoAudioError, TurnResult, load_clips, measure_turn
+from benchmarks.voice_turn import PARTS, Clip, NoAudioError, TurnResult, load_clips, load_parts, measure_turn
 
 LEAD_IN_S = 0.5
 """Silence streamed before a device's first turn, as a device's microphone would be open already."""
@@ -194,7 +194,8 @@ async def _talk(
         results.append(result)
         if progress is not None:
             tag = " (warm-up)" if result.warmup else ""
-            progress.advance(f"{clip.name}: {result.voice_to_voice_ms:.0f} ms{tag}")
+            over = f", talked over {result.talk_over_s:g} s" if result.talk_over_s else ""
+            progress.advance(f"{clip.name}: {result.voice_to_voice_ms:.0f} ms{over}{tag}")
 
 
 def _first(errors: BaseExceptionGroup[Exception]) -> Exception:
@@ -207,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.persona and args.target != "ours":
         raise SystemExit("--persona applies to this server only: the pipecat bot has the default persona")
-    clips = load_clips(args.files)
+    clips = load_parts(args.clips) if args.clips else load_clips(args.files)
     reports: dict[TargetKind, HarnessReport] = {}
     for kind in target_kinds(args):
         with voice_target(args, kind=kind) as target:
@@ -274,6 +275,13 @@ def _parser() -> argparse.ArgumentParser:
     add_target_arguments(parser)
     add_reference_arguments(parser)
     parser.add_argument("--files", nargs="+", type=Path, help="WAV files (default: every audio fixture)")
+    parser.add_argument(
+        "--clips",
+        nargs="+",
+        choices=PARTS,
+        help="sets of clips instead of --files: the synthetic fixtures, the human set's dev or held-out "
+        "part (audio_fixtures/human; timed from each clip's labelled turn end); reported per set",
+    )
     parser.add_argument("--repetitions", type=_positive, default=1, help="times each file is said")
     parser.add_argument("--concurrency", type=_positive, default=1, help="devices talking at once")
     parser.add_argument("--persona", help="persona the devices talk to (default: the server's default)")

@@ -1,33 +1,53 @@
-"""One spoken turn, measured as a device hears it: from the end of speech to the first byte of the reply.
+"""One spoken turn, measured as a device hears it: from the end of the turn to the first byte of the answer.
 
-The end of speech is found from the audio itself (the end of the last 10 ms
-frame above -45 dBFS, the rule `audio_fixtures.make_fixtures` uses for the
-manifest), and its wall-clock time is the moment that sample was captured by a
-device that sends each 20 ms frame as soon as it is full. Voice-to-voice runs
-from then to the arrival of the first message that carries reply audio (this
-server's `audio_response` with audio, the pipecat reference bot's
-`OutputAudioRawFrame`: which one is the `VoiceLink`'s business). A turn whose
-reply brings no audio raises `NoAudioError`: a run never reports a time for an
-answer that was not heard.
+The end of the turn is the clip's labelled `turn_end_s` (the human clips,
+`audio_fixtures.human`), or else the end of speech found from the audio (the
+end of the last 10 ms frame above -45 dBFS, the rule `audio_fixtures.make_fixtures`
+uses for the manifest); its wall-clock time is the moment that sample was
+captured by a device that sends each 20 ms frame as soon as it is full. Reply
+audio (this server's `audio_response` with audio, the pipecat reference bot's
+`OutputAudioRawFrame`) is attributed by `benchmarks.voice_attribution`:
+voice-to-voice runs to the first audio of the first reply that starts at or
+after the turn end; audio before it is talk-over; two replies to one clip are
+a double answer. A turn that brings no reply audio at all raises
+`NoAudioError`: a run never reports a time for an answer that was not heard.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import time
 from pathlib import Path
+from typing import Literal, Protocol
 
 import msgspec
 import numpy as np
 
 from audio_fixtures import SAMPLE_RATE, load_fixtures, load_manifest
+from audio_fixtures.human import HUMAN_DIR, clips_of
 from audio_fixtures.make_fixtures import active_frames, speech_end_s
 from benchmarks.device_link import DeviceError, DeviceSocket, Received
 from benchmarks.microphone import Int16, Microphone
-from benchmarks.voice_link import CompanionLink, VoiceLink, has_audio
+from benchmarks.voice_attribution import ReplyAudio, attribute
+from benchmarks.voice_link import CompanionLink, Reply, VoiceLink, has_audio
 from pipeline.audio import pcm16_from_wav, resample
 from tests.support.wer import word_error_rate
 
-__all__ = ["Clip", "NoAudioError", "TurnResult", "has_audio", "load_clips", "measure_turn"]
+__all__ = [
+    "PARTS",
+    "Clip",
+    "NoAudioError",
+    "TurnResult",
+    "has_audio",
+    "load_clips",
+    "load_parts",
+    "measure_turn",
+]
+
+ClipPart = Literal["fixtures", "human-dev", "human-held-out", "files"]
+PARTS: tuple[ClipPart, ...] = ("fixtures", "human-dev", "human-held-out")
+"""The clip sets `--clips` names: the synthetic fixtures and the two parts of the human set."""
 
 
 class NoAudioError(Exception):
@@ -42,11 +62,20 @@ class Clip(msgspec.Struct, frozen=True):
     speech_end_s: float | None
     """None when no 10 ms frame is above the threshold: the whole file is silence."""
     reference: str | None = None
+    turn_end_s: float | None = None
+    """Where the person's turn truly ends (labelled); None: at `speech_end_s`."""
+    part: ClipPart = "files"
+
+    @property
+    def end_s(self) -> float:
+        """The end of the turn: the label, else the end of speech, else the end of the file."""
+        if self.turn_end_s is not None:
+            return self.turn_end_s
+        return self.speech_end_s if self.speech_end_s is not None else len(self.pcm) / SAMPLE_RATE
 
     @property
     def end_sample(self) -> int:
-        end = self.speech_end_s if self.speech_end_s is not None else len(self.pcm) / SAMPLE_RATE
-        return min(len(self.pcm), round(end * SAMPLE_RATE))
+        return min(len(self.pcm), round(self.end_s * SAMPLE_RATE))
 
 
 class TurnResult(msgspec.Struct, kw_only=True):
@@ -58,7 +87,8 @@ class TurnResult(msgspec.Struct, kw_only=True):
     warmup: bool
     speech_end_s: float | None
     voice_to_voice_ms: float
-    """End of speech → first reply audio received."""
+    """End of the turn → first audio of the first reply that starts at or after it. When no reply
+    starts after it (`answered` false), the first reply audio of all, so negative: heard early."""
     server_ms: dict[str, float]
     """The server's own breakdown (`latency_ms` of the final `audio_response`), from its VAD's speech end."""
     transcript: str
@@ -69,6 +99,15 @@ class TurnResult(msgspec.Struct, kw_only=True):
     """`transcript` messages in the turn: more than one means the turn was split."""
     transcript_available: bool = True
     """False when the bot's protocol does not say what it heard (then `transcript` is empty, `wer` None)."""
+    part: ClipPart = "files"
+    turn_end_s: float | None = None
+    """The clip's labelled turn end (None: voice-to-voice counts from `speech_end_s`)."""
+    answered: bool = True
+    """A reply started at or after the end of the turn."""
+    talk_over_s: float = 0.0
+    """Seconds of reply audio received while the person was still mid-turn."""
+    replies: int = 1
+    """Distinct replies with audio to this clip: more than one is a double answer."""
 
 
 def find_speech_end(pcm: Int16) -> float | None:
@@ -88,6 +127,23 @@ def load_clips(paths: list[Path] | None = None) -> list[Clip]:
         return [Clip(f.name, f.pcm, find_speech_end(f.pcm), f.text) for f in load_fixtures()]
     known = {Path(e.file).stem: e.text for e in load_manifest()}
     return [_clip_from_file(path, known) for path in paths]
+
+
+def load_parts(parts: list[ClipPart]) -> list[Clip]:
+    """The clips of each named part, in order: `fixtures`, `human-dev`, `human-held-out`."""
+    clips: list[Clip] = []
+    for part in parts:
+        if part == "fixtures":
+            clips += [msgspec.structs.replace(c, part="fixtures") for c in load_clips()]
+            continue
+        for entry in clips_of("dev" if part == "human-dev" else "held_out"):
+            clip = _clip_from_file(HUMAN_DIR / entry.file, {})
+            clips.append(
+                msgspec.structs.replace(
+                    clip, reference=entry.transcript, turn_end_s=entry.turn_end_s, part=part
+                )
+            )
+    return clips
 
 
 def _clip_from_file(path: Path, known: dict[str, str]) -> Clip:
@@ -117,20 +173,25 @@ async def measure_turn(
     link = CompanionLink(device) if isinstance(device, DeviceSocket) else device
     since = link.mark()
     utterance = await microphone.say(clip.pcm, mark_sample=clip.end_sample)
-    first = await _first_audio(link, clip, since, utterance.ended + reply_timeout_s)
+    end_at = utterance.mark_at
+    answer = await _answer(link, clip, since, end_at, utterance.ended + reply_timeout_s)
     try:
-        reply = await link.reply(since=since, first=first)
+        reply = await _reply(link, since, answer)
     except DeviceError as exc:
         raise NoAudioError(f"the reply to {clip.name!r} never finished: {exc}") from None
-    transcript = " ".join(reply.transcripts or []).strip()
-    heard = reply.transcripts is not None
+    found = attribute(reply_audio(link, since), end_at)
+    heard_from = found.answer or found.first
+    assert heard_from is not None  # `_answer` returned some reply audio
+    transcripts = _transcripts(link, since, reply)
+    transcript = " ".join(transcripts or []).strip()
+    heard = transcripts is not None
     return TurnResult(
         device=device_number,
         clip=clip.name,
         turn=turn,
         warmup=warmup,
         speech_end_s=clip.speech_end_s,
-        voice_to_voice_ms=round((first.at - utterance.mark_at) * 1000, 1),
+        voice_to_voice_ms=round((heard_from.at - end_at) * 1000, 1),
         server_ms=reply.server_ms,
         transcript=transcript,
         wer=round(word_error_rate(clip.reference, transcript), 3)
@@ -138,17 +199,83 @@ async def measure_turn(
         else None,
         reply_text=reply.reply_text,
         reply_audio_s=round(reply.audio_s, 2),
-        transcripts=len(reply.transcripts) if heard else 0,
+        transcripts=len(transcripts) if transcripts is not None else 0,
         transcript_available=heard,
+        part=clip.part,
+        turn_end_s=clip.turn_end_s,
+        answered=found.answer is not None,
+        talk_over_s=found.talk_over_s,
+        replies=found.replies,
     )
 
 
-async def _first_audio(link: VoiceLink, clip: Clip, since: int, deadline: float) -> Received:
-    try:
-        remaining = max(0.0, deadline - time.perf_counter())
-        return await link.first_audio(since=since, timeout=remaining)
-    except DeviceError as exc:
+class _KnowsReplies(Protocol):
+    """A `VoiceLink` that says which reply each piece of audio belongs to (the pipecat link)."""
+
+    def reply_audio(self, since: int) -> list[ReplyAudio]: ...
+
+
+def reply_audio(link: VoiceLink, since: int) -> list[ReplyAudio]:
+    """Every piece of reply audio from `since` on, with the reply it belongs to."""
+    if isinstance(link, CompanionLink):
+        return companion_reply_audio(link.socket.messages[since:])
+    assert hasattr(link, "reply_audio"), f"{type(link).__name__} cannot attribute reply audio"
+    knows: _KnowsReplies = link
+    return knows.reply_audio(since)
+
+
+def companion_reply_audio(messages: list[Received]) -> list[ReplyAudio]:
+    """This server's reply audio: `audio_response` pieces, a reply being its `turn_id`."""
+    return [
+        ReplyAudio(m.at, _seconds(m), m.payload.get("turn_id"), m.index) for m in messages if has_audio(m)
+    ]
+
+
+def _seconds(message: Received) -> float:
+    data = message.payload.get("audio_b64") or ""
+    return len(base64.b64decode(data)) / 2 / int(message.payload.get("sample_rate") or SAMPLE_RATE)
+
+
+async def _answer(link: VoiceLink, clip: Clip, since: int, end_at: float, deadline: float) -> Received:
+    """The first audio of the reply that starts after the turn end; failing that (by `deadline`),
+    the first reply audio of all (a reply begun early that went on); `NoAudioError` if none came."""
+    socket = _socket(link)
+
+    def is_answer(message: Received) -> bool:
+        if message.at < end_at:
+            return False
+        found = attribute(reply_audio(link, since), end_at).answer
+        return found is not None and found.index <= message.index
+
+    with contextlib.suppress(DeviceError):
+        await socket.wait_for(is_answer, since=since, timeout=max(0.0, deadline - time.perf_counter()))
+    found = attribute(reply_audio(link, since), end_at)
+    heard = found.answer or found.first
+    if heard is None:
         raise NoAudioError(
             f"server sent no audio: clip {clip.name!r} on device {link.device_id} got no reply audio "
-            f"({exc}); it sent {link.seen(since)[-12:]}"
-        ) from None
+            f"within the reply timeout; it sent {link.seen(since)[-12:]}"
+        )
+    return socket.messages[heard.index]
+
+
+async def _reply(link: VoiceLink, since: int, answer: Received) -> Reply:
+    """Wait for the reply that began with `answer` to end (this server: its own final message)."""
+    if isinstance(link, CompanionLink):
+        # The final of a reply cut before the turn ended must not be taken for this one's.
+        return await link.reply(since=answer.index, first=answer)
+    return await link.reply(since=since, first=answer)
+
+
+def _transcripts(link: VoiceLink, since: int, reply: Reply) -> list[str] | None:
+    if isinstance(link, CompanionLink):
+        return [
+            str(m.payload.get("text", "")) for m in link.socket.messages[since:] if m.type == "transcript"
+        ]
+    return reply.transcripts
+
+
+def _socket(link: VoiceLink) -> DeviceSocket:
+    socket = getattr(link, "socket", None)
+    assert isinstance(socket, DeviceSocket), f"{type(link).__name__} has no socket"
+    return socket

@@ -1,8 +1,11 @@
 """Build the human clips from the packages that ship them, and label where each turn pauses and ends.
 
-    pip download --no-deps --no-binary :all: -d SRC pocketsphinx==5.1.1 && tar xzf SRC/pocketsphinx-5.1.1.tar.gz -C SRC
-    apt-get download asterisk-core-sounds-en-wav=1.6.1-1 && dpkg-deb -x asterisk-core-sounds-en-wav_1.6.1-1_all.deb SRC/asterisk
-    .venv/bin/python -m audio_fixtures.human.build --pocketsphinx SRC/pocketsphinx-5.1.1 --asterisk SRC/asterisk
+    pip download --no-deps --no-binary :all: -d SRC pocketsphinx==5.1.1
+    tar xzf SRC/pocketsphinx-5.1.1.tar.gz -C SRC
+    apt-get download asterisk-core-sounds-en-wav=1.6.1-1
+    dpkg-deb -x asterisk-core-sounds-en-wav_1.6.1-1_all.deb SRC/asterisk
+    .venv/bin/python -m audio_fixtures.human.build \
+        --pocketsphinx SRC/pocketsphinx-5.1.1 --asterisk SRC/asterisk
     .venv/bin/python -m audio_fixtures.human.build --labels-only     # relabel the committed WAVs
 
 The audio is not altered: a 16 kHz recording is copied, an 8 kHz telephone
@@ -101,6 +104,14 @@ def _ss(number: str) -> str:
     return f"test/data/librivox/sense_and_sensibility_01_austen_64kb-{number}.wav"
 
 
+def _card(number: str) -> str:
+    return f"test/data/cards/{number}.wav"
+
+
+def _allison(*names: str) -> tuple[str, ...]:
+    return tuple(f"{ALLISON_DIR}/{n}.wav" for n in names)
+
+
 def _prompt(name: str, text: str, part: Part, *, is_list: bool = False, notes: str = "") -> Spec:
     return Spec(
         f"tel_{name.replace('/', '_').replace('-', '_')}",
@@ -154,9 +165,31 @@ SPECS: tuple[Spec, ...] = (
         CMU_SPEAKER,
         is_list=True,
     ),
-    Spec("cmd_five_five", "dev", POCKETSPHINX, ("test/data/cards/004.wav",), "Five, five.", CMU_SPEAKER, is_list=True),
-    Spec("cmd_go_forward", "dev", POCKETSPHINX, ("test/data/goforward.raw",), "Go forward ten meters.", CMU_SPEAKER),
-    Spec("cmd_seven_of_clubs", "held_out", POCKETSPHINX, ("test/data/cards/003.wav",), "Seven of clubs.", CMU_SPEAKER),
+    Spec(
+        "cmd_five_five",
+        "dev",
+        POCKETSPHINX,
+        ("test/data/cards/004.wav",),
+        "Five, five.",
+        CMU_SPEAKER,
+        is_list=True,
+    ),
+    Spec(
+        "cmd_go_forward",
+        "dev",
+        POCKETSPHINX,
+        ("test/data/goforward.raw",),
+        "Go forward ten meters.",
+        CMU_SPEAKER,
+    ),
+    Spec(
+        "cmd_seven_of_clubs",
+        "held_out",
+        POCKETSPHINX,
+        ("test/data/cards/003.wav",),
+        "Seven of clubs.",
+        CMU_SPEAKER,
+    ),
     Spec(
         "cmd_three_cards",
         "held_out",
@@ -264,7 +297,10 @@ SPECS: tuple[Spec, ...] = (
 )
 
 
-SLOW = "a slow speaker, made from the same recordings: {} s of the recording's own background added at each join (augmentation)"
+SLOW = (
+    "a slow speaker, made from the same recordings: {} s of the recording's own background added at "
+    "each join (augmentation)"
+)
 EXTRA: tuple[Spec, ...] = (
     Spec(
         "read_dashwood_slow",
@@ -301,17 +337,23 @@ EXTRA: tuple[Spec, ...] = (
         "tel_person_at_extension",
         "held_out",
         ASTERISK,
-        tuple(f"{ALLISON_DIR}/{n}.wav" for n in ("vm-theperson", "digits/4", "digits/2", "digits/7", "vm-isunavail")),
+        tuple(
+            f"{ALLISON_DIR}/{n}.wav"
+            for n in ("vm-theperson", "digits/4", "digits/2", "digits/7", "vm-isunavail")
+        ),
         "The person at extension 4 2 7 is unavailable.",
         ALLISON,
-        "prompts joined as Asterisk plays them (each with its own silences): a number read out digit by digit",
+        "prompts joined as Asterisk plays them (each with its own silences): a number read digit by digit",
         is_list=True,
     ),
     Spec(
         "tel_extension_slow",
         "dev",
         ASTERISK,
-        tuple(f"{ALLISON_DIR}/{n}.wav" for n in ("vm-theperson", "digits/2", "digits/0", "digits/5", "vm-isunavail")),
+        tuple(
+            f"{ALLISON_DIR}/{n}.wav"
+            for n in ("vm-theperson", "digits/2", "digits/0", "digits/5", "vm-isunavail")
+        ),
         "The person at extension 2 0 5 is unavailable.",
         ALLISON,
         "prompts joined as Asterisk plays them, digits read slowly: " + SLOW.format(0.5),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Labeller:
         spans = self._speech(pcm16k)
         words = self._words(pcm16k)
         pauses = []
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             middle = (end + start) / 2
             before = [w for w, s, e in words if (s + e) / 2 < middle]
             after = [w for w, s, e in words if (s + e) / 2 >= middle]

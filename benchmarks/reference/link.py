@@ -25,7 +25,10 @@ What comes back, and how the harness reads it:
   (pipecat's serializer could carry a `TranscriptionFrame`, but the output
   transport does not send them; RTVI does);
 - **reply text**: the RTVI `bot-llm-text` pieces of the reply;
-- no per-stage server breakdown (`server_ms` stays empty).
+- no per-stage server breakdown (`server_ms` stays empty);
+- **which reply** a piece of audio belongs to (`reply_audio`, for
+  `benchmarks.voice_attribution`): the user turn it answers, counted by the
+  `user-stopped-speaking` messages before it (pipecat ends a turn there).
 
 Each message is kept with its arrival time by `DeviceSocket`'s reader; audio
 is kept as its length and rate only.
@@ -50,6 +53,7 @@ from benchmarks.device_link import (
     of_type,
     ws_base,
 )
+from benchmarks.voice_attribution import ReplyAudio
 from benchmarks.voice_link import FINAL_TIMEOUT_S, Reply
 
 PATH = "/ws"
@@ -185,6 +189,9 @@ class PipecatLink:
                 return end
             since = resumed.index + 1
 
+    def reply_audio(self, since: int) -> list[ReplyAudio]:
+        return pipecat_reply_audio(self.socket.messages[since:])
+
     def seen(self, since: int) -> list[str]:
         return [m.type for m in self.socket.messages[since:] if m.type not in (AUDIO, "metrics")]
 
@@ -208,6 +215,20 @@ def answered(messages: list[Received]) -> bool:
             case "user-stopped-speaking":
                 in_turn, due = False, True
     return not (speaking or in_turn or due)
+
+
+def pipecat_reply_audio(messages: list[Received]) -> list[ReplyAudio]:
+    """The bot's audio, each piece keyed by the user turn it answers (the `user-stopped-speaking`
+    messages before it): an utterance pipecat ends twice gets two replies."""
+    turns = 0
+    audio = []
+    for message in messages:
+        if message.type == "user-stopped-speaking":
+            turns += 1
+        elif _has_audio(message):
+            seconds = message.payload["bytes"] / 2 / (message.payload["sample_rate"] or 1)
+            audio.append(ReplyAudio(message.at, seconds, turns, message.index))
+    return audio
 
 
 def _speaks(message: Received) -> bool:
