@@ -104,6 +104,27 @@ class MicroRun:
     iqr_us: dict[str, float]
 
 
+@dataclass(frozen=True)
+class TradeOffPoint:
+    source: str
+    """The set of utterances (human-dev, human-held-out, fixture, …)."""
+    confident_silence_ms: int
+    fallback_silence_ms: int
+    use_transcript: bool
+    talk_over_rate: float
+    wait_p50_ms: float
+
+
+@dataclass(frozen=True)
+class TradeOffRun:
+    """`benchmarks.turn_ends --sweep`: talk-over against the wait, per threshold setting and set."""
+
+    source: Path
+    points: list[TradeOffPoint]
+    today: tuple[int, int]
+    """The current (confident, fallback) silences."""
+
+
 @dataclass
 class Results:
     voice: list[VoiceRun] = field(default_factory=list)
@@ -111,6 +132,7 @@ class Results:
     devices: list[DeviceCapacityRun] = field(default_factory=list)
     conversations: list[ConversationRun] = field(default_factory=list)
     micro: list[MicroRun] = field(default_factory=list)
+    trade_off: list[TradeOffRun] = field(default_factory=list)
     no_plot: list[Path] = field(default_factory=list)
     """Reports read that have nothing to draw (the REST load table)."""
     skipped: list[tuple[Path, str]] = field(default_factory=list)
@@ -146,13 +168,33 @@ def _add(results: Results, path: Path, doc: Any) -> bool:
         results.switch.append(_switches(path, doc))
     elif isinstance(doc, dict) and "benchmarks" in doc and "machine_info" in doc:
         results.micro.append(_micro(path, doc))
-    elif isinstance(doc, dict) and "runs" in doc and "wrk" in doc:
+    elif isinstance(doc, dict) and doc.get("sweep") and "tallies" in doc:
+        results.trade_off.append(_trade_off(path, doc))
+    elif isinstance(doc, dict) and ("tallies" in doc or ("runs" in doc and "wrk" in doc)):
         results.no_plot.append(path)
     else:
         runs = [_voice(path, report, target) for report, target in harness_reports(doc)]
         results.voice.extend(runs)
         return bool(runs)
     return True
+
+
+def _trade_off(path: Path, doc: dict[str, Any]) -> TradeOffRun:
+    points = [
+        TradeOffPoint(
+            source=p["source"],
+            confident_silence_ms=int(p["confident_silence_ms"]),
+            fallback_silence_ms=int(p["fallback_silence_ms"]),
+            use_transcript=bool(p["use_transcript"]),
+            talk_over_rate=p["talked_over"] / p["clips"] if p["clips"] else 0.0,
+            wait_p50_ms=float(p["wait_p50_ms"]),
+        )
+        for p in doc["sweep"]
+    ]
+    params = doc["params"]
+    return TradeOffRun(
+        path, points, (int(params["confident_silence_ms"]), int(params["fallback_silence_ms"]))
+    )
 
 
 def conversation_reports(doc: Any) -> Iterator[tuple[dict[str, Any], str]]:

@@ -12,7 +12,10 @@ Reads any of the JSON files the benchmarks write (recognised by shape, see
 - `<file>-capacity.png` for a conversation capacity run: voice-to-voice p50/p95/p99 (and every
   turn) against simultaneous conversations, with the p95 limit;
 - `<file>-latency.png` for a persona switch run: the distribution of each measure;
-- `<file>-timings.png` for pytest-benchmark's JSON: the median of each micro-benchmark.
+- `<file>-timings.png` for pytest-benchmark's JSON: the median of each micro-benchmark;
+- `<file>-trade-off.png` for `benchmarks.turn_ends --sweep`: per set of utterances, the share of
+  clips talked over against the median wait after the true end of the turn, one point per setting
+  of the turn-end thresholds, today's circled.
 
     .venv/bin/python -m benchmarks.plots --out benchmarks/results/plots benchmarks/results/*.json
 """
@@ -38,6 +41,7 @@ from benchmarks.plot_data import (
     MicroRun,
     Results,
     SwitchRun,
+    TradeOffRun,
     VoiceRun,
     load_results,
 )
@@ -88,7 +92,46 @@ def render(paths: list[Path], out: Path) -> tuple[list[Plot], Results]:
     for micro in (run for run in results.micro if run.medians_us):
         path = _named(out, micro.source, "timings")
         plots.append(_save(micro_timings(micro), path, "Micro-benchmarks", [micro.source]))
+    for sweep in (run for run in results.trade_off if run.points):
+        path, title = _named(out, sweep.source, "trade-off"), "Turn end: talk-over against waiting"
+        plots.append(_save(trade_off(sweep), path, title, [sweep.source]))
     return plots, results
+
+
+def trade_off(run: TradeOffRun) -> Figure:
+    sets = list(dict.fromkeys(p.source for p in run.points))
+    figure = _figure(5 * len(sets), 4.2)
+    for number, source in enumerate(sets):
+        axes = figure.add_subplot(1, len(sets), number + 1)
+        for transcript, marker in ((True, "o"), (False, "x")):
+            mine = [p for p in run.points if p.source == source and p.use_transcript == transcript]
+            axes.scatter(
+                [p.wait_p50_ms for p in mine],
+                [100 * p.talk_over_rate for p in mine],
+                marker=marker,
+                label="Smart Turn + transcript" if transcript else "Smart Turn alone",
+                alpha=0.7,
+            )
+        today = [
+            p
+            for p in run.points
+            if p.source == source
+            and p.use_transcript
+            and (p.confident_silence_ms, p.fallback_silence_ms) == run.today
+        ]
+        for p in today:
+            axes.scatter(
+                [p.wait_p50_ms], [100 * p.talk_over_rate], s=160, facecolors="none", edgecolors="red"
+            )
+            axes.annotate(
+                "today", (p.wait_p50_ms, 100 * p.talk_over_rate), xytext=(6, 6), textcoords="offset points"
+            )
+        axes.set_title(source)
+        axes.set_xlabel("median wait after the turn's true end, ms")
+        axes.set_ylabel("clips talked over, %")
+        _grid(axes)
+        axes.legend(fontsize=8)
+    return figure
 
 
 def voice_latency(runs: list[VoiceRun]) -> Figure:
