@@ -80,8 +80,8 @@ ASTERISK = Source(
 )
 ALLISON = "Allison Smith, professional female voice, telephone prompt, 8 kHz"
 ALLISON_DIR = "usr/share/asterisk/sounds/en_US_f_Allison"
-CMU_SPEAKER = "adult male, read command, close microphone, 16 kHz"
-LIBRIVOX_SPEAKER = "LibriVox volunteer, adult female, read aloud (audiobook), 16 kHz"
+CMU_SPEAKER = "one adult speaker (CMU test recordings), read command, close microphone, 16 kHz"
+LIBRIVOX_SPEAKER = "LibriVox volunteer reader, read aloud (audiobook), 16 kHz"
 
 
 @dataclass(frozen=True)
