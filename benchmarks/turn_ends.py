@@ -60,7 +60,7 @@ from audio_fixtures.make_fixtures import Spec, espeak, piper, render
 from benchmarks.machine import VOICE_PACKAGES, Machine, describe_machine
 from benchmarks.progress import Progress
 from benchmarks.server_process import ROOT
-from benchmarks.turn_sweep import SweepPoint, frontier, sweep, sweep_markdown
+from benchmarks.turn_sweep import SweepPoint, sweep, sweep_markdown
 from pipeline.audio import pcm16_from_wav, resample
 from pipeline.engines.asr import WhisperRecognizer, default_whisper_model_dir
 from pipeline.engines.turn import SharedSmartTurn, TurnPrediction
@@ -320,7 +320,7 @@ def markdown(report: TurnEndReport) -> str:
 def _with_sweep(report: TurnEndReport) -> str:
     if not report.sweep:
         return ""
-    return "\n\n" + sweep_markdown(report.sweep, TurnParams(), frontier)
+    return "\n\n" + sweep_markdown(report.sweep, TurnParams())
 
 
 def _pct(part: int, whole: int) -> str:

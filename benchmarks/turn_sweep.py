@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -122,31 +122,38 @@ def frontier(points: Sequence[SweepPoint]) -> list[SweepPoint]:
     return best
 
 
-def sweep_markdown(
-    points: Sequence[SweepPoint],
-    current: TurnParams,
-    pick: Callable[[Sequence[SweepPoint]], list[SweepPoint]],
-) -> str:
-    lines = [
-        "### Trade-off: talk-over against waiting, as the thresholds move",
-        "",
-        "Per set: today's setting, then the settings no other beats on both counts (fastest first).",
-        "",
-        "| set | confident ms | fallback ms | transcript | clips talked over | pauses cut "
-        "| wait after the end p50 / p90 ms |",
-        "|---|---|---|---|---|---|---|",
-    ]
+def sweep_markdown(points: Sequence[SweepPoint], current: TurnParams) -> str:
+    """Per set, a grid of confident (rows) by fallback (columns) silences with the transcript rule:
+    clips talked over, and the wait after the true end (p50 / p90 ms); today's cell in bold."""
+    lines = ["### Trade-off: talk-over against waiting, as the thresholds move", ""]
+    fallbacks = sorted({p.fallback_silence_ms for p in points})
     for source in dict.fromkeys(p.source for p in points):
-        mine = [p for p in points if p.source == source]
-        now = [p for p in mine if _is(p, current)]
-        for p in now + [p for p in pick(mine) if not _is(p, current)]:
-            tag = " (today)" if _is(p, current) else ""
-            lines.append(
-                f"| {source}{tag} | {p.confident_silence_ms} | {p.fallback_silence_ms} "
-                f"| {'yes' if p.use_transcript else 'no'} | {p.talked_over}/{p.clips} "
-                f"({100 * p.talk_over_rate:.0f} %) | {p.cut_pauses} | {p.wait_p50_ms:g} / {p.wait_p90_ms:g} |"
-            )
+        mine = {
+            (p.confident_silence_ms, p.fallback_silence_ms, p.use_transcript): p
+            for p in points
+            if p.source == source
+        }
+        lines += [
+            f"**{source}**: clips talked over · wait after the end p50 / p90 ms (Smart Turn + transcript)",
+            "",
+            "| confident \\ fallback | " + " | ".join(f"{f} ms" for f in fallbacks) + " |",
+            "|---|" + "---|" * len(fallbacks),
+        ]
+        for confident in sorted({p.confident_silence_ms for p in points}):
+            cells = [_cell(mine.get((confident, f, True)), current) for f in fallbacks]
+            lines.append(f"| {confident} ms | " + " | ".join(cells) + " |")
+        alone = mine.get((current.confident_silence_ms, current.fallback_silence_ms, False))
+        if alone is not None:
+            lines += ["", f"Smart Turn alone at today's silences: {_cell(alone, current)}."]
+        lines.append("")
     return "\n".join(lines)
+
+
+def _cell(p: SweepPoint | None, current: TurnParams) -> str:
+    if p is None:
+        return "-"
+    text = f"{p.talked_over}/{p.clips} · {p.wait_p50_ms:g} / {p.wait_p90_ms:g}"
+    return f"**{text}**" if _is(p, current) else text
 
 
 def _is(p: SweepPoint, params: TurnParams) -> bool:
