@@ -219,13 +219,17 @@ def answered(messages: list[Received]) -> bool:
 
 def pipecat_reply_audio(messages: list[Received]) -> list[ReplyAudio]:
     """The bot's audio, each piece keyed by the user turn it answers (the `user-stopped-speaking`
-    messages before it): an utterance pipecat ends twice gets two replies."""
+    messages before it): an utterance pipecat ends twice gets two replies. Audio before the bot
+    heard the speaker begin (`user-started-speaking`) is the tail of an earlier reply: left out."""
     turns = 0
+    heard = False
     audio = []
     for message in messages:
-        if message.type == "user-stopped-speaking":
+        if message.type == "user-started-speaking":
+            heard = True
+        elif message.type == "user-stopped-speaking":
             turns += 1
-        elif _has_audio(message):
+        elif heard and _has_audio(message):
             seconds = message.payload["bytes"] / 2 / (message.payload["sample_rate"] or 1)
             audio.append(ReplyAudio(message.at, seconds, turns, message.index))
     return audio

@@ -83,6 +83,7 @@ def test_stock_pipecats_replies_are_the_user_turns_they_answer() -> None:
         return Received("audio", {"bytes": 2 * 1600, "sample_rate": 16000}, at, index)
 
     messages = [
+        audio(4.0, 0),  # the tail of the reply before: not this clip's
         Received("user-started-speaking", {}, 5.0, 0),
         Received("user-stopped-speaking", {}, 8.0, 1),  # ended at a pause inside the turn
         Received("bot-started-speaking", {}, 8.9, 2),
