@@ -100,9 +100,11 @@ def render(paths: list[Path], out: Path) -> tuple[list[Plot], Results]:
 
 def trade_off(run: TradeOffRun) -> Figure:
     sets = list(dict.fromkeys(p.source for p in run.points))
-    figure = _figure(5 * len(sets), 4.2)
+    columns = min(3, len(sets))
+    rows = -(-len(sets) // columns)
+    figure = _figure(5 * columns, 4.2 * rows)
     for number, source in enumerate(sets):
-        axes = figure.add_subplot(1, len(sets), number + 1)
+        axes = figure.add_subplot(rows, columns, number + 1)
         for transcript, marker in ((True, "o"), (False, "x")):
             mine = [p for p in run.points if p.source == source and p.use_transcript == transcript]
             axes.scatter(
@@ -129,6 +131,7 @@ def trade_off(run: TradeOffRun) -> Figure:
         axes.set_title(source)
         axes.set_xlabel("median wait after the turn's true end, ms")
         axes.set_ylabel("clips talked over, %")
+        axes.set_ylim(-3, 103)
         _grid(axes)
         axes.legend(fontsize=8)
     return figure

@@ -125,3 +125,27 @@ def test_a_known_report_of_an_unexpected_shape_is_skipped_with_the_reason(tmp_pa
     assert [(path.name, reason.split(":")[0]) for path, reason in results.skipped] == [
         ("idle.json", "a report of a shape this module does not read")
     ]
+
+
+def test_the_turn_end_trade_off_is_drawn_from_a_sweep(tmp_path: Path) -> None:
+    point = {
+        "source": "human-dev",
+        "confident_silence_ms": 350,
+        "fallback_silence_ms": 950,
+        "use_transcript": True,
+        "clips": 4,
+        "talked_over": 1,
+        "cut_pauses": 1,
+        "wait_p50_ms": 350.0,
+        "wait_p90_ms": 950.0,
+    }
+    slower = {**point, "confident_silence_ms": 700, "talked_over": 0, "wait_p50_ms": 700.0}
+    doc = {
+        "tallies": {},
+        "params": {"confident_silence_ms": 350, "fallback_silence_ms": 950},
+        "sweep": [point, slower],
+    }
+    plots, results = render([synthetic.write(tmp_path / "turn_ends.json", doc)], tmp_path / "plots")
+    assert [p.path.name for p in plots] == ["turn_ends-trade-off.png"]
+    assert plots[0].path.read_bytes().startswith(PNG_MAGIC)
+    assert [p.talk_over_rate for p in results.trade_off[0].points] == [0.25, 0.0]
