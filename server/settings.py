@@ -77,7 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     whisper_model_dir: Path | None = None
     """A CTranslate2 Whisper model directory; the packaged `whisper_model` if unset."""
     asr_workers: PositiveInt = 1
-    """Transcriptions run at once; more queue, first come first served."""
+    """Model calls run at once; waiting turns are taken the user waiting first, then by speech end."""
+    asr_max_batch: PositiveInt = 8
+    """Most turns transcribed by one model call (turns waiting together, with the same window)."""
     max_audio_chunk_bytes: PositiveInt = 256 * 1024
     output_lead_ms: NonNegativeInt = 300
     """How far ahead of real-time playback reply audio is sent to a device."""
