@@ -76,6 +76,8 @@ class HarnessConfig:
     reply_timeout_s: float = 15.0
     """From the end of an utterance to the first reply audio; longer is a failure."""
     progress: bool = True
+    no_reply_ok: bool = False
+    """A clip with no reply is counted (`--clips`), not a failed run."""
     target: TargetKind = "ours"
     """What `base_url` is: this server (`token` an operator token) or the stock pipecat bot (no token)."""
 
@@ -190,6 +192,7 @@ async def _talk(
             turn=turn,
             warmup=turn < config.warmup,
             reply_timeout_s=config.reply_timeout_s,
+            no_reply_ok=config.no_reply_ok,
         )
         results.append(result)
         if progress is not None:
@@ -242,6 +245,7 @@ def _measure(
         persona=args.persona,
         warmup=args.warmup,
         reply_timeout_s=args.reply_timeout,
+        no_reply_ok=bool(args.clips),
         target=target.kind,
     )
     waited_s = wait_quiet(args)

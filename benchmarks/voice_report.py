@@ -25,7 +25,8 @@ ATTRIBUTION_NOTE = (
     "Voice-to-voice runs to the first audio of the first reply that starts at or after it; reply audio "
     "received before it is talk-over (its seconds are what the person heard while still mid-turn); more "
     "than one reply to a clip is a double answer (`benchmarks.voice_attribution`); percentiles are of the "
-    "turns answered after their end"
+    "turns answered after their end; with `--clips`, a clip with no reply at all within the reply timeout "
+    "is counted as `no reply` instead of failing the run"
 )
 METHOD_NOTES = [
     "voice-to-voice: measured by the client, from the end of the turn to the arrival of the first "
@@ -70,7 +71,9 @@ class PartSummary(msgspec.Struct, kw_only=True):
     double_answers: int
     """Turns answered by more than one reply."""
     unanswered_after_end: int
-    """Turns no reply started after (the early reply ran on): no voice-to-voice."""
+    """Turns no reply started after (an early reply ran on, or none came): no voice-to-voice."""
+    no_reply: int = 0
+    """Turns with no reply audio at all within the reply timeout (counted with `--clips`)."""
     voice_to_voice_ms: Summary | None
     talked_over_clips: list[str]
 
@@ -165,6 +168,7 @@ def part_summary(part: str, turns: list[TurnResult]) -> PartSummary:
         talk_over_s=summarize([t.talk_over_s for t in over]),
         double_answers=sum(t.replies > 1 for t in turns),
         unanswered_after_end=sum(not t.answered for t in turns),
+        no_reply=sum(t.replies == 0 for t in turns),
         voice_to_voice_ms=summarize([t.voice_to_voice_ms for t in turns if t.answered]),
         talked_over_clips=list(dict.fromkeys(t.clip for t in over)),
     )
@@ -246,7 +250,9 @@ def part_row(p: PartSummary, label: str = "") -> str:
     v, heard = p.voice_to_voice_ms, p.talk_over_s
     pct = f" ({100 * p.talked_over / p.turns:.0f} %)" if p.turns else ""
     over = f"{heard.p50:g} / {heard.max:g}" if heard else "-"
-    late = f" (+{p.unanswered_after_end} not after)" if p.unanswered_after_end else ""
+    ran_on = p.unanswered_after_end - p.no_reply
+    late = f" ({ran_on} only before the end)" if ran_on else ""
+    late += f" ({p.no_reply} no reply)" if p.no_reply else ""
     times = f"{v.p50:g} | {v.p90:g} | {v.p99:g} | {v.max:g}" if v else "- | - | - | -"
     doubles = f"{p.double_answers}{late}"
     return f"| {label}{p.part} | {p.turns} | {p.talked_over}{pct} | {over} | {doubles} | {times} |"

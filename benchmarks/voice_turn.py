@@ -164,8 +164,12 @@ async def measure_turn(
     turn: int,
     warmup: bool,
     reply_timeout_s: float,
+    no_reply_ok: bool = False,
 ) -> TurnResult:
     """Say `clip`, keep the microphone streaming silence, and time the reply; wait until it has played.
+
+    With `no_reply_ok`, a clip that brings no reply audio at all within `reply_timeout_s` is a
+    result (`replies` 0, not timed) instead of `NoAudioError`.
 
     `device` is a `VoiceLink` (the driver of the bot's protocol); a bare
     `DeviceSocket` is driven as this server's device.
@@ -174,7 +178,14 @@ async def measure_turn(
     since = link.mark()
     utterance = await microphone.say(clip.pcm, mark_sample=clip.end_sample)
     end_at = utterance.mark_at
-    answer = await _answer(link, clip, since, end_at, utterance.ended + reply_timeout_s)
+    try:
+        answer = await _answer(link, clip, since, end_at, utterance.ended + reply_timeout_s)
+    except NoAudioError:
+        if not no_reply_ok:
+            raise
+        return _unanswered(
+            clip, device_number=device_number, turn=turn, warmup=warmup, waited_s=reply_timeout_s
+        )
     try:
         reply = await _reply(link, since, answer)
     except DeviceError as exc:
@@ -206,6 +217,29 @@ async def measure_turn(
         answered=found.answer is not None,
         talk_over_s=found.talk_over_s,
         replies=found.replies,
+    )
+
+
+def _unanswered(clip: Clip, *, device_number: int, turn: int, warmup: bool, waited_s: float) -> TurnResult:
+    """A clip the bot never answered: counted, not timed (`voice_to_voice_ms` is the time waited)."""
+    return TurnResult(
+        device=device_number,
+        clip=clip.name,
+        turn=turn,
+        warmup=warmup,
+        speech_end_s=clip.speech_end_s,
+        voice_to_voice_ms=round(waited_s * 1000, 1),
+        server_ms={},
+        transcript="",
+        wer=None,
+        reply_text="",
+        reply_audio_s=0.0,
+        transcripts=0,
+        transcript_available=False,
+        part=clip.part,
+        turn_end_s=clip.turn_end_s,
+        answered=False,
+        replies=0,
     )
 
 

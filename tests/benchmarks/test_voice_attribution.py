@@ -106,13 +106,10 @@ def test_a_set_of_clips_counts_talk_over_and_double_answers_and_times_only_answe
     plain = turn(500.0)
     early = _with(turn(700.0), talk_over_s=1.5, replies=2)
     ran_on = _with(turn(-900.0), talk_over_s=2.0, answered=False)
-    summary = part_summary("human-dev", [plain, early, ran_on])
-    assert (summary.turns, summary.talked_over, summary.double_answers, summary.unanswered_after_end) == (
-        3,
-        2,
-        1,
-        1,
-    )
+    silent = _with(turn(15000.0), answered=False, replies=0)  # never answered: counted, not timed
+    summary = part_summary("human-dev", [plain, early, ran_on, silent])
+    assert (summary.turns, summary.talked_over, summary.double_answers) == (4, 2, 1)
+    assert (summary.unanswered_after_end, summary.no_reply) == (2, 1)
     assert summary.voice_to_voice_ms is not None
     assert summary.voice_to_voice_ms.n == 2
     assert summary.voice_to_voice_ms.max == 700.0
