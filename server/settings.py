@@ -80,6 +80,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Model calls run at once; waiting turns are taken the user waiting first, then by speech end."""
     asr_max_batch: PositiveInt = 8
     """Most turns transcribed by one model call (turns waiting together, with the same window)."""
+    asr_cpu_threads: PositiveInt = 2
+    """Threads each Whisper call computes on (CTranslate2's intra-op threads)."""
     max_audio_chunk_bytes: PositiveInt = 256 * 1024
     output_lead_ms: NonNegativeInt = 300
     """How far ahead of real-time playback reply audio is sent to a device."""

@@ -37,7 +37,10 @@ class VoiceRuntime:
             whisper_model_dir, settings.whisper_model, cache_dir=settings.state_dir / "models"
         )
         asr = await WhisperRecognizer.load(
-            model_dir=str(model_dir), workers=settings.asr_workers, max_batch=settings.asr_max_batch
+            model_dir=str(model_dir),
+            workers=settings.asr_workers,
+            cpu_threads=settings.asr_cpu_threads,
+            max_batch=settings.asr_max_batch,
         )
         vad, turn = await asyncio.gather(
             asyncio.to_thread(SharedSileroVAD), asyncio.to_thread(SharedSmartTurn)
