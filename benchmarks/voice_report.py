@@ -234,7 +234,7 @@ def markdown(report: HarnessReport) -> str:
 
 
 PARTS_HEADER = (
-    "| clips | turns | talked over | heard mid-turn, s (p50 / max) | double answers "
+    "| clips | turns | talked over | reply audio sent mid-turn, s (p50 / max) | double answers "
     "| v2v p50 | p90 | p99 | max |"
 )
 
