@@ -40,16 +40,17 @@ def anthropic_api() -> Iterator[FakeAnthropic]:
         yield fake
 
 
+def answered_by(fake: FakeAnthropic) -> dict[str, Any]:
+    """Settings of a server whose personas answer through the Anthropic engine, at the fake."""
+    return {"anthropic_api_key": "test-key", "anthropic_base_url": fake.base_url, "llm_max_retries": 0}
+
+
 @pytest.fixture(scope="module")
 def llm_voice_server(
     anthropic_api: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     with voice_server_with(
-        tmp_path_factory.mktemp("live"),
-        anthropic_api_key="test-key",
-        anthropic_base_url=anthropic_api.base_url,
-        llm_max_retries=0,
-        dialog_turns_per_minute=0,
+        tmp_path_factory.mktemp("live"), **answered_by(anthropic_api), dialog_turns_per_minute=0
     ) as live:
         yield live
 
@@ -308,11 +309,7 @@ async def test_an_expired_session_is_forgotten_by_the_live_loop(
 ) -> None:
     anthropic_api.requests.clear()
     with voice_server_with(
-        tmp_path_factory.mktemp("expiry"),
-        anthropic_api_key="test-key",
-        anthropic_base_url=anthropic_api.base_url,
-        llm_max_retries=0,
-        session_ttl_s=2,
+        tmp_path_factory.mktemp("expiry"), **answered_by(anthropic_api), session_ttl_s=2
     ) as server:
         async with operator_http(server) as http:
             device = await connect(server, http)
@@ -342,9 +339,7 @@ async def test_handoff_and_switch_across_two_instances_on_one_redis(
     anthropic_api.requests.clear()
     anthropic_api.reply_text = FakeAnthropic(base_url="").reply_text
     shared = {
-        "anthropic_api_key": "test-key",
-        "anthropic_base_url": anthropic_api.base_url,
-        "llm_max_retries": 0,
+        **answered_by(anthropic_api),
         "redis_url": redis_url,
         "redis_key_prefix": f"t{secrets.token_hex(4)}:",
     }
