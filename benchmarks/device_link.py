@@ -75,6 +75,9 @@ def operator_client(base_url: str, token: str) -> httpx.AsyncClient:
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
         trust_env=False,
+        # Idle connections dropped well before the server's keep-alive (5 s) closes them, so a request
+        # is never sent on a connection being closed (RemoteProtocolError).
+        limits=httpx.Limits(keepalive_expiry=1.0),
     )
 
 

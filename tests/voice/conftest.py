@@ -53,8 +53,18 @@ def voice_server_with(state_dir: Path, **overrides: Any) -> contextlib.AbstractC
     return live_server(make_settings(state_dir, voice_enabled=True, **overrides))
 
 
+KEEPALIVE_S = 1.0
+"""How long the client keeps an idle connection: well under the server's (uvicorn's 5 s), so it never
+sends a request on a connection the server is closing (a race that answers RemoteProtocolError)."""
+
+
 def operator_http(server: LiveServer) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.api_url, headers=server.operator_headers, timeout=30)
+    return httpx.AsyncClient(
+        base_url=server.api_url,
+        headers=server.operator_headers,
+        timeout=30,
+        limits=httpx.Limits(keepalive_expiry=KEEPALIVE_S),
+    )
 
 
 @dataclass(frozen=True)
