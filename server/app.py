@@ -138,7 +138,8 @@ async def _open_state(settings: Settings) -> tuple[Store, Bus]:
     store: Store
     bus: Bus
     if settings.redis_url:
-        from server.state.redis import RedisBus, RedisStore
+        from server.state.redis import RedisStore
+        from server.state.redis_bus import RedisBus
 
         store = RedisStore.from_url(
             settings.redis_url,

@@ -1,4 +1,4 @@
-"""`RedisStore` and `RedisBus`: state and messaging shared by every instance through one Redis.
+"""`RedisStore`: state shared by every instance through one Redis (its `Bus` is in `redis_bus.py`).
 
 Keys (each under `key_prefix`), one per independently updated piece, so that
 concurrent writers never overwrite each other's fields:
@@ -11,36 +11,24 @@ concurrent writers never overwrite each other's fields:
     revoked:{jti}       until the token's expiry    rl:{key}:{window}  INCR counter of one window
     metrics:{id}:{day}  HASH, for a few days        command:{id}       JSON, with its ttl
     activity:{id}       JSON ActivityRecord
-
-Channels: `dev:{device_id}` carries the device's `BusMessage`s to whichever
-instance subscribed to it (the one holding the device's socket). The live session's
-answer to a session change is a LIST `outcome:{event_id}` (kept a minute), which the
-publisher pops with BLPOP.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import time
-from collections import defaultdict, deque
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
 from pipeline.llm import ChatMessage
-from server.live.events import Outcome
-from server.state.base import OUTCOME_TTL_S, UNSET, Deliver, UnsetType
+from server.state.base import UNSET, UnsetType
 from server.state.records import (
     ActivityRecord,
-    BusMessage,
     CommandRecord,
     DayMetrics,
     DeviceRecord,
@@ -50,7 +38,7 @@ from server.state.records import (
     SessionRecord,
 )
 
-__all__ = ["RedisBus", "RedisStore"]
+__all__ = ["RedisStore"]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +50,6 @@ _session_decoder = msgspec.json.Decoder(SessionRecord)
 _chat_decoder = msgspec.json.Decoder(ChatMessage)
 _command_decoder = msgspec.json.Decoder(CommandRecord)
 _activity_decoder = msgspec.json.Decoder(ActivityRecord)
-_bus_decoder: msgspec.json.Decoder[BusMessage] = msgspec.json.Decoder(BusMessage)
-_outcome_decoder = msgspec.json.Decoder(Outcome)
 
 _CLEAR_PRESENCE = """
 local current = redis.call('GET', KEYS[1])
@@ -355,166 +341,3 @@ def _members(reply: Any) -> list[str]:
 def _utc_day(at: datetime) -> date:
     """The UTC calendar day of `at` (a naive datetime counts as UTC)."""
     return at.date() if at.tzinfo is None else at.astimezone(UTC).date()
-
-
-_Request = Literal["subscribe", "unsubscribe"]
-
-
-class RedisBus:
-    """A `Bus` over Redis pub/sub: a channel per device, one subscriber connection per instance.
-
-    A reader task dispatches what arrives on the subscriber connection: messages to
-    the attached `deliver` callbacks, and the server's confirmations of (un)subscribes
-    to the `attach`/`detach` calls waiting for them, paired in the order they were sent.
-    """
-
-    def __init__(
-        self,
-        client: Redis,
-        *,
-        key_prefix: str = "cv:",
-        confirm_timeout_s: float = 5.0,
-        close_client: bool = False,
-    ) -> None:
-        """`client` must not decode responses; `close_client` makes `close()` close it too."""
-        self._r = client
-        self._channel_prefix = f"{key_prefix}dev:".encode()
-        self._outcome_prefix = f"{key_prefix}outcome:".encode()
-        self._confirm_timeout_s = confirm_timeout_s
-        self._close_client = close_client
-        self._pubsub: PubSub = client.pubsub()
-        self._reader: asyncio.Task[None] | None = None
-        self._delivers: dict[str, Deliver] = {}
-        self._waiters: defaultdict[tuple[str, bytes], deque[asyncio.Future[None]]] = defaultdict(deque)
-        self._lock = asyncio.Lock()
-        """Held while changing routing and sending the matching command, so both keep one order."""
-
-    @classmethod
-    def from_url(cls, url: str, *, key_prefix: str = "cv:") -> RedisBus:
-        """A bus with its own client, closed by `close()`."""
-        return cls(Redis.from_url(url), key_prefix=key_prefix, close_client=True)
-
-    async def start(self) -> None:
-        """Open the subscriber connection and start reading it."""
-        if self._reader is None:
-            await self._pubsub.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-            self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        for queue in self._waiters.values():
-            for waiter in queue:
-                waiter.cancel()
-        self._waiters.clear()
-        self._delivers.clear()
-        await self._pubsub.aclose()
-        if self._close_client:
-            await self._r.aclose()
-
-    async def attach(self, device_id: str, deliver: Deliver) -> None:
-        """Route to `deliver`; returns once the server confirmed the subscription."""
-        if self._reader is None:
-            raise RuntimeError("RedisBus.start() must be called before attach()")
-        async with self._lock:
-            self._delivers[device_id] = deliver
-            confirmed = await self._request("subscribe", device_id)
-        await asyncio.wait_for(confirmed, self._confirm_timeout_s)
-
-    async def detach(self, device_id: str, deliver: Deliver) -> None:
-        """Stop routing to `deliver` if it is still attached; returns once unsubscribed."""
-        async with self._lock:
-            # Equality, not identity: each access to a bound method makes a new, equal object.
-            if self._delivers.get(device_id) != deliver:
-                return
-            del self._delivers[device_id]
-            confirmed = await self._request("unsubscribe", device_id)
-        await asyncio.wait_for(confirmed, self._confirm_timeout_s)
-
-    async def send(self, device_id: str, message: BusMessage) -> bool:
-        receivers: int = await self._r.publish(self._channel(device_id), _encoder.encode(message))
-        return receivers > 0
-
-    async def answer(self, outcome: Outcome) -> None:
-        key = self._outcome_key(outcome.event_id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, _encoder.encode(outcome))
-            pipe.expire(key, OUTCOME_TTL_S)
-            await pipe.execute()
-
-    async def outcome(self, event_id: str, timeout_s: float) -> Outcome | None:
-        # BLPOP holds a pooled connection of its own while it waits; the answer waits in its list
-        # (for OUTCOME_TTL_S) if it came first.
-        reply = await self._r.blpop([self._outcome_key(event_id)], timeout=timeout_s)
-        if reply is None:
-            return None
-        return _outcome_decoder.decode(reply[1])
-
-    def _outcome_key(self, event_id: str) -> bytes:
-        return self._outcome_prefix + event_id.encode()
-
-    def _channel(self, device_id: str) -> bytes:
-        return self._channel_prefix + device_id.encode()
-
-    async def _request(self, kind: _Request, device_id: str) -> asyncio.Future[None]:
-        """Send a (un)subscribe; the future resolves when the server confirms it."""
-        channel = self._channel(device_id)
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        queue = self._waiters[(kind, channel)]
-        queue.append(waiter)
-        try:
-            if kind == "subscribe":
-                await self._pubsub.subscribe(channel)
-            else:
-                await self._pubsub.unsubscribe(channel)
-        except BaseException:
-            queue.remove(waiter)
-            raise
-        return waiter
-
-    async def _read(self) -> None:
-        """Dispatch what arrives on the subscriber connection, until `close()`."""
-        while True:
-            try:
-                message = await self._pubsub.get_message(timeout=None)
-            except (RedisError, OSError):
-                log.warning("bus: subscriber connection failed; retrying in 1 s", exc_info=True)
-                await asyncio.sleep(1.0)
-                continue
-            if message is None:
-                continue
-            kind, channel = message["type"], message["channel"]
-            if kind in ("subscribe", "unsubscribe"):
-                self._confirm(kind, channel)
-            elif kind == "message":
-                self._deliver(channel, message["data"])
-
-    def _confirm(self, kind: str, channel: bytes) -> None:
-        """Resolve the oldest request still waiting for this confirmation (timed-out ones are skipped)."""
-        queue = self._waiters.get((kind, channel))
-        while queue:
-            waiter = queue.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                break
-        if queue is not None and not queue:
-            del self._waiters[(kind, channel)]
-
-    def _deliver(self, channel: bytes, data: bytes) -> None:
-        """Hand a published message to the device's `deliver`; a bad one is logged and skipped."""
-        device_id = channel[len(self._channel_prefix) :].decode()
-        deliver = self._delivers.get(device_id)
-        if deliver is None:
-            return
-        try:
-            message = _bus_decoder.decode(data)
-        except msgspec.DecodeError:
-            log.warning("bus: skipped a malformed message for device %s", device_id)
-            return
-        try:
-            deliver(message)
-        except Exception:
-            log.exception("bus: delivery to device %s failed", device_id)

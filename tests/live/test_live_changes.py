@@ -17,7 +17,7 @@ from server.live.events import Outcome, SessionEnded, SessionEvent
 from server.state.base import Bus
 from server.state.memory import MemoryBus
 from server.state.records import BusMessage, SessionChange
-from server.state.redis import RedisBus
+from server.state.redis_bus import RedisBus
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -15,7 +15,7 @@ from server.live.events import Outcome, SessionEnded
 from server.state.base import Bus
 from server.state.memory import MemoryBus
 from server.state.records import BusMessage, CommandDelivery, CommandRecord, Disconnect, SessionChange
-from server.state.redis import RedisBus
+from server.state.redis_bus import RedisBus
 from server.ws.commands import OperatorLed
 
 BusFactory = Callable[[], Awaitable[Bus]]
@@ -138,7 +138,7 @@ async def test_reader_survives_malformed_messages_and_failing_delivery(
     prefix = f"t{uuid.uuid4().hex[:10]}:"
     bus = RedisBus.from_url(redis_url, key_prefix=prefix)
     raw = Redis.from_url(redis_url)
-    caplog.set_level(logging.WARNING, logger="server.state.redis")
+    caplog.set_level(logging.WARNING, logger="server.state.redis_bus")
     try:
         await bus.start()
         inbox = Inbox()
@@ -159,7 +159,7 @@ async def test_reader_survives_malformed_messages_and_failing_delivery(
         assert await bus.send("dev-1", command("cmd-1")) is True
         assert await inbox.next() == command("cmd-1")
         assert failures == 1
-        logged = [r.getMessage() for r in caplog.records if r.name == "server.state.redis"]
+        logged = [r.getMessage() for r in caplog.records if r.name == "server.state.redis_bus"]
         assert logged == ["bus: skipped a malformed message for device dev-1"] * 2 + [
             "bus: delivery to device dev-1 failed"
         ]
