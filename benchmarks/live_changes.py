@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from benchmarks.cli import command_line, ms, write_json
 from benchmarks.device_link import DeviceError, DeviceSocket, of_type, operator_client, register_device
 from benchmarks.progress import Progress
 from benchmarks.stats import ROW_HEADER, Summary, row, summarize
@@ -85,7 +85,7 @@ async def run_rounds(
 async def _round(http: httpx.AsyncClient, source: DeviceSocket, target: DeviceSocket) -> dict[str, float]:
     started = time.perf_counter()
     created = await http.post("/sessions", json={"device_id": source.device_id, "persona_id": "storyteller"})
-    session_start_ms = _ms(time.perf_counter() - started)
+    session_start_ms = ms(time.perf_counter() - started)
     _check(created, 201)
     session_id = created.json()["session_id"]
     await _typed_turn(source, "Good evening.")
@@ -96,11 +96,11 @@ async def _round(http: httpx.AsyncClient, source: DeviceSocket, target: DeviceSo
         f"/sessions/{session_id}/handoff",
         json={"from_device_id": source.device_id, "to_device_id": target.device_id, "notify_user": False},
     )
-    handoff_ms = _ms(time.perf_counter() - started)
+    handoff_ms = ms(time.perf_counter() - started)
     _check(handoff, 200)
     await target.send("text_input", {"text": "Thank you."})
     first = await target.wait_for(of_type("audio_response", final=False), since=since, timeout=WAIT_S)
-    to_audio_ms = _ms(first.at - started)
+    to_audio_ms = ms(first.at - started)
     final = await target.wait_for(of_type("audio_response", final=True), since=since, timeout=WAIT_S)
     if final.payload.get("persona_id") != "storyteller":
         raise DeviceError(f"the target answered as {final.payload.get('persona_id')!r}, not the session's")
@@ -108,7 +108,7 @@ async def _round(http: httpx.AsyncClient, source: DeviceSocket, target: DeviceSo
 
     started = time.perf_counter()
     ended = await http.delete(f"/sessions/{session_id}")
-    session_end_ms = _ms(time.perf_counter() - started)
+    session_end_ms = ms(time.perf_counter() - started)
     _check(ended, 200)
     return {
         "session_start_request": session_start_ms,
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return 1
         report = Report(
-            command=shlex.join([".venv/bin/python", "-m", "benchmarks.live_changes", *_given(argv)]),
+            command=command_line("benchmarks.live_changes", argv),
             server=target.description,
             rounds=args.rounds,
             warmup=args.warmup,
@@ -176,8 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             waited_s=waited_s,
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        write_json(args.json, report)
     print(markdown(report))
     return 0
 
@@ -193,14 +192,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=int, default=2, help="rounds made first, not counted (default 2)")
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     return parser
-
-
-def _given(argv: Sequence[str] | None) -> list[str]:
-    return list(sys.argv[1:] if argv is None else argv)
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
 
 
 if __name__ == "__main__":

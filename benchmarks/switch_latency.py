@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -36,8 +35,8 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-import msgspec
 
+from benchmarks.cli import command_line, ms, write_json
 from benchmarks.device_link import (
     DeviceError,
     DeviceSocket,
@@ -134,12 +133,12 @@ async def _switch(http: httpx.AsyncClient, device: DeviceSocket, plan: Plan, *, 
         from_persona=plan.source,
         to_persona=plan.target,
         rest_switch_latency_ms=float(response.json()["switch_latency_ms"]),
-        request_ms=_ms(answered - started),
-        persona_switch_received_ms=_ms(command.at - started),
-        ack_recorded_ms=_ms(ack_recorded - started),
+        request_ms=ms(answered - started),
+        persona_switch_received_ms=ms(command.at - started),
+        ack_recorded_ms=ms(ack_recorded - started),
         server_ack_ms=server_ack_ms,
-        stop_playback_received_ms=_ms(stopped.at - started) if stopped else None,
-        first_audio_ms=_ms(first_audio - started),
+        stop_playback_received_ms=ms(stopped.at - started) if stopped else None,
+        first_audio_ms=ms(first_audio - started),
     )
 
 
@@ -208,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return 1
         report = build_report(
-            command=shlex.join([".venv/bin/python", "-m", "benchmarks.switch_latency", *_given(argv)]),
+            command=command_line("benchmarks.switch_latency", argv),
             server=target.description,
             personas=args.personas,
             during_reply=args.during_reply,
@@ -218,8 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             waited_s=waited_s,
         )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2) + b"\n")
+        write_json(args.json, report)
         print(f"written to {args.json}", file=sys.stderr)
     print(markdown(report))
     return 0
@@ -245,14 +243,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, help="write the full report (every switch) as JSON here")
     return parser
-
-
-def _given(argv: Sequence[str] | None) -> list[str]:
-    return list(sys.argv[1:] if argv is None else argv)
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
 
 
 if __name__ == "__main__":
