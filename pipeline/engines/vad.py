@@ -129,6 +129,15 @@ class VoiceActivityStream(Protocol):
 
     def feed_async(self, pcm16k: npt.NDArray[np.int16] | Float32Array) -> Awaitable[list[VADEvent]]: ...
 
+    @property
+    def starting(self) -> bool:
+        """Speech may be beginning: a window above the start threshold, not yet confirmed."""
+        ...
+
+    def expect_speech(self, seconds: float) -> None:
+        """For the next `seconds` of audio, one window of speech starts speech (no `min_speech_ms`)."""
+        ...
+
 
 class VoiceActivityDetector(Protocol):
     """A VAD engine shared by every session: it opens one light stream per session."""
@@ -174,6 +183,7 @@ class VADStream:
     __slots__ = (
         "_buffer",
         "_busy",
+        "_eager_until",
         "_edge",
         "_engine",
         "_fill",
@@ -201,6 +211,8 @@ class VADStream:
         self._phase = _Phase.QUIET
         self._run = 0
         self._edge = 0
+        self._eager_until = 0
+        """Window index before which one window of speech is enough to start speech."""
         self._since_reset = 0
         self._low_run = 0
         self._busy = False
@@ -215,6 +227,19 @@ class VADStream:
     def speaking(self) -> bool:
         """True from speech_started until speech_stopped, pauses included."""
         return self._phase in (_Phase.SPEAKING, _Phase.PAUSED)
+
+    @property
+    def starting(self) -> bool:
+        """A window above the start threshold, speech not yet confirmed (`min_speech_ms`)."""
+        return self._phase is _Phase.STARTING
+
+    def expect_speech(self, seconds: float) -> None:
+        """For the next `seconds` of audio, one window above the start threshold starts speech.
+
+        The listening stage asks for it right after it judged a turn over: if the
+        person goes on, the reply is cut on the first window of their voice.
+        """
+        self._eager_until = self._windows + math.ceil(seconds / WINDOW_S)
 
     @property
     def position_s(self) -> float:
@@ -315,7 +340,8 @@ class VADStream:
                     events.append(self._event("speech_resumed", index, index))
                     return
         self._run += 1
-        if self._phase is _Phase.STARTING and self._run >= p.min_speech_windows:
+        confirmed = self._run >= p.min_speech_windows or index < self._eager_until
+        if self._phase is _Phase.STARTING and confirmed:
             self._phase = _Phase.SPEAKING
             events.append(self._event("speech_started", index, self._edge))
         elif self._phase is _Phase.PAUSED and self._run >= p.stop_silence_windows:

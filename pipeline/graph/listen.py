@@ -11,7 +11,8 @@ speculative `UserTurnFrame`, `CommitTurnFrame`.
 As soon as the user pauses (the VAD's first silent window) the turn so far is
 sent on as a *speculative* `UserTurnFrame`: transcription, the LLM and the
 first clause's speech start at once, and the reply is held at the output. The
-turn is then judged. It ends after `confident_silence_ms` of silence when
+turn is then judged. It ends after a short silence (`confident_silence_ms`, or
+what `pipeline.graph.pauses` learned of this speaker's pauses) when
 
 - Smart Turn is confident it is complete (probability ≥ `confident_probability`), or
 - the speculative transcript, ready ~200 ms into the pause, is a finished
@@ -20,14 +21,18 @@ turn is then judged. It ends after `confident_silence_ms` of silence when
   (`statement_probability`); see `pipeline.text.completeness` (a bare "Hello."
   or a trailing "and" never is);
 
-and after `fallback_silence_ms` otherwise, so a statement the model misjudges
-(TTS and read speech often are) is still answered within about a second. Then
-a `CommitTurnFrame` releases the held reply; `TurnTimeline.end_rule` keeps what
-ended the turn.
+and after a longer one otherwise (`fallback_silence_ms`, or learned), so a
+statement the model misjudges (TTS and read speech often are) is still
+answered within about a second. A window of voice the VAD has not yet
+confirmed holds the turn open until it has. Then a `CommitTurnFrame` releases
+the held reply; `TurnTimeline.end_rule` keeps what ended the turn. Every
+pause after which the speaker went on teaches the `PauseModel` (persona
+`adaptation_mode`), so someone who stops for a second mid-thought gets more
+time and a brisk speaker a quicker answer.
 
 A turn judged over too early is taken back: when the user speaks again within
 `continuation_ms` of the end of their speech and the reply has not finished,
-the reply is cut (as in a barge-in), the turn is marked retracted (the
+the reply is cut (as in a barge-in) on the first VAD window of their voice, the turn is marked retracted (the
 conversation will not keep it), and the new speech continues the same
 utterance, whose audio starts with the retracted turn's: the whole sentence is
 transcribed and answered once. Speech that resumes first cancels
@@ -41,7 +46,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +58,7 @@ from pipeline.engines.vad import VADEvent, VoiceActivityDetector
 from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
 from pipeline.graph.output import Playback
+from pipeline.graph.pauses import AdaptationMode, PauseModel, PauseParams, PauseProfile
 from pipeline.graph.timeline import EndRule, TurnTimeline
 from pipeline.text.completeness import completeness
 
@@ -60,15 +66,20 @@ SAMPLE_RATE = 16_000
 PRE_ROLL_S = 0.3
 MAX_TURN_S = 30.0
 TAIL_SAMPLES = int(0.4 * SAMPLE_RATE)
+VAD_WINDOW_S = 0.032
+ONSET_WINDOWS = 4
+"""At the end of the silence, how many VAD windows a possible start of speech may hold the turn open."""
 
 
 @dataclass(frozen=True)
 class TurnParams:
     confident_probability: float = 0.8
     confident_silence_ms: int = 350
-    """Silence that ends a turn Smart Turn is confident about."""
+    """Silence that ends a turn Smart Turn is confident about (static; the least when adapting)."""
     fallback_silence_ms: int = 950
-    """Silence that ends any turn; a pause inside a sentence is usually shorter."""
+    """Silence that ends any turn; a pause inside a sentence is usually shorter (static)."""
+    pauses: PauseParams = field(default_factory=PauseParams)
+    """How the two silences adapt to the speaker (see `pipeline.graph.pauses`)."""
     use_transcript: bool = True
     """Let a finished question or request, or a finished statement Smart Turn agrees with, end the turn
     after `confident_silence_ms`."""
@@ -110,6 +121,8 @@ class TurnTracker:
         playback: Playback,
         emit: Emit,
         params: TurnParams | None = None,
+        adaptation_mode: AdaptationMode = "static",
+        pause_profile: PauseProfile | None = None,
     ) -> None:
         """`emit` queues a frame into the pipeline, in order, ahead of nothing."""
         self._emit = emit
@@ -117,7 +130,18 @@ class TurnTracker:
         self._turn_model = turn_model
         self._listener = listener
         self._playback = playback
-        self._params = params or TurnParams()
+        self._params = params = params or TurnParams()
+        self.pauses = PauseModel(
+            confident_silence_ms=params.confident_silence_ms,
+            fallback_silence_ms=params.fallback_silence_ms,
+            mode=adaptation_mode,
+            params=params.pauses,
+            profile=pause_profile,
+        )
+        """This speaker's pauses, and the silences that end their turns."""
+        self._pause_edge_s = 0.0
+        self._pause_confident = False
+        """Whether the turn sounded finished at the current pause (once judged)."""
         self._resampler = StreamResampler(SAMPLE_RATE)
         self._audio = np.zeros(0, dtype=np.int16)
         """Recent audio (pre-roll) while idle; the utterance while the user speaks."""
@@ -155,9 +179,14 @@ class TurnTracker:
 
     async def _on_vad(self, event: VADEvent) -> None:
         if event.kind in ("speech_started", "speech_resumed"):
+            if self._in_turn and self._speculation is not None:
+                # The speaker went on after a pause inside their turn: remember how long it was.
+                self.pauses.observe(event.edge_s - self._pause_edge_s, confident=self._pause_confident)
             await self._cancel_speculation()
             await self._turn_started(edge_s=event.edge_s)
         elif event.kind == "pause_started" and self._in_turn:
+            self._pause_edge_s = event.edge_s
+            self._pause_confident = False
             await self._cancel_speculation()
             timeline = await self._speculate(edge_s=event.edge_s)
             self._judge = asyncio.create_task(self._judge_turn(timeline))
@@ -175,6 +204,7 @@ class TurnTracker:
             and edge_s - self._last_edge_s <= self._params.continuation_ms / 1000
         ):
             # The last turn was judged over too early: take it back and go on with the same utterance.
+            self.pauses.observe(edge_s - self._last_edge_s, confident=last.end_rule != "silence")
             last.retracted = True
             self._continues = last
             self._audio = np.concatenate([self._last_audio, pre_roll])
@@ -207,15 +237,21 @@ class TurnTracker:
         window = self._audio[-int(params.turn_window_s * SAMPLE_RATE) :]
         prediction = await self._turn_model.predict(window)
         assert timeline.speech_end is not None
-        fallback_at = timeline.speech_end + params.fallback_silence_ms / 1000
+        fallback_at = timeline.speech_end + self.pauses.silence_s(confident=False)
         rule = judge_turn_end(params, prediction, None)
         if rule == "silence" and params.use_transcript:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(timeline.transcribed.wait(), fallback_at - time.perf_counter())
             if timeline.transcribed.is_set():
                 rule = judge_turn_end(params, prediction, timeline.user_text)
-        silence_ms = params.fallback_silence_ms if rule == "silence" else params.confident_silence_ms
-        await asyncio.sleep(max(0.0, timeline.speech_end + silence_ms / 1000 - time.perf_counter()))
+        self._pause_confident = rule != "silence"
+        silence_s = self.pauses.silence_s(confident=rule != "silence")
+        await asyncio.sleep(max(0.0, timeline.speech_end + silence_s - time.perf_counter()))
+        # A window of voice not yet confirmed as speech: let the VAD decide before answering.
+        for _ in range(ONSET_WINDOWS):
+            if not self._vad_stream.starting:
+                break
+            await asyncio.sleep(VAD_WINDOW_S)
         self._judge = None
         await self._commit(timeline, rule)
 
@@ -231,6 +267,9 @@ class TurnTracker:
         self._audio = np.zeros(0, dtype=np.int16)
         timeline.committed = True
         timeline.mark("turn_end")
+        self.pauses.turn_ended()
+        # If the speaker goes on, their first window of voice cuts the reply (see `_turn_started`).
+        self._vad_stream.expect_speech(self._params.continuation_ms / 1000)
         await self._emit(UserStoppedSpeakingFrame())
         await self._emit(CommitTurnFrame(timeline=timeline))
         # Transcribed to no words, or the recogniser failed: nothing will answer this turn.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.graph.pauses import AdaptationMode
 from pipeline.llm import Responder
 from pipeline.voices import Voice
 
@@ -13,6 +14,8 @@ class PersonaBinding:
     persona_id: str
     responder: Responder
     voice: Voice
+    adaptation_mode: AdaptationMode = "static"
+    """How far the end of a turn adapts to the speaker's pauses (`pipeline.graph.pauses`)."""
 
 
 class PersonaSlot:

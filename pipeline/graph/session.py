@@ -29,6 +29,7 @@ from pipeline.graph.events import SessionListener
 from pipeline.graph.frames import ClauseFrame, CutDoneFrame, UserTextFrame
 from pipeline.graph.listen import TurnParams, TurnTracker
 from pipeline.graph.output import DeviceOutput, Playback
+from pipeline.graph.pauses import PauseProfile
 from pipeline.graph.persona import PersonaBinding, PersonaSlot
 from pipeline.graph.reply import ClauseSplitting, ReplyGenerator
 from pipeline.graph.speak import PersonaVoice
@@ -60,7 +61,9 @@ class VoiceSession:
         keep_last: int = 40,
         lead_s: float = 0.3,
         turn_params: TurnParams | None = None,
+        pause_profile: PauseProfile | None = None,
     ) -> None:
+        """`pause_profile`: what a persona in ``learning`` mode learned of this speaker before."""
         self._persona = PersonaSlot(binding)
         self.conversation = Conversation(history, keep_last=keep_last)
         self.playback = Playback()
@@ -93,6 +96,8 @@ class VoiceSession:
             playback=self.playback,
             emit=self._worker.queue_frame,
             params=turn_params,
+            adaptation_mode=binding.adaptation_mode,
+            pause_profile=pause_profile,
         )
         self._runner = WorkerRunner(handle_sigint=False, handle_sigterm=False, check_dangling_tasks=False)
         self._run: asyncio.Task[None] | None = None
@@ -160,11 +165,17 @@ class VoiceSession:
         Call it after `cut`, so that nothing of the previous conversation is still on its way.
         """
         self._persona.binding = binding
+        self._tracker.pauses.mode = binding.adaptation_mode
         self.conversation.replace(history)
 
     @property
     def binding(self) -> PersonaBinding:
         return self._persona.binding
+
+    @property
+    def pause_profile(self) -> PauseProfile:
+        """What the session has learned of the speaker's pauses (durations and verdicts only)."""
+        return self._tracker.pauses.profile
 
     async def switch(
         self, binding: PersonaBinding, *, transition_message: str | None, preserve_context: bool
@@ -180,6 +191,7 @@ class VoiceSession:
         started = time.perf_counter()
         await self._worker.queue_frame(InterruptionFrame())
         self._persona.binding = binding
+        self._tracker.pauses.mode = binding.adaptation_mode
         if not preserve_context:
             self.conversation.clear()
         elapsed = time.perf_counter() - started

@@ -50,8 +50,13 @@ class VoiceRuntime:
         await bank.warm(list(specs.values()))
         await asyncio.gather(asr.warm(), turn.warm_up())
         bindings = {
-            pid: PersonaBinding(persona_id=pid, responder=responders[pid], voice=bank.get(spec))
-            for pid, spec in specs.items()
+            p.id: PersonaBinding(
+                persona_id=p.id,
+                responder=responders[p.id],
+                voice=bank.get(specs[p.id]),
+                adaptation_mode=p.adaptation_mode,
+            )
+            for p in personas
         }
         log.info("voice runtime ready in %.1f s: %d voices", time.perf_counter() - started, len(bindings))
         return cls(engines=Engines(vad=vad, turn=turn, asr=asr), bank=bank, bindings=bindings)

@@ -58,6 +58,15 @@ class FakeVADStream:
         self._phase = "quiet"
         self._pause_edge_s = 0.0
         self.feeds = 0
+        self.expected: list[float] = []
+        """What `expect_speech` was asked for (this stream starts speech on one loud chunk anyway)."""
+
+    @property
+    def starting(self) -> bool:
+        return False
+
+    def expect_speech(self, seconds: float) -> None:
+        self.expected.append(seconds)
 
     def feed_async(
         self, pcm16k: npt.NDArray[np.int16] | npt.NDArray[np.float32]

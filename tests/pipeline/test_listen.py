@@ -13,6 +13,7 @@ from pipecat.frames.frames import Frame, InterruptionFrame, UserStartedSpeakingF
 from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
 from pipeline.graph.listen import PRE_ROLL_S, TAIL_SAMPLES, TurnParams, TurnTracker
 from pipeline.graph.output import Playback
+from pipeline.graph.pauses import AdaptationMode, Pause, PauseProfile
 from tests.pipeline.fakes import SAMPLE_RATE, FakeTurnModel, FakeVAD, RecordingListener, silence, speech
 
 CHUNK_S = 0.02
@@ -43,7 +44,15 @@ class Emitted:
 
 
 class Setup:
-    def __init__(self, *, turn_model: FakeTurnModel, playback: Playback | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        turn_model: FakeTurnModel,
+        playback: Playback | None = None,
+        params: TurnParams | None = None,
+        adaptation_mode: AdaptationMode = "static",
+        pause_profile: PauseProfile | None = None,
+    ) -> None:
         self.vad = FakeVAD()
         self.turn_model = turn_model
         self.listener = RecordingListener()
@@ -54,7 +63,9 @@ class Setup:
             listener=self.listener,
             playback=playback or Playback(),
             emit=self.emitted,
-            params=TurnParams(confident_silence_ms=0),
+            params=params or TurnParams(confident_silence_ms=0),
+            adaptation_mode=adaptation_mode,
+            pause_profile=pause_profile,
         )
 
     async def feed(self, audio: npt.NDArray[np.int16]) -> None:
@@ -197,3 +208,56 @@ async def test_speech_while_the_bot_speaks_is_a_barge_in(bot_speaking: bool) -> 
     expected: list[type[Frame]] = [InterruptionFrame] if bot_speaking else []
     assert s.emitted.kinds() == [*expected, UserStartedSpeakingFrame]
     assert s.listener.leds == ["listening"]
+
+
+async def test_the_pauses_inside_a_turn_are_learned_with_whether_the_turn_sounded_finished() -> None:
+    s = Setup(turn_model=FakeTurnModel([0.9, 0.1]), params=TurnParams(), adaptation_mode="adaptive")
+    await s.feed(speech(0.4))
+    await s.feed(silence(0.5))
+    await asyncio.wait_for(s.turn_model.predicting.wait(), 5.0)
+    for _ in range(5):  # the judge runs on as soon as the (instant) prediction is back
+        await asyncio.sleep(0)
+    await s.feed(speech(0.3))
+    await s.feed(silence(0.2))  # judged incomplete (0.1) before the speech goes on
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await s.feed(speech(0.3))
+
+    assert s.tracker.pauses.profile.recent == (
+        Pause(seconds=0.5, confident=True),
+        Pause(seconds=0.2, confident=False),
+    )
+    assert s.emitted.of(CommitTurnFrame) == []  # a first turn with a 0.6 s wait: nothing ended yet
+
+
+async def test_a_turn_taken_back_teaches_the_pause_it_was_judged_over_at() -> None:
+    s = Setup(turn_model=FakeTurnModel([0.9]), adaptation_mode="adaptive")
+    await s.feed(speech(0.4))
+    await s.feed(silence(CHUNK_S))
+    await s.emitted.wait_for(CommitTurnFrame)
+    # After answering, the first window of the speaker's voice is to cut the reply.
+    assert s.vad.streams[0].expected == [TurnParams().continuation_ms / 1000]
+
+    await s.feed(silence(0.3))
+    await s.feed(speech(0.3))
+
+    (first,) = s.emitted.of(UserTurnFrame)[:1]
+    assert first.timeline.retracted
+    assert s.tracker.pauses.profile.finished == (Pause(seconds=round(CHUNK_S + 0.3, 3), confident=True),)
+
+
+async def test_a_speaker_known_to_pause_long_is_given_the_time_and_answered_after_it() -> None:
+    long_pauses = PauseProfile(finished=(Pause(seconds=1.0, confident=True),), turns=3)
+    s = Setup(
+        turn_model=FakeTurnModel([0.9]),
+        params=TurnParams(),
+        adaptation_mode="adaptive",
+        pause_profile=long_pauses,
+    )
+    assert s.tracker.pauses.silence_s(confident=True) == pytest.approx(1.1)
+    await s.feed(speech(0.4))
+    await s.feed(silence(CHUNK_S))
+    await asyncio.sleep(0.5)  # longer than the 350 ms a static speaker waits
+    assert s.emitted.of(CommitTurnFrame) == []
+    await s.emitted.wait_for(CommitTurnFrame)
+    assert s.emitted.of(CommitTurnFrame)[0].timeline.end_rule == "smart_turn"

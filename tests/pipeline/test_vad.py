@@ -232,3 +232,21 @@ def test_an_open_stream_holds_a_few_kilobytes(vad: SharedSileroVAD) -> None:
     finally:
         tracemalloc.stop()
     assert per_stream < 8 * 1024, f"{per_stream:.0f} bytes per stream"
+
+
+def test_a_stream_expecting_speech_starts_it_on_its_first_window(vad: SharedSileroVAD) -> None:
+    """After a turn is judged over, the speaker going on must cut the reply at once."""
+    audio, _, _ = utterance("Thank you very much.")
+    usual = vad.open_stream(keep_probabilities=True)
+    usual_start = usual.feed(audio)[0]
+    assert usual.probabilities is not None
+    first_voiced = next(i for i, p in enumerate(usual.probabilities) if p >= usual.params.start_threshold)
+
+    eager = vad.open_stream()
+    eager.expect_speech(len(audio) / SAMPLE_RATE)
+    eager_start = eager.feed(audio)[0]
+
+    assert eager_start.kind == usual_start.kind == "speech_started"
+    assert eager_start.at_s == pytest.approx((first_voiced + 1) * WINDOW_S)
+    assert eager_start.at_s < usual_start.at_s
+    assert eager_start.edge_s == usual_start.edge_s
