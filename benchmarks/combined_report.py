@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from benchmarks.machine import PACKAGES, VOICE_PACKAGES, Machine, describe_machine
-from benchmarks.server_process import ROOT
+from benchmarks.lib.machine import PACKAGES, VOICE_PACKAGES, Machine, describe_machine
+from benchmarks.lib.server_process import ROOT
 
 if TYPE_CHECKING:
-    from benchmarks.plots import Plot
+    from benchmarks.lib.plots import Plot
 
 LOG_TAIL_LINES = 15
 REPORT_PACKAGES = tuple(dict.fromkeys((*VOICE_PACKAGES, *PACKAGES, "pytest-benchmark", "matplotlib")))
@@ -53,7 +53,7 @@ class RunManifest(msgspec.Struct, kw_only=True):
 def write_report(out: Path, manifest: RunManifest, *, argv: list[str], table_from_json: set[str]) -> Path:
     """Draw the plots and write `out/REPORT.md`; its path. `table_from_json`: sections (pytest-benchmark)
     whose table is made from their JSON rather than from what they printed."""
-    from benchmarks.plots import render  # matplotlib is the `bench` extra: import it only when drawing
+    from benchmarks.lib.plots import render  # matplotlib is the `bench` extra: import it only when drawing
 
     runs = list(manifest.sections.values())
     plots, results = render([out / run.json for run in runs if (out / run.json).exists()], out / "plots")

@@ -32,8 +32,8 @@ from pathlib import Path
 import msgspec
 
 from benchmarks.combined_report import RunManifest, SectionRun, write_report
-from benchmarks.progress import Progress
-from benchmarks.server_process import ROOT
+from benchmarks.lib.progress import Progress
+from benchmarks.lib.server_process import ROOT
 
 RESULTS = ROOT / "benchmarks" / "results"
 FIXTURES = "audio_fixtures"
@@ -54,7 +54,7 @@ class Section:
     name: str
     title: str
     module: list[str]
-    """What follows the interpreter: `-m benchmarks.voice_harness`, or pytest and its path."""
+    """What follows the interpreter: `-m benchmarks.voice`, or pytest and its path."""
     quick: list[str]
     full: list[str]
     json_flag: str = "--json"
@@ -73,35 +73,35 @@ SECTIONS = [
     Section(
         name="voice",
         title="Voice-to-voice, one conversation",
-        module=_args("-m benchmarks.voice_harness"),
+        module=_args("-m benchmarks.voice"),
         quick=[*VOICE_TARGET, *_args("--repetitions 1 --warmup 1 --markdown --files"), *QUICK_FILES],
         full=[*VOICE_TARGET, *_args("--repetitions 5 --warmup 2 --markdown"), *QUIET],
     ),
     Section(
         name="voice-c4",
         title="Voice-to-voice, four conversations at once",
-        module=_args("-m benchmarks.voice_harness"),
+        module=_args("-m benchmarks.voice"),
         quick=[*_args("--concurrency 4 --warmup 1 --markdown --files"), QUICK_FILES[0]],
         full=[*VOICE_TARGET, *_args("--concurrency 4 --repetitions 2 --warmup 1 --markdown"), *QUIET],
     ),
     Section(
         name="switch",
         title="Persona switch",
-        module=_args("-m benchmarks.switch_latency"),
+        module=_args("-m benchmarks.switch"),
         quick=_args("--switches 6 --warmup 1"),
         full=[*_args("--switches 100 --warmup 5"), *QUIET],
     ),
     Section(
         name="idle",
         title="Device capacity: silence",
-        module=_args("-m benchmarks.idle_capacity"),
+        module=_args("-m benchmarks.idle"),
         quick=_args("--steps 0,1,50 --duration 5 --settle 2 --until-fails"),
         full=[*_args("--steps 0,1,50,100,200,300,400,500 --duration 30 --settle 10 --until-fails"), *QUIET],
     ),
     Section(
         name="idle-pipecat",
         title="Device capacity: silence, stock pipecat",
-        module=_args("-m benchmarks.idle_capacity"),
+        module=_args("-m benchmarks.idle"),
         quick=_args("--target pipecat --steps 1,2 --duration 5 --settle 2 --until-fails"),
         full=[
             *_args("--target pipecat --steps 1,5,10,20,40 --duration 30 --settle 10 --until-fails"),
@@ -111,21 +111,21 @@ SECTIONS = [
     Section(
         name="idle-speech",
         title="Device capacity: speech",
-        module=_args("-m benchmarks.idle_capacity"),
+        module=_args("-m benchmarks.idle"),
         quick=_args("--speech --steps 1,2,4 --duration 15 --settle 3 --until-fails"),
         full=[*_args("--speech --steps 1,2,4,8,16 --duration 30 --settle 10 --until-fails"), *QUIET],
     ),
     Section(
         name="conversations",
         title="Simultaneous conversations (p95 ≤ 1.5 s)",
-        module=_args("-m benchmarks.conversation_capacity"),
+        module=_args("-m benchmarks.conversations"),
         quick=[*CONVERSATION_TARGET, *_args("--levels 1,2 --warmup 1 --files"), *QUICK_FILES[:2]],
         full=[*CONVERSATION_TARGET, *_args("--levels 1,2,4,6,8,10,12,16 --repetitions 1 --warmup 1"), *QUIET],
     ),
     Section(
         name="rest",
         title="REST control plane",
-        module=_args("-m benchmarks.rest_load"),
+        module=_args("-m benchmarks.rest"),
         quick=_args("--endpoints state,health --duration 3 --warmup 1"),
         full=[*_args("--repeat 3"), *QUIET],
         json_flag="--output",

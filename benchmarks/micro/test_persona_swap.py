@@ -30,7 +30,7 @@ from server.voice.runtime import VoiceRuntime
 
 PERSONAS = ("companion", "storyteller")
 TRANSITION = "Hello again, I'm here now."
-"""The line `benchmarks.switch_latency` has the new persona say."""
+"""The line `benchmarks.switch.latency` has the new persona say."""
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.server_process import ROOT, ServerError, free_port, stop_process
+from benchmarks.lib.server_process import ROOT, ServerError, free_port, stop_process
 
 STARTUP_TIMEOUT_S = 120.0
 """Importing pipecat, faster-whisper, Piper and onnxruntime takes seconds; more on a busy machine."""

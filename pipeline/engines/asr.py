@@ -36,7 +36,7 @@ with low confidence (Whisper's own no-speech rule).
 
 Measured on this machine (2 cores shared with other work, load average ~1.8;
 tiny.en int8, cpu_threads=2, one worker, after `warm()`; median and worst
-of 7 runs on speech cut from the fixtures; `python -m benchmarks.asr_latency`):
+of 7 runs on speech cut from the fixtures; `python -m benchmarks.asr.latency`):
 
     speech   fit: median (max)   full: median (max)
     1 s      52 ms (85 ms)       594 ms (1551 ms)

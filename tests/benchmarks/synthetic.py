@@ -9,14 +9,14 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from benchmarks.conversation_report import ConversationReport, capacity_of, level_of
-from benchmarks.idle_fleet import Window
-from benchmarks.idle_report import IdleReport, Probe, Step, step_of
-from benchmarks.idle_report import capacity_of as devices_capacity
-from benchmarks.machine import Machine
-from benchmarks.switch_report import Switch, build_report
-from benchmarks.voice_target import CpuWindow
-from benchmarks.voice_turn import TurnResult
+from benchmarks.conversations.report import ConversationReport, capacity_of, level_of
+from benchmarks.idle.fleet import Window
+from benchmarks.idle.report import IdleReport, Probe, Step, step_of
+from benchmarks.idle.report import capacity_of as devices_capacity
+from benchmarks.lib.machine import Machine
+from benchmarks.lib.targets import CpuWindow
+from benchmarks.switch.report import Switch, build_report
+from benchmarks.voice.turn import TurnResult
 
 MACHINE = Machine(
     cpu_model="Test CPU", cores=2, kernel="Linux test", python="3.11", packages={}, git_commit="abc1234"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.plot_data import harness_reports, load_results
-from benchmarks.plots import render
+from benchmarks.lib.plot_data import harness_reports, load_results
+from benchmarks.lib.plots import render
 from tests.benchmarks import synthetic
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 from audio_fixtures import FIXTURES_DIR
-from benchmarks import idle_capacity
+from benchmarks.idle import capacity as idle_capacity
+from benchmarks.lib.targets import Target
 from benchmarks.reference.bot_process import RunningBot, running_reference_bot
 from benchmarks.reference.scripted_llm import default_responder
-from benchmarks.voice_harness import HarnessConfig, run_harness
-from benchmarks.voice_target import Target
-from benchmarks.voice_turn import load_clips
+from benchmarks.voice.harness import HarnessConfig, run_harness
+from benchmarks.voice.turn import load_clips
 from pipeline.llm import ChatMessage
 from tests.support.wer import word_error_rate
 

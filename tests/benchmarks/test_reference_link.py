@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.device_link import Received
+from benchmarks.lib.device import Received
 from benchmarks.reference.link import answered
 
 SPOKE = ["user-started-speaking", "user-stopped-speaking"]

@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 
-from benchmarks.device_link import Received
-from benchmarks.idle_fleet import Window
-from benchmarks.speech_loop import FRAME_SAMPLES, SILENCE, SpeechLoop, spoken
-from benchmarks.voice_turn import Clip
+from benchmarks.idle.fleet import Window
+from benchmarks.idle.speech_loop import FRAME_SAMPLES, SILENCE, SpeechLoop, spoken
+from benchmarks.lib.device import Received
+from benchmarks.voice.turn import Clip
 
 SPEECH_FRAMES = 3
 

@@ -6,11 +6,11 @@ import base64
 
 import msgspec
 
-from benchmarks.device_link import Received
+from benchmarks.lib.device import Received
 from benchmarks.reference.link import pipecat_reply_audio
-from benchmarks.voice_attribution import ReplyAudio, attribute
-from benchmarks.voice_report import part_summary
-from benchmarks.voice_turn import TurnResult, companion_reply_audio
+from benchmarks.voice.attribution import ReplyAudio, attribute
+from benchmarks.voice.report import part_summary
+from benchmarks.voice.turn import TurnResult, companion_reply_audio
 from tests.benchmarks.synthetic import turn
 
 END = 10.0

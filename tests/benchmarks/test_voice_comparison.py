@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.voice_comparison import _cells, ratio
+from benchmarks.voice.comparison import _cells, ratio
 
 
 def test_the_ratio_is_this_servers_time_over_stock_pipecats() -> None:

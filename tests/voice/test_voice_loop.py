@@ -177,7 +177,7 @@ async def test_led_goes_listening_thinking_speaking(conversation: Conversation, 
 async def test_reply_starts_after_the_end_of_speech_and_names_its_stages(
     conversation: Conversation, name: str
 ) -> None:
-    # How soon is a benchmark's question (`benchmarks.voice_harness`, RESULTS.md), not this test's.
+    # How soon is a benchmark's question (`benchmarks.voice`, RESULTS.md), not this test's.
     turn = conversation.turns[name]
     speech_end = turn.utterance.started + FIXTURES[name].speech_end_s
     voice_to_voice_s = turn.chunks[0].at - speech_end

@@ -242,5 +242,5 @@ async def test_swap_latency_is_measured(voice_server: LiveServer, mid_reply: Mid
     print(f"\npersona swaps: {swaps}")
     assert swaps is not None
     assert swaps["count"] >= 2
-    # How fast is measured by `benchmarks.switch_latency` and `benchmarks/micro/test_persona_swap.py`.
+    # How fast is measured by `benchmarks.switch` and `benchmarks/micro/test_persona_swap.py`.
     assert 0 < swaps["p50_ms"] <= swaps["p99_ms"]

@@ -1,0 +1,2 @@
+"""Whisper alone: inference time (`python -m benchmarks.asr.latency`) and models side by side
+(`python -m benchmarks.asr.models`)."""

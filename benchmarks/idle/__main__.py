@@ -1,0 +1,7 @@
+"""`python -m benchmarks.idle`: see `benchmarks.idle.capacity`."""
+
+import sys
+
+from benchmarks.idle.capacity import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""REST control plane throughput and latency under `wrk` (`python -m benchmarks.rest`)."""
