@@ -59,6 +59,7 @@ from audio_fixtures.human import HUMAN_DIR, load_human_manifest
 from audio_fixtures.make_fixtures import Spec, espeak, piper, render
 from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
 from benchmarks.lib.progress import Progress
+from benchmarks.lib.report import pct, table
 from benchmarks.lib.server_process import ROOT
 from benchmarks.turn_ends.sweep import SweepPoint, sweep, sweep_markdown
 from pipeline.audio import pcm16_from_wav, resample
@@ -278,6 +279,7 @@ def build_report(utterances: list[Utterance], command: str, *, with_sweep: bool 
 
 def markdown(report: TurnEndReport) -> str:
     machine = report.machine
+    confident_ms = report.params["confident_silence_ms"]
     lines = [
         "## End of turn, judged offline",
         "",
@@ -285,35 +287,61 @@ def markdown(report: TurnEndReport) -> str:
         "",
         f"{report.when} · {machine.cpu_model}, {machine.cores} cores · commit {machine.git_commit}",
         "",
-        "| utterances | rule | finished turns ended after "
-        f"{report.params['confident_silence_ms']} ms | pauses inside a sentence (≥ "
-        f"{report.params['confident_silence_ms']} ms) that would end the turn |",
-        "|---|---|---|---|",
     ]
-    for group, by_rule in report.tallies.items():
-        for rule, t in by_rule.items():
-            label = "Smart Turn alone" if rule == "smart_turn_alone" else "Smart Turn + transcript"
-            lines.append(
-                f"| {group} | {label} | {t.fast}/{t.finished} ({_pct(t.fast, t.finished)}) "
-                f"| {t.cut}/{t.mid_pauses} ({_pct(t.cut, t.mid_pauses)}) |"
-            )
-    lines += [
-        "",
-        "| utterance | source | pause | gap | Smart Turn | transcript so far | alone | with transcript |",
+    tallies = [
+        (group, "Smart Turn alone" if rule == "smart_turn_alone" else "Smart Turn + transcript", t)
+        for group, by_rule in report.tallies.items()
+        for rule, t in by_rule.items()
     ]
-    lines.append("|---|---|---|---|---|---|---|---|")
-    for utterance in report.utterances:
-        for pause in utterance.pauses:
-            if not pause.final and (
-                pause.gap_s is None or pause.gap_s < report.params["confident_silence_ms"] / 1000
-            ):
-                continue
-            where = "end" if pause.final else "inside"
-            gap = f"{pause.gap_s * 1000:.0f} ms" if pause.gap_s is not None else ""
-            lines.append(
-                f"| {utterance.name} | {utterance.source} | {where} | {gap} | {pause.smart_turn:.2f} "
-                f"| “{pause.transcript}” | {pause.rule_alone} | {pause.rule_with_transcript} |"
-            )
+    lines += table(
+        [
+            "utterances",
+            "rule",
+            f"finished turns ended after {confident_ms} ms",
+            f"pauses inside a sentence (≥ {confident_ms} ms) that would end the turn",
+        ],
+        (
+            [
+                group,
+                label,
+                f"{t.fast}/{t.finished} ({pct(t.fast, t.finished)})",
+                f"{t.cut}/{t.mid_pauses} ({pct(t.cut, t.mid_pauses)})",
+            ]
+            for group, label, t in tallies
+        ),
+    )
+    shown = [
+        (utterance, pause)
+        for utterance in report.utterances
+        for pause in utterance.pauses
+        if pause.final or (pause.gap_s is not None and pause.gap_s >= confident_ms / 1000)
+    ]
+    lines.append("")
+    lines += table(
+        [
+            "utterance",
+            "source",
+            "pause",
+            "gap",
+            "Smart Turn",
+            "transcript so far",
+            "alone",
+            "with transcript",
+        ],
+        (
+            [
+                utterance.name,
+                utterance.source,
+                "end" if pause.final else "inside",
+                f"{pause.gap_s * 1000:.0f} ms" if pause.gap_s is not None else "",
+                f"{pause.smart_turn:.2f}",
+                f"“{pause.transcript}”",
+                pause.rule_alone,
+                pause.rule_with_transcript,
+            ]
+            for utterance, pause in shown
+        ),
+    )
     return "\n".join(lines)
 
 
@@ -321,10 +349,6 @@ def _with_sweep(report: TurnEndReport) -> str:
     if not report.sweep:
         return ""
     return "\n\n" + sweep_markdown(report.sweep, TurnParams())
-
-
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.0f} %" if whole else "-"
 
 
 def main(argv: list[str] | None = None) -> int:

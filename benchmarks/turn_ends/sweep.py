@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
+from benchmarks.lib.report import table
 from pipeline.engines.turn import TurnPrediction
 from pipeline.graph.listen import TurnParams, judge_turn_end
 
@@ -136,12 +137,14 @@ def sweep_markdown(points: Sequence[SweepPoint], current: TurnParams) -> str:
         lines += [
             f"**{source}**: clips talked over · wait after the end p50 / p90 ms (Smart Turn + transcript)",
             "",
-            "| confident \\ fallback | " + " | ".join(f"{f} ms" for f in fallbacks) + " |",
-            "|---|" + "---|" * len(fallbacks),
+            *table(
+                ["confident \\ fallback", *(f"{f} ms" for f in fallbacks)],
+                (
+                    [f"{confident} ms", *(_cell(mine.get((confident, f, True)), current) for f in fallbacks)]
+                    for confident in sorted({p.confident_silence_ms for p in points})
+                ),
+            ),
         ]
-        for confident in sorted({p.confident_silence_ms for p in points}):
-            cells = [_cell(mine.get((confident, f, True)), current) for f in fallbacks]
-            lines.append(f"| {confident} ms | " + " | ".join(cells) + " |")
         alone = mine.get((current.confident_silence_ms, current.fallback_silence_ms, False))
         if alone is not None:
             lines += ["", f"Smart Turn alone at today's silences: {_cell(alone, current)}."]
