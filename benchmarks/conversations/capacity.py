@@ -38,6 +38,7 @@ from benchmarks.conversations.report import (
     level_of,
     markdown,
 )
+from benchmarks.lib.clips import Clip, load_clips
 from benchmarks.lib.device import DeviceError
 from benchmarks.lib.machine import VOICE_PACKAGES, describe_machine
 from benchmarks.lib.server_process import ROOT
@@ -54,7 +55,7 @@ from benchmarks.lib.targets import (
 )
 from benchmarks.voice.harness import HarnessConfig, run_harness
 from benchmarks.voice.report import METHOD_NOTES
-from benchmarks.voice.turn import Clip, NoAudioError, load_clips
+from benchmarks.voice.turn import NoAudioError
 
 DEFAULT_LEVELS = [1, 2, 4, 6, 8, 10, 12, 16]
 

@@ -8,10 +8,10 @@ from datetime import datetime
 import msgspec
 
 from benchmarks.lib.machine import Machine
+from benchmarks.lib.report import capacity_ratio, cpu_line, header_line
 from benchmarks.lib.stats import Tail, tail
 from benchmarks.lib.targets import TARGET_NAMES, CpuWindow
-from benchmarks.voice.comparison import capacity_ratio
-from benchmarks.voice.report import STAGES, cpu_line, header_line
+from benchmarks.voice.report import STAGES
 from benchmarks.voice.turn import TurnResult
 
 WITHIN = "within the limit"

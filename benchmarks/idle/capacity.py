@@ -78,6 +78,8 @@ from benchmarks.idle.report import (
     step_of,
 )
 from benchmarks.idle.speech_loop import STAGGER_S, spoken
+from benchmarks.lib.clips import load_clips
+from benchmarks.lib.cpu import Pinning, choose_pinning
 from benchmarks.lib.device import DeviceError, operator_client, register_device
 from benchmarks.lib.machine import VOICE_PACKAGES, describe_machine
 from benchmarks.lib.progress import Progress
@@ -91,8 +93,6 @@ from benchmarks.lib.targets import (
     started_target,
     wait_quiet,
 )
-from benchmarks.rest.load import Pinning, choose_pinning
-from benchmarks.voice.turn import load_clips
 
 if TYPE_CHECKING:
     from benchmarks.idle.pipecat import ProbeDevice

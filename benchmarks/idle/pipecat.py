@@ -27,10 +27,10 @@ from websockets.exceptions import ConnectionClosed
 
 from benchmarks.idle.fleet import IdleFleet
 from benchmarks.idle.report import Probe
+from benchmarks.lib.clips import Clip
 from benchmarks.lib.device import DeviceError
 from benchmarks.lib.microphone import Microphone
 from benchmarks.reference.link import PipecatLink, PipecatSocket
-from benchmarks.voice.turn import Clip
 
 
 async def connect_idle(fleet: IdleFleet, base_url: str) -> None:

@@ -16,10 +16,9 @@ import msgspec
 from benchmarks.idle.fleet import Window
 from benchmarks.lib.device import CONNECT_TIMEOUT_S
 from benchmarks.lib.machine import Machine
+from benchmarks.lib.report import capacity_ratio, header_line
 from benchmarks.lib.stats import Summary, summarize
 from benchmarks.lib.targets import CpuWindow, TargetKind
-from benchmarks.voice.comparison import capacity_ratio
-from benchmarks.voice.report import header_line
 
 KEEPS_UP = "keeps up"
 CLIENT_LATE_TICKS_FRACTION = 0.01

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.lib.clips import Clip
 from benchmarks.lib.device import Received
-from benchmarks.voice.turn import Clip, has_audio
+from benchmarks.lib.voice_link import has_audio
 
 if TYPE_CHECKING:
     from benchmarks.idle.fleet import Window

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+QUIET_BELOW_PCT = 10.0
+QUIET_FOR_S = 5.0
+"""`--wait-quiet`: the machine counts as quiet below this share of one core, for this long."""
 
 
 class CpuSample(msgspec.Struct, frozen=True):
@@ -141,3 +146,27 @@ def _cpu_ticks() -> dict[int, tuple[int, int, int]]:
         total = sum(numbers)
         ticks[int(name.removeprefix("cpu"))] = (total - numbers[3] - numbers[4], numbers[7], total)
     return ticks
+
+
+@dataclass(frozen=True)
+class Pinning:
+    server: list[str]
+    """Command prefix for the server (e.g. `taskset -c 0`); empty when not pinned."""
+    load: list[str]
+    description: str
+
+
+def choose_pinning(*, enabled: bool, server_cpu: int, load_cpu: int) -> Pinning:
+    """Server and wrk on separate CPUs with `taskset`, when asked, available and there are two CPUs."""
+    if not enabled:
+        return Pinning([], [], "not pinned (--no-pin)")
+    if shutil.which("taskset") is None:
+        return Pinning([], [], "not pinned: taskset is not installed")
+    allowed = os.sched_getaffinity(0)
+    if server_cpu == load_cpu or not {server_cpu, load_cpu} <= allowed:
+        return Pinning([], [], f"not pinned: CPUs {server_cpu} and {load_cpu} are not two allowed CPUs")
+    return Pinning(
+        ["taskset", "-c", str(server_cpu)],
+        ["taskset", "-c", str(load_cpu)],
+        f"taskset: server on CPU {server_cpu}, wrk on CPU {load_cpu}",
+    )

@@ -22,10 +22,9 @@ from typing import Literal
 
 import msgspec
 
-from benchmarks.lib.cpu import CpuSample, sample, usage, wait_until_quiet
+from benchmarks.lib.cpu import QUIET_BELOW_PCT, QUIET_FOR_S, CpuSample, sample, usage, wait_until_quiet
 from benchmarks.lib.server_process import running_server
 from benchmarks.reference.bot_process import running_reference_bot
-from benchmarks.rest.load import QUIET_BELOW_PCT, QUIET_FOR_S
 
 VOICE_SERVER_ENV = {
     "COMPANION_VOICE_ENABLED": "true",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import shlex
 import shutil
@@ -29,7 +28,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.lib.cpu import sample, usage, wait_until_quiet
+from benchmarks.lib.cpu import (
+    QUIET_BELOW_PCT,
+    QUIET_FOR_S,
+    Pinning,
+    choose_pinning,
+    sample,
+    usage,
+    wait_until_quiet,
+)
 from benchmarks.lib.machine import describe_machine
 from benchmarks.lib.server_process import ROOT, RunningServer, ServerError, running_server
 from benchmarks.rest.report import TARGET, Measurement, Report, RunResult, markdown, target_met, write_json
@@ -86,14 +93,6 @@ ENDPOINTS = {
 
 
 @dataclass(frozen=True)
-class Pinning:
-    server: list[str]
-    """Command prefix for the server (e.g. `taskset -c 0`); empty when not pinned."""
-    load: list[str]
-    description: str
-
-
-@dataclass(frozen=True)
 class Backend:
     name: str
     server_env: dict[str, str]
@@ -117,8 +116,6 @@ class Backend:
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
-QUIET_BELOW_PCT = 10.0
-QUIET_FOR_S = 5.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,22 +226,6 @@ def _endpoint_list(text: str) -> list[str]:
 def _command(argv: Sequence[str] | None) -> str:
     given = list(sys.argv[1:] if argv is None else argv)
     return shlex.join([".venv/bin/python", "-m", "benchmarks.rest", *given])
-
-
-def choose_pinning(*, enabled: bool, server_cpu: int, load_cpu: int) -> Pinning:
-    """Server and wrk on separate CPUs with `taskset`, when asked, available and there are two CPUs."""
-    if not enabled:
-        return Pinning([], [], "not pinned (--no-pin)")
-    if shutil.which("taskset") is None:
-        return Pinning([], [], "not pinned: taskset is not installed")
-    allowed = os.sched_getaffinity(0)
-    if server_cpu == load_cpu or not {server_cpu, load_cpu} <= allowed:
-        return Pinning([], [], f"not pinned: CPUs {server_cpu} and {load_cpu} are not two allowed CPUs")
-    return Pinning(
-        ["taskset", "-c", str(server_cpu)],
-        ["taskset", "-c", str(load_cpu)],
-        f"taskset: server on CPU {server_cpu}, wrk on CPU {load_cpu}",
-    )
 
 
 def redis_backend(url: str) -> Backend:

@@ -37,6 +37,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.lib.cli import command_line, ms, write_json
+from benchmarks.lib.clips import load_clips
 from benchmarks.lib.device import (
     DeviceError,
     DeviceSocket,
@@ -54,8 +55,9 @@ from benchmarks.lib.targets import (
     voice_target,
     wait_quiet,
 )
+from benchmarks.lib.voice_link import has_audio
 from benchmarks.switch.report import Switch, build_report, markdown
-from benchmarks.voice.turn import NoAudioError, has_audio, load_clips, measure_turn
+from benchmarks.voice.turn import NoAudioError, measure_turn
 
 WAIT_S = 15.0
 REPLY_S = 60.0

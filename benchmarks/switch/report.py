@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import msgspec
 
 from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
+from benchmarks.lib.report import cpu_line, header_line
 from benchmarks.lib.server_process import ROOT
 from benchmarks.lib.stats import ROW_HEADER, Summary, row, summarize
 from benchmarks.lib.targets import CpuWindow
-from benchmarks.voice.report import cpu_line, header_line
 
 MEASURES = {
     "rest_switch_latency_ms": "(a) `switch_latency_ms` in the REST response (server, whole ms)",

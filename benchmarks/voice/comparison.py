@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import msgspec
 
+from benchmarks.lib.report import cpu_line, header_line
 from benchmarks.lib.stats import Summary
-from benchmarks.voice.report import PARTS_HEADER, HarnessReport, cpu_line, header_line, part_row
+from benchmarks.voice.report import PARTS_HEADER, HarnessReport, part_row
 from benchmarks.voice.report import markdown as report_markdown
 
 RATIO_NOTE = (
@@ -53,33 +54,6 @@ def ratio(ours: float | None, pipecat: float | None) -> Ratio | None:
     if ours is None or pipecat is None:
         return None
     return Ratio(ours_ms=ours, pipecat_ms=pipecat, ratio=round(ours / pipecat, 3) if pipecat > 0 else None)
-
-
-def capacity_ratio(
-    counted: str,
-    ours: int | None,
-    pipecat: int | None,
-    *,
-    ours_never_failed: bool,
-    pipecat_never_failed: bool,
-) -> str:
-    """One capacity line, this server beside stock pipecat: `counted` says what was counted ("idle
-    devices kept up with"); the ratio is bounded when a ladder ended without a failing step."""
-    if ours is None or pipecat is None:
-        return (
-            f"Capacity: this server {ours or 0}, stock pipecat {pipecat or 0} {counted}; "
-            "no ratio (one of them kept up with none)."
-        )
-    if ours_never_failed and pipecat_never_failed:
-        bound = " (neither failed a step: the ratio of the steps measured, not of the limits)"
-    elif ours_never_failed:
-        bound = " (a lower bound: this server kept up with every step measured)"
-    elif pipecat_never_failed:
-        bound = " (an upper bound: stock pipecat kept up with every step measured)"
-    else:
-        bound = ""
-    times = ours / pipecat
-    return f"Capacity: this server {ours}, stock pipecat {pipecat} {counted}: ratio {times:.3g}x{bound}."
 
 
 def compare(ours: HarnessReport, pipecat: HarnessReport) -> Comparison:

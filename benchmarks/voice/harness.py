@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from benchmarks.lib.clips import PARTS, Clip, load_clips, load_parts
 from benchmarks.lib.device import DeviceError, DeviceSocket, of_type, operator_client, register_device
 from benchmarks.lib.machine import VOICE_PACKAGES, describe_machine
 from benchmarks.lib.microphone import Microphone
@@ -56,7 +57,7 @@ from benchmarks.lib.voice_link import CompanionLink, VoiceLink
 from benchmarks.voice.comparison import SideBySide, side_by_side
 from benchmarks.voice.comparison import markdown as comparison_markdown
 from benchmarks.voice.report import HarnessReport, build_report, markdown
-from benchmarks.voice.turn import PARTS, Clip, NoAudioError, TurnResult, load_clips, load_parts, measure_turn
+from benchmarks.voice.turn import NoAudioError, TurnResult, measure_turn
 
 LEAD_IN_S = 0.5
 """Silence streamed before a device's first turn, as a device's microphone would be open already."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from benchmarks.lib.machine import Machine
+from benchmarks.lib.report import cpu_line, header_line
 from benchmarks.lib.stats import ROW_HEADER, Summary, row, summarize
 from benchmarks.lib.targets import CpuWindow
 from benchmarks.voice.turn import TurnResult
@@ -265,21 +266,3 @@ def _clip_row(clip: ClipSummary) -> str:
     heard = " / ".join(f"“{t}”" for t in clip.transcripts[:2])
     split = f" ({clip.split_turns} split)" if clip.split_turns else ""
     return f"| {clip.clip} | {n} | {p50} | {worst} | {wer}{split} | {heard} |"
-
-
-def header_line(machine: Machine, generated_at: datetime, server: str) -> str:
-    """When, on what, which commit, which server: the line under every voice report's title."""
-    m = machine
-    return (
-        f"{generated_at:%Y-%m-%d %H:%M} UTC · {m.cpu_model}, {m.cores} cores · Python {m.python} · "
-        f"commit {m.git_commit} · server {server}"
-    )
-
-
-def cpu_line(cpu: CpuWindow) -> str:
-    server = f"server {cpu.server_pct:g} %, " if cpu.server_pct is not None else ""
-    other = f", other work {cpu.other_pct:g} %" if cpu.other_pct is not None else ""
-    return (
-        f"CPU over the run ({cpu.seconds:g} s, percent of one core): {server}client {cpu.client_pct:g} %"
-        f"{other}; load average {cpu.load_average_1m:g}."
-    )

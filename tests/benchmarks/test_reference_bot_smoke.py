@@ -14,11 +14,11 @@ import pytest
 
 from audio_fixtures import FIXTURES_DIR
 from benchmarks.idle import capacity as idle_capacity
+from benchmarks.lib.clips import load_clips
 from benchmarks.lib.targets import Target
 from benchmarks.reference.bot_process import RunningBot, running_reference_bot
 from benchmarks.reference.scripted_llm import default_responder
 from benchmarks.voice.harness import HarnessConfig, run_harness
-from benchmarks.voice.turn import load_clips
 from pipeline.llm import ChatMessage
 from tests.support.wer import word_error_rate
 

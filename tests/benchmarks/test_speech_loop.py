@@ -8,8 +8,8 @@ import numpy as np
 
 from benchmarks.idle.fleet import Window
 from benchmarks.idle.speech_loop import FRAME_SAMPLES, SILENCE, SpeechLoop, spoken
+from benchmarks.lib.clips import Clip
 from benchmarks.lib.device import Received
-from benchmarks.voice.turn import Clip
 
 SPEECH_FRAMES = 3
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from audio_fixtures import FIXTURES_DIR, SAMPLE_RATE
+from benchmarks.lib.clips import load_clips
 from benchmarks.voice.harness import HarnessConfig, run_harness
-from benchmarks.voice.turn import NoAudioError, load_clips
+from benchmarks.voice.turn import NoAudioError
 from tests.support.live_server import LiveServer, live_server, make_settings
 
 SHORT_FIXTURE = FIXTURES_DIR / "thank_you.wav"
