@@ -61,6 +61,7 @@ from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
 from benchmarks.lib.progress import Progress
 from benchmarks.lib.report import pct, table
 from benchmarks.lib.server_process import ROOT
+from benchmarks.turn_ends.replay import ReplayPoint, replay_all, replay_markdown
 from benchmarks.turn_ends.sweep import SweepPoint, sweep, sweep_markdown
 from pipeline.audio import pcm16_from_wav, resample
 from pipeline.engines.asr import WhisperRecognizer, default_whisper_model_dir
@@ -138,6 +139,9 @@ class TurnEndReport(msgspec.Struct, frozen=True, kw_only=True):
     """source set → "smart_turn_alone" / "with_transcript" → tally."""
     sweep: list[SweepPoint] = []
     """With `--sweep`: every grid point on every set (`benchmarks.turn_ends.sweep`)."""
+    replay: list[ReplayPoint] = []
+    """With `--sweep`: each speaker's clips as one session, fixed against learned silences
+    (`benchmarks.turn_ends.replay`)."""
 
 
 async def pauses_of(
@@ -274,6 +278,7 @@ def build_report(utterances: list[Utterance], command: str, *, with_sweep: bool 
         utterances=utterances,
         tallies=tallies,
         sweep=sweep(utterances) if with_sweep else [],
+        replay=replay_all(utterances) if with_sweep else [],
     )
 
 
@@ -348,7 +353,17 @@ def markdown(report: TurnEndReport) -> str:
 def _with_sweep(report: TurnEndReport) -> str:
     if not report.sweep:
         return ""
-    return "\n\n" + sweep_markdown(report.sweep, TurnParams())
+    text = "\n\n" + sweep_markdown(report.sweep, TurnParams())
+    if report.replay:
+        text += "\n\n" + replay_markdown(report.replay, TurnParams())
+    return text
+
+
+def _set_of(source: str) -> str:
+    """The `--sets` choice an utterance's source belongs to."""
+    if source == "fixture":
+        return "fixtures"
+    return "human" if source.startswith("human") else "synthetic-held-out"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,11 +373,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="utterances to judge")
     parser.add_argument(
-        "--sweep", action="store_true", help="re-judge every pause over a grid of thresholds (trade-off)"
+        "--sweep",
+        action="store_true",
+        help="re-judge every pause over a grid of thresholds (trade-off), and replay each speaker's "
+        "clips as a session with fixed and with learned silences",
+    )
+    parser.add_argument(
+        "--rejudge",
+        type=Path,
+        metavar="JSON",
+        help="judge the pauses of an earlier report (its --json) again instead of measuring: the rule "
+        "and the replay change, the measured pauses do not",
     )
     args = parser.parse_args(argv)
     command = shlex.join([".venv/bin/python", "-m", "benchmarks.turn_ends", *(argv or sys.argv[1:])])
-    utterances = asyncio.run(measure(not args.no_progress, args.sets))
+    if args.rejudge:
+        earlier = msgspec.json.decode(args.rejudge.read_bytes(), type=TurnEndReport)
+        utterances = [u for u in earlier.utterances if _set_of(u.source) in args.sets]
+    else:
+        utterances = asyncio.run(measure(not args.no_progress, args.sets))
     report = build_report(utterances, command, with_sweep=args.sweep)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ def point(source: str, utterances: Sequence[Judged], params: TurnParams) -> Swee
         talked_over=over,
         cut_pauses=cuts,
         wait_p50_ms=round(statistics.median(waits), 1) if waits else 0.0,
-        wait_p90_ms=round(_p90(waits), 1) if waits else 0.0,
+        wait_p90_ms=round(p90(waits), 1) if waits else 0.0,
     )
 
 
@@ -167,7 +167,7 @@ def _is(p: SweepPoint, params: TurnParams) -> bool:
     )
 
 
-def _p90(values: list[float]) -> float:
+def p90(values: list[float]) -> float:
     ordered = sorted(values)
     if len(ordered) == 1:
         return ordered[0]

@@ -14,9 +14,10 @@ taken back — and sets both silences just above the longest recent one:
   `confident_silence_ms`; before the speaker has finished one turn, a stranger
   gets `first_confident_silence_ms`;
 - otherwise: `margin_ms` above the longest of the last `memory` pauses of any
-  kind, and at least `min_fallback_silence_ms` and `fallback_margin_ms` above
-  the confident silence; the static `fallback_silence_ms` until a pause has been
-  seen.
+  kind, and at least `min_fallback_silence_ms` (750 ms: a hesitation inside a
+  sentence runs long even for a brisk speaker) and `fallback_margin_ms` above
+  the confident silence; the static `fallback_silence_ms` until a pause has
+  been seen.
 
 Both are capped (`max_confident_silence_ms`, `max_fallback_silence_ms`), so one
 long silence cannot leave a person waiting indefinitely for an answer. The
@@ -46,7 +47,7 @@ class PauseParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How much longer than the longest remembered pause the silence is."""
     first_confident_silence_ms: int = 600
     """The confident silence before the speaker has finished a turn (nothing known about them yet)."""
-    min_fallback_silence_ms: int = 600
+    min_fallback_silence_ms: int = 750
     fallback_margin_ms: int = 150
     """The fallback silence is at least this much longer than the confident one."""
     max_confident_silence_ms: int = 1500

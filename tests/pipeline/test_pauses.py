@@ -46,7 +46,7 @@ def test_a_brisk_speaker_gets_a_quicker_answer_when_the_turn_does_not_sound_fini
     for seconds in (0.16, 0.25, 0.38, 0.1):
         m.observe(seconds, confident=False)
     assert m.silence_s(confident=True) == pytest.approx(0.35)
-    assert m.silence_s(confident=False) == pytest.approx(0.6)  # the least fallback, not the static 0.95
+    assert m.silence_s(confident=False) == pytest.approx(0.75)  # the least fallback, not the static 0.95
 
 
 def test_only_recent_pauses_count_and_the_silences_are_capped() -> None:

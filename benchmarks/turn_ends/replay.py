@@ -1,0 +1,214 @@
+"""The turn-end rule replayed through whole sessions, with the silences learned from the speaker's pauses.
+
+`benchmarks.turn_ends.sweep` judges every clip alone at fixed silences. A person
+talks to a device for many turns, and the server learns their pauses as they
+go (`pipeline.graph.pauses`, persona `adaptation_mode`). Here each speaker's
+clips are one session, in manifest order (the human clips grouped by their
+`speaker`; the fixtures, and each synthetic voice, one session each), and
+every pause goes through the same `PauseModel` the server uses:
+
+- at a pause inside the turn, the rule's verdict (Smart Turn and transcript,
+  `judge_turn_end`) picks the confident or the other silence; if the pause
+  lasts longer, the turn is judged over there and the clip is **talked over**
+  (the server then cuts and takes the turn back). Either way the speaker goes
+  on, and the model learns the pause, with its verdict when the verdict
+  came before the speech resumed (`VERDICT_S`: Smart Turn answers 60-180 ms
+  into a pause), else as one that did not sound finished;
+- at the true end, the **wait** is the VAD's lag after the labelled end plus
+  the silence waited: the part of voice-to-voice the rule decides.
+
+Offline, as the sweep: no Whisper or network time, every pause judged with
+the transcript the server would have. `adaptive_grid` moves the model's
+margin and first-turn silence for the trade-off curve.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from audio_fixtures.human import load_human_manifest
+from benchmarks.lib.report import table
+from benchmarks.turn_ends.sweep import p90
+from pipeline.engines.turn import TurnPrediction
+from pipeline.graph.listen import TurnParams, judge_turn_end
+from pipeline.graph.pauses import AdaptationMode, PauseModel, PauseParams
+
+if TYPE_CHECKING:
+    from benchmarks.turn_ends.measure import Pause, Utterance
+
+VERDICT_S = 0.2
+"""A pause shorter than this is learned without its verdict (it ended before the judge answered)."""
+MARGINS_MS = (0, 50, 100, 200, 300)
+FIRST_CONFIDENT_MS = (350, 600, 900)
+
+
+class ReplayPoint(msgspec.Struct, frozen=True, kw_only=True):
+    source: str
+    mode: AdaptationMode
+    margin_ms: int
+    first_confident_silence_ms: int
+    sessions: int
+    clips: int
+    talked_over: int
+    cut_pauses: int
+    wait_p50_ms: float
+    wait_p90_ms: float
+
+
+def sessions_of(utterances: Sequence[Utterance]) -> dict[str, list[Utterance]]:
+    """One session per speaker, in order: a human clip's `speaker`, otherwise the clip's source."""
+    speakers = {clip.name: clip.speaker for clip in load_human_manifest().clips}
+    sessions: dict[str, list[Utterance]] = {}
+    for utterance in utterances:
+        who = speakers.get(utterance.name) if utterance.source.startswith("human") else None
+        sessions.setdefault(f"{utterance.source} · {who or utterance.source}", []).append(utterance)
+    return sessions
+
+
+def replay(
+    source: str, utterances: Sequence[Utterance], params: TurnParams, mode: AdaptationMode
+) -> ReplayPoint:
+    """`utterances` of one set, each speaker's as one session, judged as the server would."""
+    sessions = sessions_of(utterances)
+    over = cuts = 0
+    waits: list[float] = []
+    for clips in sessions.values():
+        model = PauseModel(
+            confident_silence_ms=params.confident_silence_ms,
+            fallback_silence_ms=params.fallback_silence_ms,
+            mode=mode,
+            params=params.pauses,
+        )
+        for utterance in clips:
+            cut = 0
+            for pause in utterance.pauses:
+                confident = _verdict(params, pause) != "silence"
+                silence_s = model.silence_s(confident=confident)
+                if pause.final:
+                    lag = pause.at_s - utterance.turn_end_s if utterance.turn_end_s is not None else 0.0
+                    waits.append(1000 * (max(0.0, lag) + silence_s))
+                    model.turn_ended()
+                    break
+                if pause.gap_s is None:
+                    continue
+                if silence_s < pause.gap_s:
+                    cut += 1
+                    model.turn_ended()
+                model.observe(pause.gap_s, confident=confident and pause.gap_s >= VERDICT_S)
+            cuts += cut
+            over += cut > 0
+    pauses = params.pauses
+    return ReplayPoint(
+        source=source,
+        mode=mode,
+        margin_ms=pauses.margin_ms,
+        first_confident_silence_ms=pauses.first_confident_silence_ms,
+        sessions=len(sessions),
+        clips=len(utterances),
+        talked_over=over,
+        cut_pauses=cuts,
+        wait_p50_ms=round(statistics.median(waits), 1) if waits else 0.0,
+        wait_p90_ms=round(p90(waits), 1) if waits else 0.0,
+    )
+
+
+def adaptive_grid(base: TurnParams) -> list[TurnParams]:
+    return [
+        replace(base, pauses=msgspec.structs.replace(base.pauses, margin_ms=m, first_confident_silence_ms=f))
+        for m, f in itertools.product(MARGINS_MS, FIRST_CONFIDENT_MS)
+    ]
+
+
+def replay_all(utterances: Sequence[Utterance], base: TurnParams | None = None) -> list[ReplayPoint]:
+    """Per set: static at today's silences, adaptive at today's settings, and the adaptive grid."""
+    base = base or TurnParams()
+    points = []
+    for source in dict.fromkeys(u.source for u in utterances):
+        mine = [u for u in utterances if u.source == source]
+        points.append(replay(source, mine, base, "static"))
+        points += [replay(source, mine, params, "adaptive") for params in adaptive_grid(base)]
+    return points
+
+
+def replay_markdown(points: Sequence[ReplayPoint], current: TurnParams) -> str:
+    """Static against adaptive per set, and the adaptive grid: clips talked over · wait p50 / p90."""
+    lines = [
+        "### Sessions replayed: fixed silences against silences learned from the speaker",
+        "",
+        *table(
+            ["set", "sessions", "static (today's fixed silences)", "adaptive (today's settings)"],
+            (
+                [
+                    source,
+                    str(_find(points, source, "static", current.pauses).sessions),
+                    _cell(_find(points, source, "static", current.pauses)),
+                    _cell(_find(points, source, "adaptive", current.pauses)),
+                ]
+                for source in dict.fromkeys(p.source for p in points)
+            ),
+        ),
+        "",
+        "Adaptive, as its settings move (rows: margin above the longest recent pause; columns: the "
+        "confident silence before the speaker's first turn has ended):",
+        "",
+    ]
+    for source in dict.fromkeys(p.source for p in points):
+        lines += [
+            f"**{source}**",
+            "",
+            *table(
+                ["margin \\ first turn", *(f"{f} ms" for f in FIRST_CONFIDENT_MS)],
+                (
+                    [
+                        f"{m} ms",
+                        *(
+                            _cell(
+                                _find(
+                                    points,
+                                    source,
+                                    "adaptive",
+                                    msgspec.structs.replace(
+                                        current.pauses, margin_ms=m, first_confident_silence_ms=f
+                                    ),
+                                )
+                            )
+                            for f in FIRST_CONFIDENT_MS
+                        ),
+                    ]
+                    for m in MARGINS_MS
+                ),
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _verdict(params: TurnParams, pause: Pause) -> str:
+    prediction = TurnPrediction(
+        complete=pause.smart_turn > 0.5, probability=pause.smart_turn, inference_ms=0.0
+    )
+    return judge_turn_end(params, prediction, pause.transcript)
+
+
+def _find(points: Sequence[ReplayPoint], source: str, mode: str, pauses: PauseParams) -> ReplayPoint:
+    return next(
+        p
+        for p in points
+        if p.source == source
+        and p.mode == mode
+        and (
+            mode == "static"
+            or (p.margin_ms, p.first_confident_silence_ms)
+            == (pauses.margin_ms, pauses.first_confident_silence_ms)
+        )
+    )
+
+
+def _cell(p: ReplayPoint) -> str:
+    return f"{p.talked_over}/{p.clips} · {p.wait_p50_ms:g} / {p.wait_p90_ms:g}"
