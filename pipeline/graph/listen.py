@@ -131,13 +131,7 @@ class TurnTracker:
         self._listener = listener
         self._playback = playback
         self._params = params = params or TurnParams()
-        self.pauses = PauseModel(
-            confident_silence_ms=params.confident_silence_ms,
-            fallback_silence_ms=params.fallback_silence_ms,
-            mode=adaptation_mode,
-            params=params.pauses,
-            profile=pause_profile,
-        )
+        self.pauses = self._pause_model(adaptation_mode, pause_profile)
         """This speaker's pauses, and the silences that end their turns."""
         self._pause_edge_s = 0.0
         self._pause_confident = False
@@ -156,6 +150,20 @@ class TurnTracker:
         self._last_audio = np.zeros(0, dtype=np.int16)
         self._last_edge_s = 0.0
         self._continues: TurnTimeline | None = None
+
+    def learn_afresh(self, mode: AdaptationMode, profile: PauseProfile | None = None) -> None:
+        """Another speaker (or none known) from now on: what was learned gives way to `profile`, if any."""
+        self.pauses = self._pause_model(mode, profile)
+
+    def _pause_model(self, mode: AdaptationMode, profile: PauseProfile | None) -> PauseModel:
+        params = self._params
+        return PauseModel(
+            confident_silence_ms=params.confident_silence_ms,
+            fallback_silence_ms=params.fallback_silence_ms,
+            mode=mode,
+            params=params.pauses,
+            profile=profile,
+        )
 
     async def set_push_to_talk(self, pressed: bool) -> None:
         """A held button is speech, whatever the VAD says; releasing it ends the turn at once."""

@@ -159,13 +159,18 @@ class VoiceSession:
         """Speak a line that answers nobody (a transition, a handoff notice) in the current voice."""
         await self._worker.queue_frame(ClauseFrame(text=text, timeline=None, last=True))
 
-    def hold(self, binding: PersonaBinding, history: Iterable[ChatMessage]) -> None:
+    def hold(
+        self, binding: PersonaBinding, history: Iterable[ChatMessage], pauses: PauseProfile | None = None
+    ) -> None:
         """Speak as `binding` and hold `history` as the conversation from the next frame on.
 
-        Call it after `cut`, so that nothing of the previous conversation is still on its way.
+        Another conversation may be another person's, so what was learned of the speaker's
+        pauses is replaced too: by `pauses` (what a ``learning`` persona kept with it), or by
+        nothing. Call it after `cut`, so that nothing of the previous conversation is still on
+        its way.
         """
         self._persona.binding = binding
-        self._tracker.pauses.mode = binding.adaptation_mode
+        self._tracker.learn_afresh(binding.adaptation_mode, pauses)
         self.conversation.replace(history)
 
     @property

@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from pipeline.graph.listen import TurnParams
+from pipeline.graph.pauses import Pause, PauseProfile
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import Engines, VoiceSession
 from pipeline.llm import ChatMessage
@@ -166,3 +167,42 @@ async def test_an_asr_failure_drops_the_turn_and_the_next_turn_is_answered(
     assert [turn.user_text for turn in device.listener.turns] == [QUESTION]
     assert "asr failed on turn 1" in caplog.text
     assert not any(word in caplog.text.lower() for word in PRIVATE)
+
+
+async def test_holding_a_conversation_holds_what_was_learned_of_its_speaker_or_nothing() -> None:
+    """`hold` with a profile: the tracker goes on from it; without one, it starts afresh."""
+    device = await started(Device())
+    learning = PersonaBinding(
+        persona_id="rose", responder=device.responder, voice=device.voice, adaptation_mode="learning"
+    )
+    known = PauseProfile(
+        recent=(Pause(seconds=0.25, confident=False),),
+        finished=(Pause(seconds=0.2, confident=True),),
+        turns=3,
+    )
+
+    async def say_with_a_pause() -> None:
+        await device.feed(speech(0.4))
+        await device.feed(silence(0.1))  # the speaker goes on before the turn is judged over
+        await device.say()
+
+    try:
+        device.session.hold(learning, [], known)
+        assert device.session.pause_profile == known
+        await say_with_a_pause()
+        await device.wait_for_turns(1)
+        went_on = device.session.pause_profile
+
+        device.session.hold(learning, [])
+        assert device.session.pause_profile == PauseProfile()
+        await device.feed(silence(TurnParams().continuation_ms / 1000 + 0.1))
+        await say_with_a_pause()
+        await device.wait_for_turns(2)
+        afresh = device.session.pause_profile
+    finally:
+        await device.session.stop()
+
+    assert (went_on.finished, went_on.turns) == (known.finished, 4)
+    assert [p.seconds for p in went_on.recent] == [0.25, 0.1]
+    assert (afresh.turns, [p.seconds for p in afresh.recent]) == (1, [0.1])
+    assert device.session.binding is learning
