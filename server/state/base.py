@@ -12,6 +12,7 @@ from typing import Protocol
 
 from msgspec import UNSET, UnsetType
 
+from pipeline.graph.pauses import PauseProfile
 from pipeline.llm import ChatMessage
 from server.live.events import Outcome
 from server.state.records import (
@@ -104,7 +105,18 @@ class Store(Protocol):
 
     async def get_context(self, session_id: str) -> list[ChatMessage]: ...
 
-    async def clear_context(self, session_id: str) -> None: ...
+    async def clear_context(self, session_id: str) -> None:
+        """Empty the conversation; what was learned of the speaker's pauses stays (same person)."""
+        ...
+
+    async def set_pause_profile(self, session_id: str, profile: PauseProfile) -> None:
+        """Keep what a `learning` persona learned of the session's speaker's pauses (durations only),
+        replacing what was kept; it lives as long as the session's context would."""
+        ...
+
+    async def get_pause_profile(self, session_id: str) -> PauseProfile | None:
+        """What was kept for the session; None if nothing (or it expired with its session)."""
+        ...
 
     # Rate limits: fixed windows shared by every instance.
     async def hit(self, key: str, window_s: int) -> RateWindow:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from pipeline.graph.pauses import PauseProfile
 from pipeline.llm import ChatMessage
 from server.live.events import Outcome
 from server.state.base import OUTCOME_TTL_S, UNSET, Deliver, UnsetType
@@ -93,6 +94,7 @@ class MemoryStore:
         self._revoked: _Expiring[str, bool] = _Expiring()
         self._sessions: _Expiring[str, SessionRecord] = _Expiring()
         self._contexts: _Expiring[str, list[ChatMessage]] = _Expiring()
+        self._pauses: _Expiring[str, PauseProfile] = _Expiring()
         self._rates: _Expiring[str, tuple[int, int]] = _Expiring()
         self._commands: _Expiring[str, CommandRecord] = _Expiring()
         self._blobs: _Expiring[str, bytes] = _Expiring()
@@ -197,6 +199,15 @@ class MemoryStore:
     async def clear_context(self, session_id: str) -> None:
         self._contexts.pop(session_id)
 
+    async def set_pause_profile(self, session_id: str, profile: PauseProfile) -> None:
+        """Kept as long as its session (or the retention, without one), like the context."""
+        now = self._now_and_sweep()
+        deadline = self._sessions.deadline(session_id, now) or now + self._retention_s
+        self._pauses.put(session_id, profile, deadline)
+
+    async def get_pause_profile(self, session_id: str) -> PauseProfile | None:
+        return self._pauses.get(session_id, time.time())
+
     # Rate limits
     async def hit(self, key: str, window_s: int) -> RateWindow:
         now = self._now_and_sweep()
@@ -243,12 +254,16 @@ class MemoryStore:
         return self._activities.get(activity_id)
 
     def _put_session(self, session: SessionRecord) -> None:
-        """Keep the session (and its context) until `retention_s` after it expires."""
+        """Keep the session (its context and pause profile too) until `retention_s` after it expires."""
         deadline = session.expires_at.timestamp() + self._retention_s
+        now = time.time()
         self._sessions.put(session.session_id, session, deadline)
-        context = self._contexts.get(session.session_id, time.time())
+        context = self._contexts.get(session.session_id, now)
         if context is not None:
             self._contexts.put(session.session_id, context, deadline)
+        pauses = self._pauses.get(session.session_id, now)
+        if pauses is not None:
+            self._pauses.put(session.session_id, pauses, deadline)
 
     def _now_and_sweep(self) -> float:
         """The time; past each sweep interval, first drop everything that expired."""
@@ -259,6 +274,7 @@ class MemoryStore:
             self._revoked.sweep(now)
             self._sessions.sweep(now)
             self._contexts.sweep(now)
+            self._pauses.sweep(now)
             self._rates.sweep(now)
             self._commands.sweep(now)
             self._blobs.sweep(now)

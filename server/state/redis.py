@@ -8,6 +8,7 @@ concurrent writers never overwrite each other's fields:
     session:{id}        JSON SessionRecord, kept until expires_at + retention
     sessions            ZSET of ids by created_at   sessions:dev:{id}  the same, per device
     ctx:{session_id}    LIST of JSON ChatMessage, expiring with its session
+    pauses:{session_id} JSON PauseProfile (a learning persona's), expiring with its session
     revoked:{jti}       until the token's expiry    rl:{key}:{window}  INCR counter of one window
     metrics:{id}:{day}  HASH, for a few days        command:{id}       JSON, with its ttl
     activity:{id}       JSON ActivityRecord
@@ -25,6 +26,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from pipeline.graph.pauses import PauseProfile
 from pipeline.llm import ChatMessage
 from server.state.base import UNSET, UnsetType
 from server.state.records import (
@@ -48,6 +50,7 @@ _runtime_decoder = msgspec.json.Decoder(DeviceRuntime)
 _presence_decoder = msgspec.json.Decoder(Presence)
 _session_decoder = msgspec.json.Decoder(SessionRecord)
 _chat_decoder = msgspec.json.Decoder(ChatMessage)
+_pauses_decoder = msgspec.json.Decoder(PauseProfile)
 _command_decoder = msgspec.json.Decoder(CommandRecord)
 _activity_decoder = msgspec.json.Decoder(ActivityRecord)
 
@@ -67,12 +70,14 @@ else
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[5], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
 return 1
 """
-"""KEYS: session, context, all-sessions index, device's index. ARGV: record, ttl ms, created_at,
-session id, and "XX" to write only over an existing session. The context expires with it."""
+"""KEYS: session, context, all-sessions index, device's index, pause profile. ARGV: record, ttl ms,
+created_at, session id, and "XX" to write only over an existing session. The context and the pause
+profile expire with it."""
 
 _APPEND_CONTEXT = """
 redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
@@ -82,6 +87,15 @@ if ttl < 0 then ttl = ARGV[2] end
 return redis.call('PEXPIRE', KEYS[1], ttl)
 """
 """KEYS: context, session. ARGV: keep_last, fallback ttl ms, messages. Expires with the session."""
+
+_SET_PAUSES = """
+redis.call('SET', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl < 0 then ttl = ARGV[2] end
+return redis.call('PEXPIRE', KEYS[1], ttl)
+"""
+"""KEYS: pause profile, session. ARGV: profile, fallback ttl ms. Expires with the session, as the
+context does."""
 
 _RUNTIME_FIELDS = ("active_persona_id", "active_session_id", "last_activity")
 _PRUNE_SAMPLE = 8
@@ -111,6 +125,7 @@ class RedisStore:
         self._clear_presence = client.register_script(_CLEAR_PRESENCE)
         self._put_session = client.register_script(_PUT_SESSION)
         self._append_context = client.register_script(_APPEND_CONTEXT)
+        self._set_pauses = client.register_script(_SET_PAUSES)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "cv:", session_retention_s: int = 86400) -> RedisStore:
@@ -251,6 +266,15 @@ class RedisStore:
     async def clear_context(self, session_id: str) -> None:
         await self._r.delete(self._k("ctx", session_id))
 
+    async def set_pause_profile(self, session_id: str, profile: PauseProfile) -> None:
+        """Replace it in one step; it expires with its session (or after the retention), as the context."""
+        keys = [self._k("pauses", session_id), self._k("session", session_id)]
+        await self._set_pauses(keys=keys, args=[_encoder.encode(profile), self._retention_s * 1000])
+
+    async def get_pause_profile(self, session_id: str) -> PauseProfile | None:
+        raw = await self._r.get(self._k("pauses", session_id))
+        return None if raw is None else _pauses_decoder.decode(raw)
+
     # Rate limits
     async def hit(self, key: str, window_s: int) -> RateWindow:
         """Fixed windows aligned on the epoch, so every instance counts in the same one."""
@@ -314,7 +338,7 @@ class RedisStore:
             await self._r.delete(key)
             return False
         keys = [key, self._k("ctx", session.session_id), self._k("sessions")]
-        keys.append(self._k("sessions:dev", session.device_id))
+        keys += [self._k("sessions:dev", session.device_id), self._k("pauses", session.session_id)]
         args: list[EncodableT] = [_encoder.encode(session), ttl_ms, session.created_at.timestamp()]
         args += [session.session_id, "XX" if only_existing else ""]
         return bool(await self._put_session(keys=keys, args=args))

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from personas.schema import EspeakVoice
+from pipeline.graph.pauses import Pause, PauseProfile
 from pipeline.llm import ChatMessage
 from server.state.base import Store
 from server.state.memory import MemoryStore
@@ -315,6 +316,52 @@ async def test_context_appends_in_order_and_keeps_the_last(stores: StoreFactory)
         await first.append_context("s1", chat("x"), keep_last=0)
 
 
+def pauses(*seconds: float, turns: int = 1) -> PauseProfile:
+    recent = tuple(Pause(seconds=s, confident=s > 0.5) for s in seconds)
+    return PauseProfile(recent=recent, finished=tuple(p for p in recent if p.confident), turns=turns)
+
+
+async def test_pause_profile_is_kept_per_session_replaced_and_shared(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    await first.add_session(session("s1"))
+    await first.add_session(session("s2"))
+    assert await second.get_pause_profile("s1") is None  # nothing kept yet (or kept before there was any)
+
+    await first.set_pause_profile("s1", pauses(0.7, 0.2))
+    assert await second.get_pause_profile("s1") == pauses(0.7, 0.2)
+    assert await second.get_pause_profile("s2") is None
+    await second.set_pause_profile("s1", pauses(0.7, 0.2, 0.9, turns=2))
+    assert await first.get_pause_profile("s1") == pauses(0.7, 0.2, 0.9, turns=2)
+
+
+async def test_pause_profile_outlives_a_cleared_context(store: Store) -> None:
+    """A persona switch that drops the conversation is still the same person."""
+    await store.add_session(session("s1"))
+    await store.append_context("s1", chat("hello"), keep_last=10)
+    await store.set_pause_profile("s1", pauses(0.8))
+    await store.clear_context("s1")
+    assert await store.get_context("s1") == []
+    assert await store.get_pause_profile("s1") == pauses(0.8)
+
+
+async def test_pause_profile_lives_as_long_as_its_session(store: Store) -> None:
+    """Both sessions are a moment from the end of their retention; a turn extends one of them."""
+    for session_id in ("s-quiet", "s-talking"):
+        await store.add_session(session(session_id, expires_in_s=-RETENTION_S + 0.3))
+        await store.append_context(session_id, chat("hello"), keep_last=10)
+        await store.set_pause_profile(session_id, pauses(0.6))
+    await store.replace_session(session("s-talking"))  # extended by a full TTL
+
+    async def forgotten() -> bool:
+        return await store.get_pause_profile("s-quiet") is None
+
+    await eventually(forgotten)
+    assert await store.get_session("s-quiet") is None
+    assert await store.get_context("s-quiet") == []
+    assert await store.get_pause_profile("s-talking") == pauses(0.6)
+    assert [m.content for m in await store.get_context("s-talking")] == ["hello"]
+
+
 # Rate limits
 
 
@@ -449,7 +496,8 @@ async def test_memory_store_forgets_what_expired() -> None:
         await store.revoke_token(f"jti-{n}", now() + timedelta(seconds=0.01))
         await store.add_session(session(f"s-{n}", expires_in_s=0.01))
         await store.append_context(f"s-{n}", chat("hi"), keep_last=5)
-    expiring = (store._presence, store._revoked, store._sessions, store._contexts)
+        await store.set_pause_profile(f"s-{n}", pauses(0.4))
+    expiring = (store._presence, store._revoked, store._sessions, store._contexts, store._pauses)
 
     async def swept() -> bool:
         await store.hit("any", 60)  # a write, which sweeps
