@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from benchmarks.lib.machine import PACKAGES, VOICE_PACKAGES, Machine, describe_machine
+from benchmarks.lib.report import key_value_table, table
 from benchmarks.lib.server_process import ROOT
 
 if TYPE_CHECKING:
@@ -73,9 +74,10 @@ def write_report(out: Path, manifest: RunManifest, *, argv: list[str], table_fro
         "",
         "## Sections",
         "",
-        "| section | status | mode | run at (UTC) | seconds | JSON |",
-        "|---|---|---|---|---|---|",
-        *(_index_row(run) for run in runs),
+        *table(
+            ["section", "status", "mode", "run at (UTC)", "seconds", "JSON"],
+            (_index_cells(run) for run in runs),
+        ),
     ]
     for run in runs:
         pictures = [plot for plot in plots if out / run.json in plot.sources]
@@ -87,18 +89,21 @@ def write_report(out: Path, manifest: RunManifest, *, argv: list[str], table_fro
 
 def machine_lines(machine: Machine) -> list[str]:
     packages = ", ".join(f"{name} {version}" for name, version in machine.packages.items())
+    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
     return [
         "## Machine",
         "",
-        "| | |",
-        "|---|---|",
-        f"| CPU | {machine.cpu_model}, {machine.cores} cores |",
-        f"| memory | {_memory()} |",
-        f"| kernel | {machine.kernel} |",
-        f"| Python | {machine.python} |",
-        f"| commit | {machine.git_commit} |",
-        f"| packages | {packages} |",
-        f"| load average (1 / 5 / 15 min) at the end | {' / '.join(f'{v:.2f}' for v in os.getloadavg())} |",
+        *key_value_table(
+            [
+                ("CPU", f"{machine.cpu_model}, {machine.cores} cores"),
+                ("memory", _memory()),
+                ("kernel", machine.kernel),
+                ("Python", machine.python),
+                ("commit", machine.git_commit),
+                ("packages", packages),
+                ("load average (1 / 5 / 15 min) at the end", load),
+            ]
+        ),
     ]
 
 
@@ -108,15 +113,11 @@ def micro_table(path: Path) -> str:
     rows = []
     for bench in sorted(document.get("benchmarks", []), key=lambda b: b.get("fullname", b.get("name", ""))):
         s = bench.get("stats") or {}
-        rows.append(
-            f"| `{bench.get('name')}` | {_us(s.get('median'))} | {_us(s.get('iqr'))} | {_us(s.get('min'))} "
-            f"| {_us(s.get('max'))} | {s.get('rounds', '-')} |"
-        )
+        times = [_us(s.get(name)) for name in ("median", "iqr", "min", "max")]
+        rows.append([f"`{bench.get('name')}`", *times, s.get("rounds", "-")])
     return "\n".join(
         [
-            "| benchmark | median µs | IQR µs | min µs | max µs | rounds |",
-            "|---|---|---|---|---|---|",
-            *rows,
+            *table(["benchmark", "median µs", "IQR µs", "min µs", "max µs", "rounds"], rows),
             "",
             f"pytest-benchmark {document.get('version', '?')}; warm-up and calibration as it chose them. "
             "Full statistics in the JSON.",
@@ -170,12 +171,16 @@ def _failures(runs: list[SectionRun]) -> list[str]:
     return [f"> **FAILED: {names}.** Their figures below are missing or partial.", ""]
 
 
-def _index_row(run: SectionRun) -> str:
+def _index_cells(run: SectionRun) -> list[str]:
     status = "ok" if run.ok else "**FAILED**"
-    return (
-        f"| {run.title} | {status} | {run.mode} | {run.started_at:%Y-%m-%d %H:%M} | {run.seconds:g} "
-        f"| `{run.json}` |"
-    )
+    return [
+        run.title,
+        status,
+        run.mode,
+        f"{run.started_at:%Y-%m-%d %H:%M}",
+        f"{run.seconds:g}",
+        f"`{run.json}`",
+    ]
 
 
 def _tail(path: Path) -> list[str]:

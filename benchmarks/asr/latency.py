@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from audio_fixtures import SAMPLE_RATE, load_fixtures
+from benchmarks.lib.report import table
 from pipeline.engines.asr import AudioContext, WhisperRecognizer, default_whisper_model_dir
 
 LEAD_S = 0.3  # every fixture starts with 300 ms of silence
@@ -70,25 +71,37 @@ async def main() -> None:
     args = parser.parse_args()
     results = {context: await measure(context, args.runs) for context in ("fit", "full")}
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, {args.runs} runs each\n")
-    print("| speech | fit median | fit max | full median | full max |")
-    print("|---|---|---|---|---|")
-    for seconds in (1.0, 2.0, 4.0):
-        fit, full = results["fit"][seconds], results["full"][seconds]
-        print(
-            f"| {seconds:.0f} s | {statistics.median(fit):.0f} ms | {max(fit):.0f} ms "
-            f"| {statistics.median(full):.0f} ms | {max(full):.0f} ms |"
-        )
+    print(
+        "\n".join(table(["speech", "fit median", "fit max", "full median", "full max"], _by_length(results)))
+    )
     batched, alone = await measure_together(8, args.runs), await measure_together(1, args.runs)
     load = os.getloadavg()[0]
     print(f"\nTurns of 2 s submitted together (median of {args.runs}; load average {load:.2f})\n")
-    print("| turns | batched: last done | CPU per turn | one call each: last done | CPU per turn |")
-    print("|---|---|---|---|---|")
-    for count in TOGETHER:
-        (bw, bc), (aw, ac) = batched[count], alone[count]
-        print(
-            f"| {count} | {statistics.median(bw):.0f} ms | {statistics.median(bc):.0f} ms "
-            f"| {statistics.median(aw):.0f} ms | {statistics.median(ac):.0f} ms |"
-        )
+    header = ["turns", "batched: last done", "CPU per turn", "one call each: last done", "CPU per turn"]
+    print("\n".join(table(header, _together(batched, alone))))
+
+
+def _by_length(results: dict[AudioContext, dict[float, list[float]]]) -> list[list[object]]:
+    """Per length of speech: the median and worst inference time, fitted and full audio context."""
+    rows: list[list[object]] = []
+    for seconds in (1.0, 2.0, 4.0):
+        fit, full = results["fit"][seconds], results["full"][seconds]
+        times = _ms(statistics.median(fit), max(fit), statistics.median(full), max(full))
+        rows.append([f"{seconds:.0f} s", *times])
+    return rows
+
+
+def _together(
+    batched: dict[int, tuple[list[float], list[float]]], alone: dict[int, tuple[list[float], list[float]]]
+) -> list[list[object]]:
+    """Per count of turns submitted together: the time until the last is done and the CPU per turn."""
+    return [
+        [count, *_ms(*(statistics.median(v) for v in (*batched[count], *alone[count])))] for count in TOGETHER
+    ]
+
+
+def _ms(*values: float) -> list[str]:
+    return [f"{v:.0f} ms" for v in values]
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import msgspec
 from audio_fixtures import FIXTURES_DIR, SAMPLE_RATE, Fixture, ManifestEntry, load_fixtures, read_wav
 from benchmarks.lib.cpu import wait_until_quiet
 from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
+from benchmarks.lib.report import table
 from benchmarks.lib.stats import Summary, summarize
 from pipeline.engines import whisper_models
 from pipeline.engines.asr import WhisperRecognizer
@@ -111,19 +112,33 @@ async def measure(
     return load_s, results
 
 
-def table(report: Report) -> str:
-    lines = [
-        "| model | set | turns | mean WER | exact | inference p50 | p90 | max | load | model.bin |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report.results:
-        s = r.inference_ms
-        times = f"{s.p50:.0f} ms | {s.p90:.0f} ms | {s.max:.0f} ms" if s else "- | - | -"
-        lines.append(
-            f"| {r.model} | {r.fixture_set} | {r.turns} | {r.mean_wer:.3f} | {r.exact}/{r.turns} | {times} "
-            f"| {report.load_s[r.model]:.2f} s | {report.model_bin_mb[r.model]:.0f} MB |"
+def markdown(report: Report) -> str:
+    return "\n".join(
+        table(
+            [
+                "model",
+                "set",
+                "turns",
+                "mean WER",
+                "exact",
+                "inference p50",
+                "p90",
+                "max",
+                "load",
+                "model.bin",
+            ],
+            (_cells(report, r) for r in report.results),
         )
-    return "\n".join(lines)
+    )
+
+
+def _cells(report: Report, r: SetResult) -> list[object]:
+    s = r.inference_ms
+    times = [f"{s.p50:.0f} ms", f"{s.p90:.0f} ms", f"{s.max:.0f} ms"] if s else ["-", "-", "-"]
+    return [
+        *(r.model, r.fixture_set, r.turns, f"{r.mean_wer:.3f}", f"{r.exact}/{r.turns}", *times),
+        *(f"{report.load_s[r.model]:.2f} s", f"{report.model_bin_mb[r.model]:.0f} MB"),
+    ]
 
 
 async def main() -> None:
@@ -173,7 +188,7 @@ async def main() -> None:
         f"{report.machine.cores} cores ({report.machine.cpu_model}), {args.runs} passes, commit "
         f"{report.machine.git_commit}\n"
     )
-    print(table(report))
+    print(markdown(report))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from datetime import datetime
 import msgspec
 
 from benchmarks.lib.machine import Machine
-from benchmarks.lib.report import capacity_ratio, cpu_line, header_line
+from benchmarks.lib.report import capacity_ratio, cpu_line, header_line, table, title_lines
 from benchmarks.lib.stats import Tail, tail
 from benchmarks.lib.targets import TARGET_NAMES, CpuWindow
 from benchmarks.voice.report import STAGES
@@ -134,13 +134,10 @@ def capacity_comparison(ours: ConversationReport, pipecat: ConversationReport) -
 
 
 def markdown(report: ConversationReport) -> str:
+    title = "Simultaneous conversations" + ("" if report.target == "ours" else f": {report.target}")
+    header = header_line(report.machine, report.generated_at, report.server)
     lines = [
-        "## Simultaneous conversations" + ("" if report.target == "ours" else f": {report.target}"),
-        "",
-        f"`{report.command}`",
-        "",
-        header_line(report.machine, report.generated_at, report.server),
-        "",
+        *title_lines(title, report.command, header),
         f"At each level N devices ({TARGET_NAMES.get(report.target, report.target)}) start every turn "
         "together: "
         f"{len(report.files)} files x {report.repetitions} repetition(s) per device, the first "
@@ -150,10 +147,13 @@ def markdown(report: ConversationReport) -> str:
         "",
         f"**Answer: {report.answer}.**",
         "",
-        "| conversations | turns (warm-up) | p50 | p90 | p95 | p99 | max | server CPU % | other CPU % "
-        "| late frames | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *(_row(level) for level in report.levels),
+        *table(
+            [
+                *("conversations", "turns (warm-up)", "p50", "p90", "p95", "p99", "max"),
+                *("server CPU %", "other CPU %", "late frames", "verdict"),
+            ],
+            (_cells(level) for level in report.levels),
+        ),
         "",
         _stages_table(report.levels),
         "",
@@ -164,34 +164,41 @@ def markdown(report: ConversationReport) -> str:
     return "\n".join(lines)
 
 
-def _row(level: Level) -> str:
+def _cells(level: Level) -> list[object]:
     s = level.voice_to_voice_ms
-    figures = f"{s.p50:g} | {s.p90:g} | {s.p95:g} | {s.p99:g} | {s.max:g}" if s else "- | - | - | - | -"
+    figures = [f"{s.p50:g}", f"{s.p90:g}", f"{s.p95:g}", f"{s.p99:g}", f"{s.max:g}"] if s else ["-"] * 5
     verdict = level.verdict if level.within_limit else f"**{level.verdict}**"
     cpu = level.cpu
-    return (
-        f"| {level.conversations} | {level.measured_turns} ({level.warmup_turns}) | {figures} "
-        f"| {_pct(cpu.server_pct if cpu else None)} | {_pct(cpu.other_pct if cpu else None)} "
-        f"| {level.client_late_frames} "
-        f"| {verdict} |"
-    )
+    return [
+        level.conversations,
+        f"{level.measured_turns} ({level.warmup_turns})",
+        *figures,
+        _pct(cpu.server_pct if cpu else None),
+        _pct(cpu.other_pct if cpu else None),
+        level.client_late_frames,
+        verdict,
+    ]
 
 
 def _stages_table(levels: list[Level]) -> str:
-    header = "| conversations | " + " | ".join(STAGES) + " |"
-    rule = "|---|" + "---|" * len(STAGES)
     rows = [
-        f"| {level.conversations} | "
-        + " | ".join(
-            f"{level.server_stages_p50_ms[s]:g}" if s in level.server_stages_p50_ms else "-" for s in STAGES
-        )
-        + " |"
+        [level.conversations, *(_stage(level, stage) for stage in STAGES)]
         for level in levels
         if level.server_stages_p50_ms
     ]
     if not rows:
         return "No per-stage breakdown: the server sent none (the stock pipecat bot gives none)."
-    return "\n".join(["Server stages, median ms from the speech end its VAD found:", "", header, rule, *rows])
+    return "\n".join(
+        [
+            "Server stages, median ms from the speech end its VAD found:",
+            "",
+            *table(["conversations", *STAGES], rows),
+        ]
+    )
+
+
+def _stage(level: Level, stage: str) -> str:
+    return f"{level.server_stages_p50_ms[stage]:g}" if stage in level.server_stages_p50_ms else "-"
 
 
 def _cpu(level: Level) -> str:

@@ -16,7 +16,7 @@ import msgspec
 from benchmarks.idle.fleet import Window
 from benchmarks.lib.device import CONNECT_TIMEOUT_S
 from benchmarks.lib.machine import Machine
-from benchmarks.lib.report import capacity_ratio, header_line
+from benchmarks.lib.report import capacity_ratio, header_line, table, title_lines
 from benchmarks.lib.stats import Summary, summarize
 from benchmarks.lib.targets import CpuWindow, TargetKind
 
@@ -247,13 +247,9 @@ def markdown(report: IdleReport) -> str:
     if report.target == "pipecat":
         return _pipecat_markdown(report)
     speech = report.speech
+    header = header_line(report.machine, report.generated_at, "started by the benchmark")
     lines = [
-        "## Device capacity: speech" if speech else "## Idle capacity",
-        "",
-        f"`{report.command}`",
-        "",
-        header_line(report.machine, report.generated_at, "started by the benchmark"),
-        "",
+        *title_lines("Device capacity: speech" if speech else "Idle capacity", report.command, header),
         f"Devices stream {report.audio} in 20 ms binary frames, in real time, from one client process; "
         f"{report.pinning}. Each step settles {report.settle_s:g} s (not measured: the warm-up), then is "
         f"measured for {report.duration_s} s. A heartbeat per device every {report.heartbeat_every_s:g} s; "
@@ -266,12 +262,15 @@ def markdown(report: IdleReport) -> str:
         + " "
         + CLIENT_LATENESS_RULE,
         "",
-        "| devices | server CPU (% of a core) | CPU per device | RSS (MB) | RSS per device (KB) "
-        "| heartbeat RTT p50 / p99 / max (ms) | answered "
-        + ("| replies | reply p50 / p90 / max (ms) " if speech else "")
-        + "| client CPU % | other CPU % | client max late (ms) | verdict |",
-        "|---|---|---|---|---|---|---|" + ("---|---|" if speech else "") + "---|---|---|---|",
-        *(_row(step, speech=speech) for step in report.steps),
+        *table(
+            [
+                *("devices", "server CPU (% of a core)", "CPU per device", "RSS (MB)", "RSS per device (KB)"),
+                *("heartbeat RTT p50 / p99 / max (ms)", "answered"),
+                *(("replies", "reply p50 / p90 / max (ms)") if speech else ()),
+                *("client CPU %", "other CPU %", "client max late (ms)", "verdict"),
+            ],
+            (_cells(step, speech=speech) for step in report.steps),
+        ),
         "",
         _capacity_line(report),
         "",
@@ -298,35 +297,32 @@ def _capacity_line(report: IdleReport) -> str:
     )
 
 
-def _row(step: Step, *, speech: bool) -> str:
+def _cells(step: Step, *, speech: bool) -> list[object]:
     rtt = step.heartbeat_rtt_ms
     rtts = f"{rtt.p50:g} / {rtt.p99:g} / {rtt.max:g}" if rtt else "-"
     per_device = f"{step.rss_per_device_kb:g}" if step.rss_per_device_kb is not None else "-"
     cpu_each = f"{step.server_cpu_per_device_pct:g}" if step.server_cpu_per_device_pct is not None else "-"
     cpu = step.cpu
-    replies = ""
+    replies: list[str] = []
     if speech:
         reply = step.reply_ms
         times = f"{reply.p50:g} / {reply.p90:g} / {reply.max:g}" if reply else "-"
-        replies = f"| {step.replies}/{step.utterances} | {times} "
-    return (
-        f"| {step.devices} | {cpu.server_pct} | {cpu_each} | {step.rss_mb:g} | {per_device} | {rtts} "
-        f"| {step.heartbeats_answered}/{step.heartbeats_sent} {replies}| {cpu.client_pct:g} "
-        f"| {cpu.other_pct} | {step.client_max_lateness_ms:g} | {step.verdict} |"
-    )
+        replies = [f"{step.replies}/{step.utterances}", times]
+    return [
+        *(step.devices, cpu.server_pct, cpu_each, f"{step.rss_mb:g}", per_device, rtts),
+        f"{step.heartbeats_answered}/{step.heartbeats_sent}",
+        *replies,
+        *(f"{cpu.client_pct:g}", cpu.other_pct, f"{step.client_max_lateness_ms:g}", step.verdict),
+    ]
 
 
 def _pipecat_markdown(report: IdleReport) -> str:
     timeout = report.reply_timeout_s or 0
+    header = header_line(
+        report.machine, report.generated_at, "stock pipecat reference bot, started by the benchmark"
+    )
     lines = [
-        "## Device capacity: silence, stock pipecat",
-        "",
-        f"`{report.command}`",
-        "",
-        header_line(
-            report.machine, report.generated_at, "stock pipecat reference bot, started by the benchmark"
-        ),
-        "",
+        *title_lines("Device capacity: silence, stock pipecat", report.command, header),
         "The server is the stock pipecat reference bot (`benchmarks.reference`: one pipeline per "
         "connection, each with its own Whisper, Piper, Silero VAD and Smart Turn, loaded as it connects). "
         "Devices stream "
@@ -347,11 +343,26 @@ def _pipecat_markdown(report: IdleReport) -> str:
             else ""
         ),
         "",
-        "| devices | connect (s) | slowest connect (s) | server CPU (% of a core) | CPU per device "
-        "| RSS (MB) | RSS per device (MB) | probe voice-to-voice (ms) | client CPU % | other CPU % "
-        "| client max late (ms) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *(_pipecat_row(step) for step in report.steps),
+        *table(
+            [
+                *(
+                    "devices",
+                    "connect (s)",
+                    "slowest connect (s)",
+                    "server CPU (% of a core)",
+                    "CPU per device",
+                ),
+                *(
+                    "RSS (MB)",
+                    "RSS per device (MB)",
+                    "probe voice-to-voice (ms)",
+                    "client CPU %",
+                    "other CPU %",
+                ),
+                *("client max late (ms)", "verdict"),
+            ],
+            (_pipecat_cells(step) for step in report.steps),
+        ),
         "",
         _capacity_line(report),
         "",
@@ -366,7 +377,7 @@ def _pipecat_markdown(report: IdleReport) -> str:
     return "\n".join(lines)
 
 
-def _pipecat_row(step: Step) -> str:
+def _pipecat_cells(step: Step) -> list[object]:
     per_device = f"{step.rss_per_device_kb / 1024:.1f}" if step.rss_per_device_kb is not None else "-"
     cpu_each = f"{step.server_cpu_per_device_pct:g}" if step.server_cpu_per_device_pct is not None else "-"
     probe = step.probe
@@ -375,11 +386,11 @@ def _pipecat_row(step: Step) -> str:
         probe_ms = f"{probe.voice_to_voice_ms:g}" + (" (cut early)" if probe.cut_early else "")
     slowest = f"{step.slowest_connect_s:g}" if step.slowest_connect_s is not None else "-"
     cpu = step.cpu
-    return (
-        f"| {step.devices} | {step.connect_s:g} | {slowest} | {cpu.server_pct} | {cpu_each} "
-        f"| {step.rss_mb:g} | {per_device} | {probe_ms} | {cpu.client_pct:g} | {cpu.other_pct} "
-        f"| {step.client_max_lateness_ms:g} | {step.verdict} |"
-    )
+    return [
+        *(step.devices, f"{step.connect_s:g}", slowest, cpu.server_pct, cpu_each, f"{step.rss_mb:g}"),
+        *(per_device, probe_ms, f"{cpu.client_pct:g}", cpu.other_pct, f"{step.client_max_lateness_ms:g}"),
+        step.verdict,
+    ]
 
 
 def capacity_comparison(ours: IdleReport, pipecat: IdleReport) -> list[str]:

@@ -1,7 +1,8 @@
-"""The one Markdown renderer every benchmark's report uses: tables, percentile cells, shares.
+"""The one Markdown renderer every benchmark's report uses: title block, tables, percentile cells, the
+machine, CPU and capacity lines.
 
-A table is a header, a rule and rows, each line `| cell | cell |`; a report is a list of lines joined
-by newlines. Cells are given as text, so each report keeps its own number formats.
+A report is a list of lines joined by newlines; a table is a header, a rule and rows, each line
+`| cell | cell |`. Cells are given as text, so each report keeps its own number formats.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from benchmarks.lib.machine import Machine
+from benchmarks.lib.stats import Summary
 from benchmarks.lib.targets import CpuWindow
 
 Align = str
@@ -22,6 +24,28 @@ def table(
     """The lines of a Markdown table: `header`, its rule (`align`, `---` per column by default), `rows`."""
     rule = list(align) or ["---"] * len(header)
     return [_line(header), "|" + "|".join(rule) + "|", *(_line(r) for r in rows)]
+
+
+def key_value_table(pairs: Iterable[tuple[str, object]]) -> list[str]:
+    """The lines of a two-column table with no header: a name and its value per row."""
+    return ["| | |", "|---|---|", *(_line(pair) for pair in pairs)]
+
+
+SUMMARY_HEADER = ["n", "p50", "p90", "p99", "min", "max"]
+"""The columns of `summary_cells`."""
+
+
+def summary_cells(summary: Summary | None) -> list[str]:
+    """A `Summary` as table cells: n, p50, p90, p99, min, max (`0` and dashes when there are no samples)."""
+    if summary is None:
+        return ["0", "-", "-", "-", "-", "-"]
+    s = summary
+    return [str(s.n), f"{s.p50:g}", f"{s.p90:g}", f"{s.p99:g}", f"{s.min:g}", f"{s.max:g}"]
+
+
+def title_lines(title: str, command: str, header: str) -> list[str]:
+    """A report's opening: its `## title`, the command that produced it, and `header` (see `header_line`)."""
+    return [f"## {title}", "", f"`{command}`", "", header, ""]
 
 
 def pct(part: int, whole: int) -> str:

@@ -38,17 +38,6 @@ def summarize(values: Sequence[float]) -> Summary | None:
     )
 
 
-def row(summary: Summary | None) -> str:
-    """A Markdown table row's cells: n | p50 | p90 | p99 | min | max."""
-    if summary is None:
-        return "0 | - | - | - | - | -"
-    s = summary
-    return f"{s.n} | {s.p50:g} | {s.p90:g} | {s.p99:g} | {s.min:g} | {s.max:g}"
-
-
-ROW_HEADER = "n | p50 | p90 | p99 | min | max"
-
-
 def _round(value: float) -> float:
     return round(float(value), 1)
 

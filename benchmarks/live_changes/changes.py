@@ -35,7 +35,8 @@ import msgspec
 from benchmarks.lib.cli import command_line, ms, write_json
 from benchmarks.lib.device import DeviceError, DeviceSocket, of_type, operator_client, register_device
 from benchmarks.lib.progress import Progress
-from benchmarks.lib.stats import ROW_HEADER, Summary, row, summarize
+from benchmarks.lib.report import SUMMARY_HEADER, summary_cells, table
+from benchmarks.lib.stats import Summary, summarize
 from benchmarks.lib.targets import add_target_arguments, voice_target, wait_quiet
 
 WAIT_S = 120.0
@@ -139,19 +140,21 @@ def markdown(report: Report) -> str:
         "",
         f"`{report.command}` — {report.server}; {report.rounds} rounds after {report.warmup} warm-up.",
         "",
-        f"| client figure (ms) | {ROW_HEADER} |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    lines += [f"| {name} | {row(summary)} |" for name, summary in report.client_ms.items()]
-    lines += [
+        *table(
+            ["client figure (ms)", *SUMMARY_HEADER],
+            ([name, *summary_cells(summary)] for name, summary in report.client_ms.items()),
+        ),
         "",
         "Server: change reaching the live session → applied (ms, every change of the run, warm-up included):",
         "",
-        "| change | n | p50 | p90 | p99 |",
-        "|---|---|---|---|---|",
+        *table(
+            ["change", "n", "p50", "p90", "p99"],
+            (
+                [kind, s["count"], f"{s['p50_ms']:g}", f"{s['p90_ms']:g}", f"{s['p99_ms']:g}"]
+                for kind, s in sorted(report.server_ms.items())
+            ),
+        ),
     ]
-    for kind, s in sorted(report.server_ms.items()):
-        lines.append(f"| {kind} | {s['count']} | {s['p50_ms']:g} | {s['p90_ms']:g} | {s['p99_ms']:g} |")
     return "\n".join(lines)
 
 

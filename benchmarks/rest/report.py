@@ -9,6 +9,7 @@ import msgspec
 
 from benchmarks.lib.cpu import CpuUsage
 from benchmarks.lib.machine import Machine
+from benchmarks.lib.report import table
 from benchmarks.rest.wrk import Errors, WrkRun
 
 TARGET_ENDPOINT = "state"
@@ -144,10 +145,14 @@ def markdown(report: Report) -> str:
         f"Load: wrk -t{report.threads} -c{report.connections}, {report.warmup_s} s warm-up (excluded), "
         f"then {_measured(report)}; {report.pinning}; auth: {report.auth}.",
         "",
-        "| backend | endpoint | req/s | p50 ms | p90 ms | p99 ms | errors "
-        "| CPU % server / wrk / redis / other |",
-        "|---|---|---:|---:|---:|---:|---|---|",
-        *(_row(run) for run in report.runs),
+        *table(
+            [
+                *("backend", "endpoint", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors"),
+                "CPU % server / wrk / redis / other",
+            ],
+            (_cells(run) for run in report.runs),
+            align=["---", "---", "---:", "---:", "---:", "---:", "---", "---"],
+        ),
         "",
         f"Target ({report.target}): {verdict}",
     ]
@@ -170,7 +175,7 @@ def _measured(report: Report) -> str:
     return text
 
 
-def _row(run: RunResult) -> str:
+def _cells(run: RunResult) -> list[str]:
     endpoint = f"`{run.method} {run.path.replace('{device_id}', '{id}')}`"
     cpu = run.measured.cpu if run.measured is not None else None
     load = "-"
@@ -181,12 +186,12 @@ def _row(run: RunResult) -> str:
     m = run.measured
     if not run.ok or m is None:
         reason = (run.failure or "no measurement").splitlines()[0].replace("|", "\\|")
-        return f"| {run.backend} | {endpoint} | **FAILED** | | | | {reason} | {load} |"
+        return [run.backend, endpoint, "**FAILED**", "", "", "", reason, load]
     lat = m.latency_ms
-    return (
-        f"| {run.backend} | {endpoint} | {m.requests_per_s:,.0f} | {lat.p50:.2f} | {lat.p90:.2f} "
-        f"| {lat.p99:.2f} | 0 | {load} |"
-    )
+    return [
+        *(run.backend, endpoint, f"{m.requests_per_s:,.0f}"),
+        *(f"{lat.p50:.2f}", f"{lat.p90:.2f}", f"{lat.p99:.2f}", "0", load),
+    ]
 
 
 def _pct(value: float | None) -> str:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import msgspec
 
 from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
-from benchmarks.lib.report import cpu_line, header_line
+from benchmarks.lib.report import SUMMARY_HEADER, cpu_line, header_line, summary_cells, table, title_lines
 from benchmarks.lib.server_process import ROOT
-from benchmarks.lib.stats import ROW_HEADER, Summary, row, summarize
+from benchmarks.lib.stats import Summary, summarize
 from benchmarks.lib.targets import CpuWindow
 
 MEASURES = {
@@ -93,21 +93,18 @@ def build_report(
 
 def markdown(report: SwitchReport) -> str:
     state = "each while the old persona was speaking" if report.during_reply else "listening, mic streaming"
+    header = header_line(report.machine, report.generated_at, report.server)
     return "\n".join(
         [
-            "## Persona switch",
-            "",
-            f"`{report.command}`",
-            "",
-            header_line(report.machine, report.generated_at, report.server),
-            "",
+            *title_lines("Persona switch", report.command, header),
             f"{report.measured_switches} switches between {' and '.join(report.personas)} on one live "
             f"device ({state}); {report.warmup_switches} warm-up switches excluded. Client times run from "
             "the moment the POST was sent.",
             "",
-            f"| ms | {ROW_HEADER} |",
-            "|---|---|---|---|---|---|---|",
-            *(f"| {MEASURES[name]} | {row(s)} |" for name, s in report.client_ms.items()),
+            *table(
+                ["ms", *SUMMARY_HEADER],
+                ([MEASURES[name], *summary_cells(s)] for name, s in report.client_ms.items()),
+            ),
             "",
             _swaps_line(report.in_graph_swaps_ms),
             "",

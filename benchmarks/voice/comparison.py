@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import msgspec
 
-from benchmarks.lib.report import cpu_line, header_line
+from benchmarks.lib.report import cpu_line, header_line, table, title_lines
 from benchmarks.lib.stats import Summary
-from benchmarks.voice.report import PARTS_HEADER, HarnessReport, part_row
+from benchmarks.voice.report import PARTS_HEADER, HarnessReport, part_cells
 from benchmarks.voice.report import markdown as report_markdown
 
 RATIO_NOTE = (
@@ -75,20 +75,19 @@ def side_by_side(ours: HarnessReport, pipecat: HarnessReport) -> SideBySide:
 
 def markdown(both: SideBySide) -> str:
     c = both.comparison
+    header = header_line(both.ours.machine, both.ours.generated_at, "both, one after the other")
     lines = [
-        "## Voice-to-voice: this server and stock pipecat",
-        "",
-        f"`{both.ours.command}`",
-        "",
-        header_line(both.ours.machine, both.ours.generated_at, "both, one after the other"),
-        "",
+        *title_lines("Voice-to-voice: this server and stock pipecat", both.ours.command, header),
         f"{both.ours.measured_turns} measured turns on each, {c.concurrency} device(s) talking at once.",
         "",
-        "| ms, end of speech → first reply audio | this server | stock pipecat | ratio |",
-        "|---|---|---|---|",
-        f"| **p50** | {_cells(c.voice_to_voice_p50)} |",
-        f"| p90 | {_cells(c.voice_to_voice_p90)} |",
-        *(f"| {clip.clip} (p50) | {_cells(clip.p50)} |" for clip in c.per_clip_p50),
+        *table(
+            ["ms, end of speech → first reply audio", "this server", "stock pipecat", "ratio"],
+            [
+                ["**p50**", *_cells(c.voice_to_voice_p50)],
+                ["p90", *_cells(c.voice_to_voice_p90)],
+                *([f"{clip.clip} (p50)", *_cells(clip.p50)] for clip in c.per_clip_p50),
+            ],
+        ),
         "",
         *_parts(both),
         f"This server: {cpu_line(both.ours.cpu)}",
@@ -109,20 +108,21 @@ def _parts(both: SideBySide) -> list[str]:
     if not both.ours.parts:
         return []
     theirs = {p.part: p for p in both.pipecat.parts}
-    rows = [PARTS_HEADER, "|---|---|---|---|---|---|---|---|---|"]
+    rows = []
     for part in both.ours.parts:
-        rows.append(part_row(part, "this server, "))
+        rows.append(part_cells(part, "this server, "))
         if part.part in theirs:
-            rows.append(part_row(theirs[part.part], "stock pipecat, "))
-    return [*rows, ""]
+            rows.append(part_cells(theirs[part.part], "stock pipecat, "))
+    return [*table(PARTS_HEADER, rows), ""]
 
 
-def _cells(r: Ratio | None) -> str:
+def _cells(r: Ratio | None) -> list[str]:
+    """This server's figure, stock pipecat's, and the ratio."""
     if r is None:
-        return "- | - | -"
+        return ["-", "-", "-"]
     if r.ratio is None:
-        return f"{r.ours_ms:g} | {r.pipecat_ms:g} (cut early) | -"
-    return f"{r.ours_ms:g} | {r.pipecat_ms:g} | {r.ratio:.2f}"
+        return [f"{r.ours_ms:g}", f"{r.pipecat_ms:g} (cut early)", "-"]
+    return [f"{r.ours_ms:g}", f"{r.pipecat_ms:g}", f"{r.ratio:.2f}"]
 
 
 def _p(summary: Summary | None, name: str) -> float | None:

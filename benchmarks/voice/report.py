@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from benchmarks.lib.machine import Machine
-from benchmarks.lib.report import cpu_line, header_line
-from benchmarks.lib.stats import ROW_HEADER, Summary, row, summarize
+from benchmarks.lib.report import (
+    SUMMARY_HEADER,
+    cpu_line,
+    header_line,
+    pct,
+    summary_cells,
+    table,
+    title_lines,
+)
+from benchmarks.lib.stats import Summary, summarize
 from benchmarks.lib.targets import CpuWindow
 from benchmarks.voice.turn import TurnResult
 
@@ -205,27 +213,27 @@ def _warnings(measured: list[TurnResult], late_frames: int, cpu: CpuWindow) -> l
 
 
 def markdown(report: HarnessReport) -> str:
+    header = header_line(report.machine, report.generated_at, report.server)
     lines = [
-        f"## {TITLES.get(report.target, 'Voice-to-voice')}",
-        "",
-        f"`{report.command}`",
-        "",
-        header_line(report.machine, report.generated_at, report.server),
-        "",
+        *title_lines(TITLES.get(report.target, "Voice-to-voice"), report.command, header),
         f"{report.measured_turns} measured turns: {len(report.files)} files x {report.repetitions} "
         f"repetitions x {report.concurrency} device(s) talking at once; the first "
         f"{report.warmup_turns_per_device} turn(s) of each device excluded as warm-up. "
         f"Persona: {report.persona or 'the default'}.",
         "",
-        f"| ms from the end of speech to | {ROW_HEADER} |",
-        "|---|---|---|---|---|---|---|",
-        f"| **first reply audio received** (client) | {row(report.voice_to_voice_ms)} |",
-        *(f"| {stage} (server) | {row(s)} |" for stage, s in report.server_stages_ms.items()),
+        *table(
+            ["ms from the end of speech to", *SUMMARY_HEADER],
+            [
+                ["**first reply audio received** (client)", *summary_cells(report.voice_to_voice_ms)],
+                *([f"{stage} (server)", *summary_cells(s)] for stage, s in report.server_stages_ms.items()),
+            ],
+        ),
         "",
         *parts_table(report.parts),
-        "| clip | n | voice-to-voice p50 | max | WER (median) | transcript |",
-        "|---|---|---|---|---|---|",
-        *(_clip_row(c) for c in report.per_clip),
+        *table(
+            ["clip", "n", "voice-to-voice p50", "max", "WER (median)", "transcript"],
+            (_clip_cells(c) for c in report.per_clip),
+        ),
         "",
         cpu_line(report.cpu),
         "",
@@ -234,35 +242,41 @@ def markdown(report: HarnessReport) -> str:
     return "\n".join(lines)
 
 
-PARTS_HEADER = (
-    "| clips | turns | talked over | reply audio sent mid-turn, s (p50 / max) | double answers "
-    "| v2v p50 | p90 | p99 | max |"
-)
+PARTS_HEADER = [
+    *("clips", "turns", "talked over", "reply audio sent mid-turn, s (p50 / max)", "double answers"),
+    *("v2v p50", "p90", "p99", "max"),
+]
 
 
 def parts_table(parts: list[PartSummary], label: str = "") -> list[str]:
-    """Rows of what people notice per set of clips (a header first; none without parts)."""
+    """What people notice per set of clips, as a table and a blank line (nothing without parts)."""
     if not parts:
         return []
-    return [PARTS_HEADER, "|---|---|---|---|---|---|---|---|---|", *(part_row(p, label) for p in parts), ""]
+    return [*table(PARTS_HEADER, (part_cells(p, label) for p in parts)), ""]
 
 
-def part_row(p: PartSummary, label: str = "") -> str:
+def part_cells(p: PartSummary, label: str = "") -> list[str]:
     v, heard = p.voice_to_voice_ms, p.talk_over_s
-    pct = f" ({100 * p.talked_over / p.turns:.0f} %)" if p.turns else ""
+    share = f" ({pct(p.talked_over, p.turns)})" if p.turns else ""
     over = f"{heard.p50:g} / {heard.max:g}" if heard else "-"
     ran_on = p.unanswered_after_end - p.no_reply
     late = f" ({ran_on} only before the end)" if ran_on else ""
     late += f" ({p.no_reply} no reply)" if p.no_reply else ""
-    times = f"{v.p50:g} | {v.p90:g} | {v.p99:g} | {v.max:g}" if v else "- | - | - | -"
-    doubles = f"{p.double_answers}{late}"
-    return f"| {label}{p.part} | {p.turns} | {p.talked_over}{pct} | {over} | {doubles} | {times} |"
+    times = [f"{v.p50:g}", f"{v.p90:g}", f"{v.p99:g}", f"{v.max:g}"] if v else ["-"] * 4
+    return [
+        f"{label}{p.part}",
+        str(p.turns),
+        f"{p.talked_over}{share}",
+        over,
+        f"{p.double_answers}{late}",
+        *times,
+    ]
 
 
-def _clip_row(clip: ClipSummary) -> str:
+def _clip_cells(clip: ClipSummary) -> list[object]:
     s = clip.voice_to_voice_ms
     n, p50, worst = (s.n, f"{s.p50:g}", f"{s.max:g}") if s else (0, "-", "-")
     wer = f"{clip.wer_median:.2f}" if clip.wer_median is not None else "-"
     heard = " / ".join(f"“{t}”" for t in clip.transcripts[:2])
     split = f" ({clip.split_turns} split)" if clip.split_turns else ""
-    return f"| {clip.clip} | {n} | {p50} | {worst} | {wer}{split} | {heard} |"
+    return [clip.clip, n, p50, worst, f"{wer}{split}", heard]

@@ -10,7 +10,7 @@ def test_the_ratio_is_this_servers_time_over_stock_pipecats() -> None:
 
     assert r is not None
     assert r.ratio == 0.434
-    assert _cells(r) == "391.1 | 901 | 0.43"
+    assert _cells(r) == ["391.1", "901", "0.43"]
 
 
 def test_a_turn_stock_pipecat_answered_before_the_speech_ended_keeps_both_figures_but_no_ratio() -> None:
@@ -18,9 +18,9 @@ def test_a_turn_stock_pipecat_answered_before_the_speech_ended_keeps_both_figure
 
     assert r is not None
     assert r.ratio is None
-    assert _cells(r) == "363.3 | -975.7 (cut early) | -"
+    assert _cells(r) == ["363.3", "-975.7 (cut early)", "-"]
 
 
 def test_a_figure_missing_on_either_side_gives_no_row_values() -> None:
     assert ratio(None, 900.0) is None
-    assert _cells(ratio(400.0, None)) == "- | - | -"
+    assert _cells(ratio(400.0, None)) == ["-", "-", "-"]
