@@ -17,6 +17,7 @@ import msgspec
 
 from pipeline.audio import wav_bytes
 from pipeline.graph.events import LedState
+from pipeline.graph.pauses import PauseProfile
 from pipeline.graph.timeline import TurnTimeline
 from pipeline.llm import ChatMessage
 from server.live.held import HeldSession
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LearnedPauses = Callable[[], PauseProfile | None]
+"""What the graph learned of the speaker's pauses, if its persona keeps it (``learning``); else None."""
+
 
 class DeviceVoice:
     """The `SessionListener` of one device's graph."""
@@ -52,10 +56,13 @@ class DeviceVoice:
         device_id: str,
         base_url: str,
         on_replying: Callable[[], Awaitable[None]] | None = None,
+        learned_pauses: LearnedPauses | None = None,
     ) -> None:
         """`base_url`: the server's address as the device reaches it, for absolute audio URLs;
-        `on_replying` is awaited whenever `replying` changes."""
+        `on_replying` is awaited whenever `replying` changes; `learned_pauses` is kept with the
+        session after each spoken turn."""
         self._services = services
+        self._learned_pauses = learned_pauses
         self._base_url = base_url.rstrip("/")
         self._connection = connection
         self._device_id = device_id
@@ -135,6 +142,16 @@ class DeviceVoice:
         self.held.set(session.session_id)
         return session
 
+    async def _keep_pauses(self, session_id: str) -> None:
+        """After a spoken turn, what was learned of the speaker's pauses goes with their session.
+
+        The graph's model is the held session's (a turn cut by a change of session finishes
+        before the change), so it is kept with the same session as the turn.
+        """
+        profile = self._learned_pauses() if self._learned_pauses is not None else None
+        if profile is not None:
+            await self._services.store.set_pause_profile(session_id, profile)
+
     async def on_stop_playback(self) -> None:
         self._connection.send(StopPlayback())
         await self.set_replying(False)
@@ -159,6 +176,8 @@ class DeviceVoice:
         if spoken_text:
             messages.append(ChatMessage(role="assistant", content=spoken_text))
         await services.store.append_context(session.session_id, messages, services.settings.context_keep_last)
+        if timeline is not None and timeline.speech_end is not None:
+            await self._keep_pauses(session.session_id)
         if session.status == "active" and session.expires_at > utcnow():  # an ended one is not revived
             await services.sessions.extend(session)
         await services.store.update_runtime(self._device_id, last_activity=utcnow())

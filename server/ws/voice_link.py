@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.audio import AudioFormatError, check_rate, pcm16_from_base64, pcm16_from_bytes
 from pipeline.graph.listen import TurnParams
+from pipeline.graph.pauses import PauseProfile
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import VoiceSession
 from server.errors import ValidationFailed
@@ -52,6 +53,7 @@ class VoiceLink:
             device_id=device_id,
             base_url=base_url,
             on_replying=on_replying,
+            learned_pauses=self._learned_pauses,
         )
         self._session: VoiceSession | None = None
         self._held = self._listener.held
@@ -78,6 +80,7 @@ class VoiceLink:
             binding=binding,
             listener=self._listener,
             history=await services.store.get_context(session.session_id),
+            pause_profile=await self._kept_pauses(session.session_id, binding),
             keep_last=settings.context_keep_last,
             lead_s=settings.output_lead_ms / 1000,
             turn_params=TurnParams(
@@ -160,7 +163,8 @@ class VoiceLink:
             await self.session.cut()
             binding = self._binding_for(session)
             self._listener.persona_id = binding.persona_id
-            self.session.hold(binding, await self._services.store.get_context(session.session_id))
+            history = await self._services.store.get_context(session.session_id)
+            self.session.hold(binding, history, await self._kept_pauses(session.session_id, binding))
             self._held.set(session.session_id)
             await self._listening_again()
             if line:
@@ -205,6 +209,20 @@ class VoiceLink:
             self._services.latency.record_swap(elapsed_s * 1000)
             if not event.transition_message:
                 await self._listening_again()
+
+    async def _kept_pauses(self, session_id: str, binding: PersonaBinding) -> PauseProfile | None:
+        """What a `learning` persona kept of the session's speaker's pauses; None for other personas,
+        which learn (if at all) only while the graph holds the session."""
+        if binding.adaptation_mode != "learning":
+            return None
+        return await self._services.store.get_pause_profile(session_id)
+
+    def _learned_pauses(self) -> PauseProfile | None:
+        """What the graph learned of the held session's speaker, to keep with it (`learning` only)."""
+        session = self._session
+        if session is None or session.binding.adaptation_mode != "learning":
+            return None
+        return session.pause_profile
 
     def _binding_for(self, session: SessionRecord) -> PersonaBinding:
         # A session may name a persona no longer in the library (its file was removed): use the default.
