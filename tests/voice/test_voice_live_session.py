@@ -17,15 +17,19 @@ from typing import Any
 import httpx
 import pytest
 
+from audio_fixtures import load_fixtures
 from server.live.session import ARRIVAL_LINE, departure_line
+from server.state.redis import RedisStore
 from tests.fakes.anthropic_server import FakeAnthropic, fake_anthropic
 from tests.server.conftest import register
 from tests.server.helpers import poll
 from tests.support.live_server import LiveServer
 from tests.voice.conftest import (
     REPLY_WAIT_S,
+    Microphone,
     Received,
     VoiceDevice,
+    converse,
     of_type,
     operator_http,
     voice_server_with,
@@ -427,3 +431,43 @@ async def test_a_handoff_to_an_offline_device_waits_for_it(
         ("assistant", llm.reply_text),
         ("user", "And what happened next?"),
     ]
+
+
+async def test_a_learning_persona_keeps_the_residents_pauses_with_the_session_across_a_handoff(
+    anthropic_api: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> None:
+    """Rose (memory_keeper) learns: the 700 ms pause inside the bedroom's spoken turn is kept with the
+    session (read here from the server's Redis), and after a handoff the kitchen's graph goes on
+    from it, so the kitchen's next turn keeps it with the session again."""
+    anthropic_api.requests.clear()
+    anthropic_api.reply_text = "Go on."
+    fixtures = {fixture.name: fixture for fixture in load_fixtures()}
+    prefix = f"t{secrets.token_hex(4)}:"
+    store = RedisStore.from_url(redis_url, key_prefix=prefix)
+    settings = {**answered_by(anthropic_api), "redis_url": redis_url, "redis_key_prefix": prefix}
+    try:
+        with voice_server_with(tmp_path_factory.mktemp("learning"), **settings) as server:
+            async with operator_http(server) as http:
+                bedroom = await connect(server, http, location="bedroom")
+                kitchen = await connect(server, http, location="kitchen")
+                try:
+                    session_id = await open_session(http, bedroom, "memory_keeper")
+                    async with Microphone(bedroom) as microphone:
+                        await converse(bedroom, microphone, fixtures["hello_pause"].pcm)
+                    in_bedroom = await store.get_pause_profile(session_id)
+                    await hand_off(http, session_id, bedroom.device_id, kitchen.device_id, notify_user=False)
+                    async with Microphone(kitchen) as microphone:
+                        await converse(kitchen, microphone, fixtures["thank_you"].pcm)
+                    in_kitchen = await store.get_pause_profile(session_id)
+                finally:
+                    await bedroom.close()
+                    await kitchen.close()
+    finally:
+        await store.close()
+
+    assert in_bedroom is not None
+    longest = max(in_bedroom.recent, key=lambda pause: pause.seconds)
+    assert 0.5 <= longest.seconds <= 1.0, in_bedroom  # "Hello, [700 ms] how can I help you today?"
+    assert in_kitchen is not None
+    assert longest in in_kitchen.recent, in_kitchen  # "Thank you very much." has no such pause
+    assert in_kitchen.turns > in_bedroom.turns
