@@ -152,8 +152,14 @@ class TurnTracker:
         self._continues: TurnTimeline | None = None
 
     def learn_afresh(self, mode: AdaptationMode, profile: PauseProfile | None = None) -> None:
-        """Another speaker (or none known) from now on: what was learned gives way to `profile`, if any."""
+        """Another speaker (or none known) from now on: what was learned gives way to `profile`, if any.
+
+        The last turn is forgotten too: speech right after this is a turn of its own, never the
+        continuation of someone else's, whose audio it would otherwise carry.
+        """
         self.pauses = self._pause_model(mode, profile)
+        self._last = None
+        self._last_audio = np.zeros(0, dtype=np.int16)
 
     def _pause_model(self, mode: AdaptationMode, profile: PauseProfile | None) -> PauseModel:
         params = self._params

@@ -261,3 +261,22 @@ async def test_a_speaker_known_to_pause_long_is_given_the_time_and_answered_afte
     assert s.emitted.of(CommitTurnFrame) == []
     await s.emitted.wait_for(CommitTurnFrame)
     assert s.emitted.of(CommitTurnFrame)[0].timeline.end_rule == "smart_turn"
+
+
+async def test_after_another_speaker_is_held_speech_is_never_the_continuation_of_the_last_turn() -> None:
+    s = Setup(turn_model=FakeTurnModel([0.9]))
+    await s.feed(speech(0.4))
+    await s.feed(silence(CHUNK_S))
+    await s.emitted.wait_for(CommitTurnFrame)
+    s.tracker.learn_afresh("adaptive")  # a handoff: the device now holds another resident's session
+
+    await s.feed(silence(0.1))
+    await s.feed(speech(0.3))
+    await s.feed(silence(CHUNK_S))
+    await s.emitted.wait_for(CommitTurnFrame, 2)
+
+    first, second = s.emitted.of(UserTurnFrame)
+    assert not first.timeline.retracted
+    assert second.timeline.continues is None
+    # Nothing of the earlier turn's audio: the pre-roll and the new speech only.
+    assert len(second.audio) <= samples(PRE_ROLL_S + 0.3 + CHUNK_S) + TAIL_SAMPLES
