@@ -53,7 +53,8 @@ from benchmarks.lib.targets import (
     voice_target,
     wait_quiet,
 )
-from benchmarks.voice.harness import HarnessConfig, run_harness
+from benchmarks.voice.config import HarnessConfig
+from benchmarks.voice.harness import run_harness
 from benchmarks.voice.report import METHOD_NOTES
 from benchmarks.voice.turn import NoAudioError
 

@@ -22,12 +22,12 @@ import collections
 import contextlib
 import json
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 
 from benchmarks.idle.speech_loop import SpeechLoop, SpokenClip, stagger
+from benchmarks.idle.window import Window
 from benchmarks.lib.device import DeviceSocket, Received
 from benchmarks.lib.microphone import FRAME_S, LATE_S
 
@@ -47,50 +47,6 @@ def frames(noise_dbfs: float | None, *, seed: int = 7) -> list[bytes]:
     noise = np.random.default_rng(seed).normal(0.0, rms, NOISE_FRAMES * FRAME_SAMPLES)
     pcm = np.clip(np.round(noise), -32768, 32767).astype("<i2")
     return [chunk.tobytes() for chunk in pcm.reshape(NOISE_FRAMES, FRAME_SAMPLES)]
-
-
-@dataclass
-class Window:
-    """What the fleet saw during one measured window."""
-
-    rtts_ms: list[float] = field(default_factory=list)
-    heartbeats_sent: int = 0
-    ticks: int = 0
-    late_ticks: int = 0
-    """Ticks that started more than 20 ms after their time: the client fell behind."""
-    max_lateness_ms: float = 0.0
-    max_tick_ms: float = 0.0
-    """The longest time one tick took to hand every device its frame."""
-    in_flight: int = 0
-    utterances: int = 0
-    """Speech mode: utterances whose speech ended in the window."""
-    reply_ms: list[float] = field(default_factory=list)
-    """Speech mode: end of speech → first reply audio, for those utterances."""
-    missed_replies: int = 0
-    """Speech mode: utterances that got no reply audio within the reply timeout."""
-    replies_in_flight: int = 0
-    closing: bool = False
-    drained: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set when the window is closing and its last heartbeat (and reply) has been answered."""
-
-    def answered(self, rtt_ms: float) -> None:
-        self.rtts_ms.append(rtt_ms)
-        self.in_flight -= 1
-        self._check_drained()
-
-    def replied(self, reply_ms: float) -> None:
-        self.reply_ms.append(reply_ms)
-        self.replies_in_flight -= 1
-        self._check_drained()
-
-    def missed(self) -> None:
-        self.missed_replies += 1
-        self.replies_in_flight -= 1
-        self._check_drained()
-
-    def _check_drained(self) -> None:
-        if self.closing and self.in_flight <= 0 and self.replies_in_flight <= 0:
-            self.drained.set()
 
 
 class _Device:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import msgspec
 
-from benchmarks.idle.fleet import Window
+from benchmarks.idle.window import Window
 from benchmarks.lib.device import CONNECT_TIMEOUT_S
 from benchmarks.lib.machine import Machine
 from benchmarks.lib.report import capacity_ratio, header_line, table, title_lines

@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.idle.window import Window
 from benchmarks.lib.clips import Clip
 from benchmarks.lib.device import Received
 from benchmarks.lib.voice_link import has_audio
-
-if TYPE_CHECKING:
-    from benchmarks.idle.fleet import Window
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 320

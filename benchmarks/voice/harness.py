@@ -56,31 +56,13 @@ from benchmarks.lib.targets import (
 from benchmarks.lib.voice_link import CompanionLink, VoiceLink
 from benchmarks.voice.comparison import SideBySide, side_by_side
 from benchmarks.voice.comparison import markdown as comparison_markdown
+from benchmarks.voice.config import HarnessConfig
 from benchmarks.voice.report import HarnessReport, build_report, markdown
 from benchmarks.voice.turn import NoAudioError, TurnResult, measure_turn
 
 LEAD_IN_S = 0.5
 """Silence streamed before a device's first turn, as a device's microphone would be open already."""
 SWITCH_TIMEOUT_S = 15.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class HarnessConfig:
-    base_url: str
-    token: str
-    clips: list[Clip]
-    repetitions: int = 1
-    concurrency: int = 1
-    persona: str | None = None
-    warmup: int = 1
-    """Turns per device said first and not counted."""
-    reply_timeout_s: float = 15.0
-    """From the end of an utterance to the first reply audio; longer is a failure."""
-    progress: bool = True
-    no_reply_ok: bool = False
-    """A clip with no reply is counted (`--clips`), not a failed run."""
-    target: TargetKind = "ours"
-    """What `base_url` is: this server (`token` an operator token) or the stock pipecat bot (no token)."""
 
 
 @dataclass(frozen=True)

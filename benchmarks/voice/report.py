@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -20,10 +19,8 @@ from benchmarks.lib.report import (
 )
 from benchmarks.lib.stats import Summary, summarize
 from benchmarks.lib.targets import CpuWindow
+from benchmarks.voice.config import HarnessConfig
 from benchmarks.voice.turn import TurnResult
-
-if TYPE_CHECKING:
-    from benchmarks.voice.harness import HarnessConfig
 
 STAGES = ("turn_end", "transcript_final", "first_token", "first_audio", "first_byte_sent")
 BUSY_MACHINE_PCT = 20.0

@@ -10,9 +10,9 @@ import msgspec
 import numpy as np
 
 from benchmarks.conversations.report import ConversationReport, capacity_of, level_of
-from benchmarks.idle.fleet import Window
 from benchmarks.idle.report import IdleReport, Probe, Step, step_of
 from benchmarks.idle.report import capacity_of as devices_capacity
+from benchmarks.idle.window import Window
 from benchmarks.lib.machine import Machine
 from benchmarks.lib.targets import CpuWindow
 from benchmarks.switch.report import Switch, build_report

@@ -72,8 +72,8 @@ def test_a_speech_step_keeps_up_only_when_every_utterance_is_answered() -> None:
 
 
 def test_a_missed_reply_fails_the_step() -> None:
-    from benchmarks.idle.fleet import Window
     from benchmarks.idle.report import step_of
+    from benchmarks.idle.window import Window
 
     window = Window(rtts_ms=[1.0], heartbeats_sent=1, utterances=2, reply_ms=[700.0], missed_replies=1)
     step = step_of(
@@ -94,8 +94,8 @@ def test_a_missed_reply_fails_the_step() -> None:
 
 
 def test_an_odd_late_client_tick_keeps_the_verdict_but_a_client_far_behind_makes_it_inconclusive() -> None:
-    from benchmarks.idle.fleet import Window
     from benchmarks.idle.report import client_fell_behind
+    from benchmarks.idle.window import Window
 
     one_hiccup = Window(ticks=1500, late_ticks=1, max_lateness_ms=21.9)
     often_late = Window(ticks=1500, late_ticks=16, max_lateness_ms=30.0)

@@ -18,7 +18,8 @@ from benchmarks.lib.clips import load_clips
 from benchmarks.lib.targets import Target
 from benchmarks.reference.bot_process import RunningBot, running_reference_bot
 from benchmarks.reference.scripted_llm import default_responder
-from benchmarks.voice.harness import HarnessConfig, run_harness
+from benchmarks.voice.config import HarnessConfig
+from benchmarks.voice.harness import run_harness
 from pipeline.llm import ChatMessage
 from tests.support.wer import word_error_rate
 

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from benchmarks.idle.fleet import Window
 from benchmarks.idle.speech_loop import FRAME_SAMPLES, SILENCE, SpeechLoop, spoken
+from benchmarks.idle.window import Window
 from benchmarks.lib.clips import Clip
 from benchmarks.lib.device import Received
 

@@ -14,7 +14,8 @@ import pytest
 
 from audio_fixtures import FIXTURES_DIR, SAMPLE_RATE
 from benchmarks.lib.clips import load_clips
-from benchmarks.voice.harness import HarnessConfig, run_harness
+from benchmarks.voice.config import HarnessConfig
+from benchmarks.voice.harness import run_harness
 from benchmarks.voice.turn import NoAudioError
 from tests.support.live_server import LiveServer, live_server, make_settings
 
