@@ -1,8 +1,10 @@
-"""A device as the benchmarks drive it: registered over REST, one WebSocket, every message time-stamped.
+"""The simulated device, shared by the benchmarks and the end-to-end tests (`tests/voice`): registered
+over REST, one WebSocket, every message time-stamped. Its microphone is `benchmarks.lib.microphone`.
 
-The benchmarks measure what a device observes, so each message is kept with
-its arrival time (`time.perf_counter()`) by one reader task, and a waiter
-wakes when the message it needs arrives; nothing polls or sleeps.
+A benchmark measures what a device observes, and a test waits for what a device
+would see, so each message is kept with its arrival time (`time.perf_counter()`)
+by one reader task, and a waiter wakes when the message it needs arrives;
+nothing polls or sleeps.
 
 Sockets are opened without permessage-deflate (embedded devices seldom
 negotiate it, and compressing every 20 ms frame would cost both sides CPU that
@@ -29,6 +31,8 @@ from server.paths import API_PREFIX
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 CONNECT_TIMEOUT_S = 30.0
+WAIT_S = 15.0
+"""How long a wait lasts when it does not say (the tests' waits; each benchmark wait names its own)."""
 
 
 class DeviceError(Exception):
@@ -157,15 +161,16 @@ class DeviceSocket:
         """The index the next message will have: `since=` for waits that must ignore earlier ones."""
         return len(self.messages)
 
-    def received(self, match: Match, *, since: int = 0) -> list[Received]:
-        return [m for m in self.messages[since:] if match(m)]
+    def received(self, match: Match, *, since: int = 0, until: int | None = None) -> list[Received]:
+        """The messages from index `since` (up to `until`, excluded) that match."""
+        return [m for m in self.messages[since:until] if match(m)]
 
     async def wait_for(
         self,
         match: Match,
         *,
         since: int = 0,
-        timeout: float,  # noqa: ASYNC109  # each wait has its own deadline, named in the error
+        timeout: float = WAIT_S,  # noqa: ASYNC109  # each wait has its own deadline, named in the error
     ) -> Received:
         """The first message from index `since` on that matches; `DeviceError` after `timeout` seconds."""
 
@@ -178,7 +183,10 @@ class DeviceSocket:
         message = found()
         if message is None:
             state = self.closed_with if self._reader.done() else f"nothing within {timeout:g} s"
-            raise DeviceError(f"device {self.device_id}: no matching message ({state})")
+            recent = [(m.type, _brief(m.payload)) for m in self.messages[since:][-12:]]
+            raise DeviceError(
+                f"device {self.device_id}: no matching message ({state}); received since #{since}: {recent}"
+            )
         return message
 
     async def send(self, type_: str, payload: Any) -> None:
@@ -188,7 +196,22 @@ class DeviceSocket:
         """One binary frame of PCM16 at the rate declared when connecting."""
         await self.connection.send(pcm16)
 
+    async def send_raw(self, data: str | bytes) -> None:
+        """Anything at all, as one WebSocket message (for tests of what the server refuses)."""
+        await self.connection.send(data)
+
+    async def heartbeat_acked(self, timeout: float = WAIT_S) -> Received:  # noqa: ASYNC109  # as wait_for
+        """Send a heartbeat and wait for its `heartbeat_ack`: the connection is up and reading."""
+        since = self.mark()
+        await self.send("heartbeat", {})
+        return await self.wait_for(of_type("heartbeat_ack"), since=since, timeout=timeout)
+
     async def close(self) -> None:
         with contextlib.suppress(ConnectionClosed, OSError):
             await self.connection.close()
         await self._reader
+
+
+def _brief(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload for an error message: audio as its length only."""
+    return {k: (f"<{len(v)} chars>" if k == "audio_b64" else v) for k, v in payload.items()}

@@ -3,17 +3,24 @@
 Frame `i` is sent at `start + i * 20 ms`, an absolute schedule, so a late frame
 is followed by the next ones at once and the stream never drifts from real
 time. The microphone records how late it ever was, so a report can say
-whether the client itself kept up.
+whether the client itself kept up. Shared by the benchmarks and the end-to-end
+tests (`tests/voice`), with the simulated device of `benchmarks.lib.device`.
+
+Frames go as binary WebSocket messages at the rate declared when the socket
+connected (`?sample_rate=`), as every benchmark sends them; or, for the tests
+of the other framing, as `audio_stream` messages of base64 PCM that declare
+their `sample_rate` (`json`) or do not (`json-no-rate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +32,7 @@ LATE_S = FRAME_S
 """A frame sent more than one frame after its time counts as late."""
 
 Int16 = npt.NDArray[np.int16]
+Framing = Literal["binary", "json", "json-no-rate"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,8 @@ class Utterance:
     """Its last frame was sent."""
     mark_at: float
     """The moment the sample at `mark_sample` was spoken, for a device that sends each frame as soon as
-    it is captured: the send time of the frame holding it, less the audio after it in that frame."""
+    it is captured: the send time of the frame holding it, less the audio after it in that frame (the
+    last frame's send time when no `mark_sample` was given)."""
 
 
 class AudioOut(Protocol):
@@ -49,12 +58,20 @@ class AudioOut(Protocol):
     async def send_audio(self, pcm16: bytes) -> None: ...
 
 
-class Microphone:
-    """Streams one device's microphone as 20 ms frames (at the rate declared when the socket connected)."""
+@runtime_checkable
+class JsonOut(AudioOut, Protocol):
+    """A device that also sends JSON messages (a `DeviceSocket`): for the `json` framings."""
 
-    def __init__(self, device: AudioOut, *, sample_rate: int = 16_000) -> None:
+    async def send(self, type_: str, payload: Any) -> None: ...
+
+
+class Microphone:
+    """Streams one device's microphone as 20 ms frames (binary ones by default, see the module's doc)."""
+
+    def __init__(self, device: AudioOut, *, sample_rate: int = 16_000, framing: Framing = "binary") -> None:
         self._device = device
         self._rate = sample_rate
+        self._framing = framing
         self._frame = round(sample_rate * FRAME_S)
         self._silence = np.zeros(self._frame, dtype=np.int16).tobytes()
         self._pending: collections.deque[tuple[Int16, int, asyncio.Future[Utterance]]] = collections.deque()
@@ -73,7 +90,7 @@ class Microphone:
         with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
             await self._task
 
-    async def say(self, pcm: Int16, *, mark_sample: int) -> Utterance:
+    async def say(self, pcm: Int16, *, mark_sample: int = -1) -> Utterance:
         """Stream `pcm` (int16 mono at the microphone's rate) next; returns once its last frame is sent.
 
         `mark_sample` (e.g. where the speech ends) is the sample whose time the utterance reports.
@@ -103,14 +120,14 @@ class Microphone:
         while True:
             if speech is None and self._pending:
                 speech, mark_sample, done = self._pending.popleft()
-                offset = 0
+                offset, mark_at = 0, 0.0
             due = start + self.frames_sent * FRAME_S
             sent_at = time.perf_counter()
             self._note_lateness(sent_at - due)
             if speech is None:
-                await self._device.send_audio(self._silence)
+                await self._send(self._silence)
             else:
-                await self._device.send_audio(self._frame_of(speech, offset))
+                await self._send(self._frame_of(speech, offset))
                 if offset == 0:
                     began = sent_at
                 if offset <= mark_sample < offset + self._frame:
@@ -122,6 +139,17 @@ class Microphone:
                 done.set_result(Utterance(started=began, ended=sent_at, mark_at=mark_at or sent_at))
                 speech, done = None, None
             await asyncio.sleep(max(0.0, start + self.frames_sent * FRAME_S - time.perf_counter()))
+
+    async def _send(self, pcm16: bytes) -> None:
+        if self._framing == "binary":
+            await self._device.send_audio(pcm16)
+            return
+        device = self._device
+        assert isinstance(device, JsonOut), f"{type(device).__name__} sends binary frames only"
+        payload: dict[str, Any] = {"audio_b64": base64.b64encode(pcm16).decode()}
+        if self._framing == "json":
+            payload["sample_rate"] = self._rate
+        await device.send("audio_stream", payload)
 
     def _frame_of(self, speech: Int16, offset: int) -> bytes:
         frame = speech[offset : offset + self._frame]
