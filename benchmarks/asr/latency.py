@@ -81,7 +81,7 @@ async def main() -> None:
     print("\n".join(table(header, _together(batched, alone))))
 
 
-def _by_length(results: dict[AudioContext, dict[float, list[float]]]) -> list[list[object]]:
+def _by_length(results: dict[str, dict[float, list[float]]]) -> list[list[object]]:
     """Per length of speech: the median and worst inference time, fitted and full audio context."""
     rows: list[list[object]] = []
     for seconds in (1.0, 2.0, 4.0):
