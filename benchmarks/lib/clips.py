@@ -36,6 +36,8 @@ class Clip(msgspec.Struct, frozen=True):
     turn_end_s: float | None = None
     """Where the person's turn truly ends (labelled); None: at `speech_end_s`."""
     part: ClipPart = "files"
+    speaker: str | None = None
+    """Who speaks (the human clips' `speaker`); None for synthetic speech and files."""
 
     @property
     def end_s(self) -> float:
@@ -79,7 +81,11 @@ def load_parts(parts: list[ClipPart]) -> list[Clip]:
             clip = _clip_from_file(HUMAN_DIR / entry.file, {})
             clips.append(
                 msgspec.structs.replace(
-                    clip, reference=entry.transcript, turn_end_s=entry.turn_end_s, part=part
+                    clip,
+                    reference=entry.transcript,
+                    turn_end_s=entry.turn_end_s,
+                    part=part,
+                    speaker=entry.speaker,
                 )
             )
     return clips

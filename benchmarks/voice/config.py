@@ -24,4 +24,6 @@ class HarnessConfig:
     no_reply_ok: bool = False
     """A clip with no reply is counted (`--clips`), not a failed run."""
     target: TargetKind = "ours"
+    session_per_speaker: bool = False
+    """Each speaker's clips in device sessions of their own (`benchmarks.voice.sessions`)."""
     """What `base_url` is: this server (`token` an operator token) or the stock pipecat bot (no token)."""

@@ -10,6 +10,12 @@ With `--concurrency N`, N devices say their turns at the same moment. The
 first `--warmup` turns of every device are excluded. A reply without audio
 fails the run: "server sent no audio".
 
+On the human clips (`--clips human-dev human-held-out`) every speaker talks in
+device sessions of their own, one speaker after another (`--session-per-speaker`,
+on by default there; see `benchmarks.voice.sessions`): the server learns a
+speaker's pauses within a session, and must not carry one person's over to the
+next. Otherwise each device is one session for the whole run.
+
 `--target pipecat` drives the stock pipecat reference bot
 (`benchmarks.reference`) the same way, through its own `VoiceLink`; `--target
 both` measures this server, then the bot, on the same files, and reports both
@@ -28,7 +34,7 @@ import asyncio
 import contextlib
 import shlex
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +64,7 @@ from benchmarks.voice.comparison import SideBySide, side_by_side
 from benchmarks.voice.comparison import markdown as comparison_markdown
 from benchmarks.voice.config import HarnessConfig
 from benchmarks.voice.report import HarnessReport, build_report, markdown
+from benchmarks.voice.sessions import device_sessions
 from benchmarks.voice.turn import NoAudioError, TurnResult, measure_turn
 
 LEAD_IN_S = 0.5
@@ -71,44 +78,72 @@ class DeviceStats:
     max_lateness_ms: float
 
 
+Opened = tuple[VoiceLink, Microphone]
+OpenSession = Callable[[int, int], contextlib.AbstractAsyncContextManager[Opened]]
+"""Opens session `index` of device `number`: connected, its microphone streaming; closed on exit."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every device of a run shares."""
+
+    config: HarnessConfig
+    open_session: OpenSession
+    barrier: asyncio.Barrier
+    """Devices start each turn together."""
+    progress: Progress | None
+
+
 async def run_harness(config: HarnessConfig) -> tuple[list[TurnResult], list[DeviceStats]]:
     """Every device's turns (warm-up included, flagged); raises `NoAudioError` if a reply has no audio."""
     if config.target == "pipecat" and config.persona:
         raise ValueError("the pipecat reference bot speaks as the default persona only: no persona switch")
     turns_per_device = config.warmup + len(config.clips) * config.repetitions
     progress = Progress(config.concurrency * turns_per_device, "voice") if config.progress else None
-    barrier = asyncio.Barrier(config.concurrency)
     async with contextlib.AsyncExitStack() as stack:
-        devices = await _connect_all(config, stack)
-        results: list[list[TurnResult]] = [[] for _ in devices]
+        run = _Run(
+            config, await _session_opener(config, stack), asyncio.Barrier(config.concurrency), progress
+        )
+        # Every device's first session is open before any device speaks.
+        firsts: list[tuple[contextlib.AsyncExitStack, Opened]] = []
+        for number in range(config.concurrency):
+            first = await stack.enter_async_context(contextlib.AsyncExitStack())
+            firsts.append((first, await first.enter_async_context(run.open_session(number, 0))))
+        results: list[list[TurnResult]] = [[] for _ in firsts]
         try:
             async with asyncio.TaskGroup() as group:
-                for number, (device, microphone) in enumerate(devices):
-                    group.create_task(
-                        _talk(config, number, device, microphone, barrier, results[number], progress)
-                    )
+                tasks = [
+                    group.create_task(_talk(run, number, first, results[number]))
+                    for number, first in enumerate(firsts)
+                ]
         except ExceptionGroup as errors:
             raise _first(errors) from None
-        stats = [DeviceStats(m.late_frames, round(m.max_lateness_s * 1000, 1)) for _, m in devices]
-    return [turn for device_turns in results for turn in device_turns], stats
+    return [turn for device_turns in results for turn in device_turns], [task.result() for task in tasks]
 
 
-async def _connect_all(
-    config: HarnessConfig, stack: contextlib.AsyncExitStack
-) -> list[tuple[VoiceLink, Microphone]]:
-    """`config.concurrency` connected devices, each with its microphone streaming; closed with `stack`."""
+async def _session_opener(config: HarnessConfig, stack: contextlib.AsyncExitStack) -> OpenSession:
+    """How a device session opens: a newly registered device of this server (its REST client closed
+    with `stack`), or a new connection to the stock pipecat bot."""
     if config.target == "pipecat":
         # Imported here: it loads pipecat's protobuf frames, which a run against this server never needs.
         from benchmarks.reference.link import PipecatLink
 
-        links = [await PipecatLink.open(config.base_url) for _ in range(config.concurrency)]
-        return [await stack.enter_async_context(_streaming(link)) for link in links]
+        @contextlib.asynccontextmanager
+        async def pipecat(number: int, index: int) -> AsyncIterator[Opened]:
+            async with _streaming(await PipecatLink.open(config.base_url)) as opened:
+                yield opened
+
+        return pipecat
     http = await stack.enter_async_context(operator_client(config.base_url, config.token))
-    ids = [await register_device(http, f"voice-bench-{n}") for n in range(config.concurrency)]
-    return [
-        await stack.enter_async_context(_connected(config, http, device_id, token))
-        for device_id, token in ids
-    ]
+
+    @contextlib.asynccontextmanager
+    async def ours(number: int, index: int) -> AsyncIterator[Opened]:
+        name = f"voice-bench-{number}" + (f"-{index}" if index else "")
+        device_id, token = await register_device(http, name)
+        async with _connected(config, http, device_id, token) as opened:
+            yield opened
+
+    return ours
 
 
 @contextlib.asynccontextmanager
@@ -154,34 +189,47 @@ async def _switch_persona(config: HarnessConfig, http: httpx.AsyncClient, device
 
 
 async def _talk(
-    config: HarnessConfig,
-    number: int,
-    device: VoiceLink,
-    microphone: Microphone,
-    barrier: asyncio.Barrier,
-    results: list[TurnResult],
-    progress: Progress | None,
-) -> None:
-    """Say the warm-up turns, then every clip `repetitions` times; devices start each turn together."""
-    clips = config.clips[number % len(config.clips) :] + config.clips[: number % len(config.clips)]
-    plan = [clips[i % len(clips)] for i in range(config.warmup)] + clips * config.repetitions
-    for turn, clip in enumerate(plan):
-        await barrier.wait()
-        result = await measure_turn(
-            device,
-            microphone,
-            clip,
-            device_number=number,
-            turn=turn,
-            warmup=turn < config.warmup,
-            reply_timeout_s=config.reply_timeout_s,
-            no_reply_ok=config.no_reply_ok,
-        )
-        results.append(result)
-        if progress is not None:
-            tag = " (warm-up)" if result.warmup else ""
-            over = f", talked over {result.talk_over_s:g} s" if result.talk_over_s else ""
-            progress.advance(f"{clip.name}: {result.voice_to_voice_ms:.0f} ms{over}{tag}")
+    run: _Run, number: int, first: tuple[contextlib.AsyncExitStack, Opened], results: list[TurnResult]
+) -> DeviceStats:
+    """Say the turns of each of the device's sessions (`benchmarks.voice.sessions`), one session after
+    another, each closed before the next opens."""
+    config, progress = run.config, run.progress
+    sessions = device_sessions(
+        config.clips,
+        device=number,
+        warmup=config.warmup,
+        repetitions=config.repetitions,
+        per_speaker=config.session_per_speaker,
+    )
+    turn, late_frames, max_lateness_s = 0, 0, 0.0
+    for index, session in enumerate(sessions):
+        if index == 0:
+            session_stack, (device, microphone) = first
+        else:
+            session_stack = contextlib.AsyncExitStack()
+            device, microphone = await session_stack.enter_async_context(run.open_session(number, index))
+        async with session_stack:
+            for planned in session:
+                await run.barrier.wait()
+                result = await measure_turn(
+                    device,
+                    microphone,
+                    planned.clip,
+                    device_number=number,
+                    turn=turn,
+                    warmup=planned.warmup,
+                    reply_timeout_s=config.reply_timeout_s,
+                    no_reply_ok=config.no_reply_ok,
+                )
+                turn += 1
+                results.append(result)
+                if progress is not None:
+                    tag = " (warm-up)" if result.warmup else ""
+                    over = f", talked over {result.talk_over_s:g} s" if result.talk_over_s else ""
+                    progress.advance(f"{planned.clip.name}: {result.voice_to_voice_ms:.0f} ms{over}{tag}")
+        late_frames += microphone.late_frames
+        max_lateness_s = max(max_lateness_s, microphone.max_lateness_s)
+    return DeviceStats(late_frames, round(max_lateness_s * 1000, 1))
 
 
 def _first(errors: BaseExceptionGroup[Exception]) -> Exception:
@@ -230,6 +278,7 @@ def _measure(
         reply_timeout_s=args.reply_timeout,
         no_reply_ok=bool(args.clips),
         target=target.kind,
+        session_per_speaker=_per_speaker(args),
     )
     waited_s = wait_quiet(args)
     started = datetime.now(UTC)
@@ -269,6 +318,15 @@ def _parser() -> argparse.ArgumentParser:
         help="sets of clips instead of --files: the synthetic fixtures, the human set's dev or held-out "
         "part (audio_fixtures/human; timed from each clip's labelled turn end); reported per set",
     )
+    parser.add_argument(
+        "--session-per-speaker",
+        action=argparse.BooleanOptionalAction,
+        help="each speaker's clips in device sessions of their own (a newly registered device; for stock "
+        "pipecat a new connection), as a person talking to their own device: the warm-up turns in a session "
+        "first, then per repetition one session per set and speaker, speakers one after another, each one's "
+        "clips in manifest order. Default: on with human clips (--clips human-dev / human-held-out), where "
+        "the fixtures of the same run stay in one session; off otherwise (one session per device)",
+    )
     parser.add_argument("--repetitions", type=_positive, default=1, help="times each file is said")
     parser.add_argument("--concurrency", type=_positive, default=1, help="devices talking at once")
     parser.add_argument("--persona", help="persona the devices talk to (default: the server's default)")
@@ -286,6 +344,13 @@ def _parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="print the Markdown report (always without --json)"
     )
     return parser
+
+
+def _per_speaker(args: argparse.Namespace) -> bool:
+    """`--session-per-speaker` as given, else on when human clips are said."""
+    if args.session_per_speaker is not None:
+        return bool(args.session_per_speaker)
+    return any(part.startswith("human") for part in args.clips or [])
 
 
 def _positive(text: str) -> int:

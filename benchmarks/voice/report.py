@@ -52,6 +52,12 @@ PIPECAT_NOTES = [
     "RTVI `user-transcription`; the bot gives no per-stage breakdown",
     METHOD_NOTES[-1],
 ]
+SESSION_NOTE = (
+    "sessions: each set's speakers in device sessions of their own (a newly registered device; for stock "
+    "pipecat a new connection), one speaker after another, each one's clips in manifest order; the "
+    "warm-up turns in a session before them; clips without a speaker (the fixtures) in one session per set "
+    "(`--session-per-speaker`, `benchmarks.voice.sessions`)"
+)
 TITLES = {"ours": "Voice-to-voice", "pipecat": "Voice-to-voice: stock pipecat reference bot"}
 
 
@@ -128,6 +134,8 @@ def build_report(
     waited_for_quiet_s: float = 0.0,
 ) -> HarnessReport:
     notes = PIPECAT_NOTES if config.target == "pipecat" else METHOD_NOTES
+    if config.session_per_speaker:
+        notes = [*notes, SESSION_NOTE]
     measured = [t for t in turns if not t.warmup]
     stages = {
         stage: summary
