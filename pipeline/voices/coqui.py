@@ -23,7 +23,7 @@ import numpy as np
 
 from pipeline.voices.base import CoquiSpec, Pcm, VoiceError, VoiceUnavailable
 from pipeline.voices.piper import to_pcm
-from pipeline.voices.pool import InferencePool
+from pipeline.voices.pool import InferencePool, speech_clock
 
 ENGINE = "coqui"
 _MODEL_FILES = ("model.pth", "model_file.pth", "best_model.pth")
@@ -54,10 +54,18 @@ class CoquiEngineVoice:
 
     async def synthesize(self, text: str) -> AsyncIterator[Pcm]:
         sentences = [s for s in _SENTENCE_END.split(" ".join(text.split())) if s]
-        for sentence in sentences:
-            audio = await self._pool.submit(self._render, sentence)
-            if audio.size:
-                yield audio
+        clock = speech_clock()
+        finished = False
+        try:
+            for sentence in sentences:
+                audio = await self._pool.submit_by(clock.deadline(), self._render, sentence)
+                clock.played(audio.size / self.sample_rate)
+                if audio.size:
+                    yield audio
+            finished = True
+        finally:
+            if not finished:
+                clock.cut()
 
     def _render(self, sentence: str) -> Pcm:
         try:

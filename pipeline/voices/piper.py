@@ -10,7 +10,11 @@ pitch shift, which the shaper's resampling would otherwise speed up, does not
 change the rate.
 
 Each sentence is one job in the shared `InferencePool`; while the caller plays
-sentence k, sentence k + 1 is already being synthesised.
+sentence k, sentence k + 1 is already being synthesised. A clause's first
+sentence is due when the speaker's audio so far will have played (now, for a
+reply's first clause), each next sentence when the one before it ends: the
+pool serves the earliest deadline first, so a reply's later sentences give way
+to another reply's first clause.
 
 Measured on this machine (2 cores, no GPU, shared with other work: load average about 2
 during the runs; en_US-joe-medium at 22 050 Hz, warmed, through `PiperEngineVoice.synthesize`):
@@ -43,7 +47,7 @@ from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
 from pipeline.voices.base import Pcm, PiperSpec, VoiceError, VoiceUnavailable
-from pipeline.voices.pool import InferencePool
+from pipeline.voices.pool import InferencePool, speech_clock
 from pipeline.voices.shaping import Samples, Shaper
 
 ENGINE = "piper"
@@ -146,20 +150,26 @@ class PiperEngineVoice:
         text = " ".join(text.split())
         if not text:
             return
-        sentences, audio = await self._pool.submit(self._start, text)
+        clock = speech_clock()
         ahead: asyncio.Future[Pcm] | None = None
+        finished = False
         try:
+            sentences, audio = await self._pool.submit_by(clock.deadline(), self._start, text)
             for index in range(len(sentences)):
                 if ahead is not None:
                     audio = await ahead
                     ahead = None
+                play_end = clock.played(audio.size / self.sample_rate)
                 if index + 1 < len(sentences):
-                    ahead = self._pool.submit(self._render, sentences[index + 1])
+                    ahead = self._pool.submit_by(play_end, self._render, sentences[index + 1])
                 if audio.size:
                     yield audio
+            finished = True
         finally:
             if ahead is not None:
                 ahead.cancel()
+            if not finished:
+                clock.cut()
 
     def _start(self, text: str) -> tuple[list[list[str]], Pcm]:
         """Phonemise the whole text into sentences and render the first one (in a worker)."""

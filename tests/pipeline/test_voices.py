@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from pipeline.voices import (
     VoiceUnavailable,
     default_model_path,
 )
+from pipeline.voices.pool import speech_clock
 from tests.support.pitch import estimate_f0, spectral_centroid
 
 MODEL = default_model_path()
@@ -210,6 +212,8 @@ async def test_closing_early_drops_the_rest(bank: VoiceBank) -> None:
     first = await anext(stream)
     await stream.aclose()
     assert first.size > 0
+    # Nothing of the stream plays any more: the speaker's next clause is due at once.
+    assert speech_clock().play_end <= time.perf_counter()
     assert (await speak(voice)).size > 0
 
 
@@ -249,6 +253,92 @@ async def test_pool_runs_jobs_in_submission_order() -> None:
     finally:
         pool.close()
     assert order == list(range(20))
+
+
+async def queued(pool: InferencePool, jobs: int) -> None:
+    """Until `jobs` jobs wait in the pool: the speaker tasks run their step up to their submission."""
+    # The pool has no event for "queued"; each pass lets the other tasks run one step.
+    while pool.waiting < jobs:  # noqa: ASYNC110
+        await asyncio.sleep(0)
+
+
+async def test_pool_serves_a_first_clause_before_a_queued_later_clause() -> None:
+    """A clause due when audio still playing ends waits behind one someone is waiting for now."""
+    pool = InferencePool(workers=1)
+    gate = threading.Event()
+    order: list[str] = []
+    try:
+        busy = pool.submit(gate.wait)
+        later = pool.submit_by(time.perf_counter() + 5.0, order.append, "a later clause")
+        first = pool.submit(order.append, "a first clause")
+        gate.set()
+        await asyncio.gather(busy, later, first)
+    finally:
+        pool.close()
+    assert order == ["a first clause", "a later clause"]
+
+
+async def test_pool_drops_a_job_cancelled_while_queued() -> None:
+    pool = InferencePool(workers=1)
+    gate = threading.Event()
+    ran: list[str] = []
+    try:
+        busy = pool.submit(gate.wait)
+        dropped = pool.submit(ran.append, "dropped")
+        kept = pool.submit(ran.append, "kept")
+        dropped.cancel()
+        gate.set()
+        await asyncio.gather(busy, kept)
+    finally:
+        pool.close()
+    assert ran == ["kept"]
+    assert pool.dropped == 1
+
+
+async def test_another_reply_s_first_clause_goes_before_a_reply_s_next_clause() -> None:
+    """Two speakers on one worker: the one whose audio is still playing waits for the one in silence."""
+    pool = InferencePool(workers=1)
+    bank = VoiceBank(pool=pool)
+    voice = bank.get(STEADY)
+    loop = asyncio.get_running_loop()
+    holding, playing, next_clause = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    gate = threading.Event()
+    first_audio: list[str] = []
+
+    async def playing_reply() -> None:
+        async for _ in voice.synthesize(PARAGRAPH):
+            pass  # its first clause is handed over: seconds of audio to play
+        playing.set()
+        await next_clause.wait()
+        async for _ in voice.synthesize(SENTENCE):
+            first_audio.append("the playing reply's next clause")
+            break
+
+    async def new_reply() -> None:
+        async for _ in voice.synthesize(SENTENCE):
+            first_audio.append("the new reply's first clause")
+            break
+
+    def hold() -> None:
+        loop.call_soon_threadsafe(holding.set)
+        gate.wait()
+
+    try:
+        speaking = asyncio.create_task(playing_reply())
+        await playing.wait()
+        busy = pool.submit(hold)
+        await holding.wait()
+        next_clause.set()  # submitted first ...
+        await queued(pool, 1)
+        answering = asyncio.create_task(new_reply())  # ... and overtaken
+        await queued(pool, 2)
+        gate.set()
+        await asyncio.gather(busy, speaking, answering)
+    finally:
+        gate.set()
+        await bank.close()
+        pool.close()
+    assert first_audio == ["the new reply's first clause", "the playing reply's next clause"]
 
 
 async def test_empty_text_gives_no_audio(bank: VoiceBank) -> None:
