@@ -61,6 +61,7 @@ from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
 from benchmarks.lib.progress import Progress
 from benchmarks.lib.report import pct, table
 from benchmarks.lib.server_process import ROOT
+from benchmarks.turn_ends.pauses import Pause, Utterance
 from benchmarks.turn_ends.replay import ReplayPoint, replay_all, replay_markdown
 from benchmarks.turn_ends.sweep import SweepPoint, sweep, sweep_markdown
 from pipeline.audio import pcm16_from_wav, resample
@@ -97,27 +98,6 @@ LABEL_TOLERANCE_S = 0.1
 SETS = ("fixtures", "synthetic-held-out", "human")
 FRAME = 320
 TURN_WINDOW = 8 * SAMPLE_RATE
-
-
-class Pause(msgspec.Struct, frozen=True, kw_only=True):
-    at_s: float
-    final: bool
-    gap_s: float | None
-    """Silence until the speech resumed; None at the final pause."""
-    smart_turn: float
-    transcript: str
-    rule_alone: str
-    rule_with_transcript: str
-
-
-class Utterance(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    source: str
-    """fixture, held-out (piper / espeak-ng), human-dev or human-held-out."""
-    text: str
-    pauses: list[Pause]
-    turn_end_s: float | None = None
-    """The labelled end of the turn (human clips); the pauses' `final` follows it."""
 
 
 class Tally(msgspec.Struct, frozen=True, kw_only=True):

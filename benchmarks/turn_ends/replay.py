@@ -28,19 +28,16 @@ import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import msgspec
 
 from audio_fixtures.human import load_human_manifest
 from benchmarks.lib.report import table
+from benchmarks.turn_ends.pauses import Pause, Utterance
 from benchmarks.turn_ends.sweep import p90
 from pipeline.engines.turn import TurnPrediction
 from pipeline.graph.listen import TurnParams, judge_turn_end
 from pipeline.graph.pauses import AdaptationMode, PauseModel, PauseParams
-
-if TYPE_CHECKING:
-    from benchmarks.turn_ends.measure import Pause, Utterance
 
 VERDICT_S = 0.2
 """A pause shorter than this is learned without its verdict (it ended before the judge answered)."""

@@ -20,16 +20,14 @@ import itertools
 import statistics
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import msgspec
 
 from benchmarks.lib.report import table
+from benchmarks.turn_ends.pauses import Pause
 from pipeline.engines.turn import TurnPrediction
 from pipeline.graph.listen import TurnParams, judge_turn_end
-
-if TYPE_CHECKING:
-    from benchmarks.turn_ends.measure import Pause
 
 CONFIDENT_MS = (200, 250, 350, 500, 700)
 FALLBACK_MS = (700, 950, 1200, 1500, 2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from benchmarks.turn_ends.measure import Utterance
+from benchmarks.turn_ends.pauses import Utterance
 from benchmarks.turn_ends.replay import replay, replay_all, replay_markdown, sessions_of
 from pipeline.graph.listen import TurnParams
 from tests.benchmarks.test_turn_sweep import pause, slow_teller

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import msgspec
 
-from benchmarks.turn_ends.measure import Pause, Utterance
+from benchmarks.turn_ends.pauses import Pause, Utterance
 from benchmarks.turn_ends.sweep import frontier, point, sweep, sweep_markdown, wait_s
 from pipeline.graph.listen import TurnParams
 
