@@ -27,7 +27,7 @@ What comes back, and how the harness reads it:
 - **reply text**: the RTVI `bot-llm-text` pieces of the reply;
 - no per-stage server breakdown (`server_ms` stays empty);
 - **which reply** a piece of audio belongs to (`reply_audio`, for
-  `benchmarks.voice.attribution`): the user turn it answers, counted by the
+  `benchmarks.lib.attribution`): the user turn it answers, counted by the
   `user-stopped-speaking` messages before it (pipecat ends a turn there).
 
 Each message is kept with its arrival time by `DeviceSocket`'s reader; audio
@@ -44,6 +44,7 @@ from typing import Any
 import websockets
 from pipecat.frames.protobufs import frames_pb2  # type: ignore[attr-defined]
 
+from benchmarks.lib.attribution import ReplyAudio
 from benchmarks.lib.device import (
     CONNECT_TIMEOUT_S,
     MAX_MESSAGE_BYTES,
@@ -54,7 +55,6 @@ from benchmarks.lib.device import (
     ws_base,
 )
 from benchmarks.lib.voice_link import FINAL_TIMEOUT_S, Reply
-from benchmarks.voice.attribution import ReplyAudio
 
 PATH = "/ws"
 RTVI_LABEL = "rtvi-ai"

@@ -30,7 +30,7 @@ ATTRIBUTION_NOTE = (
     "(the last 10 ms frame above -45 dBFS), at the moment a device sending 20 ms frames captured it. "
     "Voice-to-voice runs to the first audio of the first reply that starts at or after it; reply audio "
     "received before it is talk-over (its seconds are what the person heard while still mid-turn); more "
-    "than one reply to a clip is a double answer (`benchmarks.voice.attribution`); percentiles are of the "
+    "than one reply to a clip is a double answer (`benchmarks.lib.attribution`); percentiles are of the "
     "turns answered after their end; with `--clips`, a clip with no reply at all within the reply timeout "
     "is counted as `no reply` instead of failing the run"
 )

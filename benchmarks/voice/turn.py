@@ -6,7 +6,7 @@ end of the last 10 ms frame above -45 dBFS, the rule `audio_fixtures.make_fixtur
 uses for the manifest); its wall-clock time is the moment that sample was
 captured by a device that sends each 20 ms frame as soon as it is full. Reply
 audio (this server's `audio_response` with audio, the pipecat reference bot's
-`OutputAudioRawFrame`) is attributed by `benchmarks.voice.attribution`:
+`OutputAudioRawFrame`) is attributed by `benchmarks.lib.attribution`:
 voice-to-voice runs to the first audio of the first reply that starts at or
 after the turn end; audio before it is talk-over; two replies to one clip are
 a double answer. A turn that brings no reply audio at all raises
@@ -23,11 +23,11 @@ from typing import Protocol
 import msgspec
 
 from audio_fixtures import SAMPLE_RATE
+from benchmarks.lib.attribution import ReplyAudio, attribute
 from benchmarks.lib.clips import Clip, ClipPart
 from benchmarks.lib.device import DeviceError, DeviceSocket, Received
 from benchmarks.lib.microphone import Microphone
 from benchmarks.lib.voice_link import CompanionLink, Reply, VoiceLink, has_audio
-from benchmarks.voice.attribution import ReplyAudio, attribute
 from tests.support.wer import word_error_rate
 
 __all__ = ["NoAudioError", "TurnResult", "measure_turn"]

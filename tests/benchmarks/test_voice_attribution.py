@@ -6,9 +6,9 @@ import base64
 
 import msgspec
 
+from benchmarks.lib.attribution import ReplyAudio, attribute
 from benchmarks.lib.device import Received
 from benchmarks.reference.link import pipecat_reply_audio
-from benchmarks.voice.attribution import ReplyAudio, attribute
 from benchmarks.voice.report import part_summary
 from benchmarks.voice.turn import TurnResult, companion_reply_audio
 from tests.benchmarks.synthetic import turn
