@@ -54,6 +54,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_retention_s: PositiveInt = 24 * 3600
     """How long an expired session is still known (to answer SESSION_EXPIRED, not 404)."""
     context_keep_last: PositiveInt = 40
+    max_open_sessions_per_device: PositiveInt = 10
+    """Sessions a device may have open (active, not timed out) at once; `POST /sessions` past it is a
+    409 `TOO_MANY_SESSIONS` (end one first). A group activity's sessions are not refused."""
+    sessions_per_device_per_hour: NonNegativeInt = 60
+    """New sessions per device per hour, across all instances (each is kept `session_retention_s`
+    after it ends, with its metadata); past it a 429 `RATE_LIMITED`. 0 disables."""
     presence_ttl_s: PositiveFloat = 90.0
     """A connected device that sends no heartbeat for this long counts as offline."""
     command_ttl_s: PositiveInt = 24 * 3600
@@ -65,6 +71,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Per operator token, across all instances; 0 (the default) disables."""
     dialog_turns_per_minute: NonNegativeInt = 30
     """Dialog turns per device (REST and WebSocket text), across all instances; 0 disables."""
+    dialog_audio_max_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 30.0
+    """Longest recording `POST /dialog/send` takes (`audio_base64`); longer is a 422 (`too_long`)."""
     max_body_bytes: PositiveInt = 2 * 1024 * 1024
     max_ws_message_bytes: PositiveInt = 1024 * 1024
 
@@ -92,7 +100,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     turn_use_transcript: bool = True
     """A finished question or request, or a finished statement the end-of-turn model agrees with,
     ends the turn after the confident silence (pipeline.text.completeness)."""
-    audio_url_ttl_s: PositiveInt = 3600
+    audio_url_ttl_s: PositiveInt = 600
+    """How long a reply's pre-signed URL works, and its audio is kept (server.voice.reply_audio)."""
+    reply_audio_max_bytes: PositiveInt = 256 * 1024 * 1024
+    """Reply audio this instance keeps at most, all devices together; past it the oldest goes first."""
+    reply_audio_max_bytes_per_device: PositiveInt = 16 * 1024 * 1024
+    """Reply audio this instance keeps at most of one device; past it that device's oldest goes first."""
 
     # Personas and LLM
     personas_dir: Path | None = None

@@ -8,8 +8,9 @@ threads of its own (one by default): the event loop never waits on the model.
 Turns waiting together are scheduled, not served first come, first served
 (see `pipeline.engines.asr_queue`): a turn the user is waiting for (plain
 `transcribe`, or `transcribe_turn` with a committed turn) goes before
-speculative ones, then the earliest speech end; a speculative turn committed
-while it waits moves up. Turns whose fitted windows are the same length
+speculative ones, then the device that used the recogniser least lately (a
+job may name its `owner`: the fair share), then the earliest speech end; a
+speculative turn committed while it waits moves up. Turns whose fitted windows are the same length
 (rounded up to a whole second) are transcribed in one CTranslate2 call, up to
 `max_batch`: one encoder and one greedy decode for all of them, each turn's
 transcript exactly what it would be alone. A turn cancelled while still
@@ -58,6 +59,7 @@ import math
 import threading
 import time
 import zlib
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -133,8 +135,11 @@ class Recognizer(Protocol):
 class TurnRecognizer(Recognizer, Protocol):
     """A recogniser scheduling by the turn's urgency: the user waiting first, then the oldest speech end."""
 
-    async def transcribe_turn(self, audio: Float32Array, turn: TurnState | None) -> Transcript:
-        """`transcribe`, for `turn` (whose `committed` may change while it waits)."""
+    async def transcribe_turn(
+        self, audio: Float32Array, turn: TurnState | None, *, owner: Hashable | None = None
+    ) -> Transcript:
+        """`transcribe`, for `turn` (whose `committed` may change while it waits); the recogniser's time
+        is charged to `owner` (fair share: see `pipeline.engines.asr_queue`)."""
         ...
 
 
@@ -257,8 +262,11 @@ class WhisperRecognizer:
         """
         return await self.transcribe_turn(audio, None)
 
-    async def transcribe_turn(self, audio: Float32Array, turn: TurnState | None) -> Transcript:
-        """`transcribe`, queued by `turn`'s urgency (a committed turn first, then the earliest speech end).
+    async def transcribe_turn(
+        self, audio: Float32Array, turn: TurnState | None, *, owner: Hashable | None = None
+    ) -> Transcript:
+        """`transcribe`, queued by `turn`'s urgency (a committed turn first), then by what `owner` used of
+        the recogniser lately (least first), then the earliest speech end.
 
         Cancelling the call while the turn waits drops it: it never runs.
         """
@@ -269,7 +277,9 @@ class WhisperRecognizer:
             return Transcript(text="", audio_s=0.0, inference_ms=0.0, queued_ms=0.0)
         prepared = self._prepare(samples)
         # Turns with the same fitted window can share a model call; a full window runs alone.
-        job: Job[_Turn, _Done] = Job(payload=prepared, key=prepared.frames, turn=turn)
+        job: Job[_Turn, _Done] = Job(
+            payload=prepared, key=prepared.frames, turn=turn, owner=owner, cost=prepared.audio_s
+        )
         self._queue.put(job)
         done = await asyncio.wrap_future(job.future)
         transcript = Transcript(

@@ -19,6 +19,7 @@ from server.controllers.openapi import (
     PERSONA_NOT_FOUND,
     declare,
 )
+from server.pagination import DEFAULT_LIMIT, Cursor, Limit, created_key, page
 from server.request_ids import received_at
 from server.schemas.devices import (
     DeviceCommandRequest,
@@ -61,7 +62,8 @@ class DeviceController(Controller):
     @get(
         "/",
         summary="List devices",
-        description="Operators only; filter by group or status.",
+        description="Operators only; filter by group or status. Oldest registration first, a page at a time "
+        "(`limit`, `cursor` → `next_cursor`).",
         **declare(NOT_OPERATOR, BAD_QUERY),
     )
     async def list_devices(
@@ -69,10 +71,15 @@ class DeviceController(Controller):
         request: AnyRequest,
         group_id: FromQuery[str | None] = None,
         status: FromQuery[DeviceStatus | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> DeviceListResponse:
         require_operator(principal_of(request))
         devices = await services_of(request).devices.list(group_id=group_id, status=status)
-        return DeviceListResponse(devices=devices, total=len(devices))
+        chosen, next_cursor = page(
+            devices, key=lambda d: created_key(d.created_at, d.device_id), cursor=cursor, limit=limit
+        )
+        return DeviceListResponse(devices=chosen, total=len(devices), next_cursor=next_cursor)
 
     @get("/{device_id:str}", summary="Get a device", **declare(OTHER_DEVICE, DEVICE_NOT_FOUND))
     async def get_device(self, request: AnyRequest, device_id: FromPath[str]) -> DeviceInfo:

@@ -8,8 +8,9 @@ from litestar.params import FromPath, FromQuery
 
 from personas import Persona
 from server.controllers.common import AnyRequest, services_of
-from server.controllers.openapi import PERSONA_NOT_FOUND, declare
+from server.controllers.openapi import BAD_QUERY, PERSONA_NOT_FOUND, declare
 from server.errors import PersonaNotFound
+from server.pagination import DEFAULT_LIMIT, Cursor, Limit, page
 from server.schemas.personas import PersonaDetail, PersonaListResponse, PersonaSummary
 
 
@@ -17,12 +18,24 @@ class PersonaController(Controller):
     path = "/personas"
     tags = ["personas"]
 
-    @get("/", summary="List personas", **declare())
+    @get(
+        "/",
+        summary="List personas",
+        description="By id, a page at a time (`limit`, `cursor` → `next_cursor`).",
+        **declare(BAD_QUERY),
+    )
     async def list_personas(
-        self, request: AnyRequest, tag: FromQuery[str | None] = None
+        self,
+        request: AnyRequest,
+        tag: FromQuery[str | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> PersonaListResponse:
-        personas = [_summary(p) for p in services_of(request).personas if tag is None or tag in p.tags]
-        return PersonaListResponse(personas=personas, total=len(personas))
+        found = [p for p in services_of(request).personas if tag is None or tag in p.tags]
+        chosen, next_cursor = page(found, key=lambda p: p.id, cursor=cursor, limit=limit)
+        return PersonaListResponse(
+            personas=[_summary(p) for p in chosen], total=len(found), next_cursor=next_cursor
+        )
 
     @get("/{persona_id:str}", summary="Get persona details", **declare(PERSONA_NOT_FOUND))
     async def get_persona(self, request: AnyRequest, persona_id: FromPath[str]) -> PersonaDetail:

@@ -22,6 +22,7 @@ from server.controllers.openapi import (
     Failure,
     declare,
 )
+from server.pagination import DEFAULT_LIMIT, Cursor, Limit, created_key, page
 from server.schemas.sessions import (
     ContextMessage,
     SessionContextResponse,
@@ -38,6 +39,13 @@ NOT_ON_DEVICE = Failure(409, "CONFLICT", "the session is not on `from_device_id`
 ONE_SESSION = declare(OTHER_DEVICE, SESSION_NOT_FOUND)
 ENDING = declare(OTHER_DEVICE, SESSION_NOT_FOUND, LIVE_UPDATE_FAILED)
 
+TOO_MANY_SESSIONS = Failure(
+    409, "TOO_MANY_SESSIONS", "the device has `COMPANION_MAX_OPEN_SESSIONS_PER_DEVICE` open sessions"
+)
+NEW_SESSIONS_LIMITED = Failure(
+    429, "RATE_LIMITED", "the device opened `COMPANION_SESSIONS_PER_DEVICE_PER_HOUR` sessions this hour"
+)
+
 
 class SessionController(Controller):
     path = "/sessions"
@@ -46,7 +54,15 @@ class SessionController(Controller):
     @post(
         "/",
         summary="Create a session",
-        **declare(OTHER_DEVICE, DEVICE_NOT_FOUND, PERSONA_NOT_FOUND, LIVE_UPDATE_FAILED, body=True),
+        **declare(
+            OTHER_DEVICE,
+            DEVICE_NOT_FOUND,
+            PERSONA_NOT_FOUND,
+            TOO_MANY_SESSIONS,
+            NEW_SESSIONS_LIMITED,
+            LIVE_UPDATE_FAILED,
+            body=True,
+        ),
     )
     async def create(self, request: AnyRequest, data: JSONBody[SessionCreateRequest]) -> SessionResponse:
         """The new session becomes the device's active session, with its persona."""
@@ -57,18 +73,33 @@ class SessionController(Controller):
         )
         return await services.sessions.view(session)
 
-    @get("/", summary="List sessions", description="Operators only.", **declare(NOT_OPERATOR, BAD_QUERY))
+    @get(
+        "/",
+        summary="List sessions",
+        description="Operators only. Oldest first, a page at a time (`limit`, `cursor` → `next_cursor`).",
+        **declare(NOT_OPERATOR, BAD_QUERY),
+    )
     async def list_sessions(
         self,
         request: AnyRequest,
         device_id: FromQuery[str | None] = None,
         status: FromQuery[Literal["active", "ended", "expired"] | None] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> SessionListResponse:
         require_operator(principal_of(request))
         services = services_of(request)
-        views = [await services.sessions.view(s) for s in await services.sessions.list(device_id)]
-        views = [v for v in views if status is None or v.status == status]
-        return SessionListResponse(sessions=views, total=len(views))
+        now = utcnow()
+        found = [
+            s
+            for s in await services.sessions.list(device_id)
+            if status is None or services.sessions.status_of(s, now) == status
+        ]
+        chosen, next_cursor = page(
+            found, key=lambda s: created_key(s.created_at, s.session_id), cursor=cursor, limit=limit
+        )
+        views = [await services.sessions.view(s) for s in chosen]
+        return SessionListResponse(sessions=views, total=len(found), next_cursor=next_cursor)
 
     @get("/{session_id:str}", summary="Get a session", **ONE_SESSION)
     async def get_session(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
@@ -77,18 +108,29 @@ class SessionController(Controller):
         require_device_access(principal_of(request), session.device_id)
         return await services.sessions.view(session)
 
-    @get("/{session_id:str}/context", summary="A session's conversation", **ONE_SESSION)
-    async def get_context(self, request: AnyRequest, session_id: FromPath[str]) -> SessionContextResponse:
-        """The messages kept for the persona (the last `COMPANION_CONTEXT_KEEP_LAST`); after a barge-in,
-        the assistant's message holds only the words the device played."""
+    @get(
+        "/{session_id:str}/context",
+        summary="A session's conversation",
+        **declare(OTHER_DEVICE, SESSION_NOT_FOUND, BAD_QUERY),
+    )
+    async def get_context(
+        self,
+        request: AnyRequest,
+        session_id: FromPath[str],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> SessionContextResponse:
+        """The messages kept for the persona (the last `COMPANION_CONTEXT_KEEP_LAST`), oldest first, a
+        page at a time; after a barge-in, the assistant's message holds only the words the device played."""
         services = services_of(request)
         session = await services.sessions.get(session_id)
         require_device_access(principal_of(request), session.device_id)
-        messages = [
-            ContextMessage(role=m.role, content=m.content)
-            for m in await services.store.get_context(session_id)
-        ]
-        return SessionContextResponse(session_id=session_id, messages=messages, total=len(messages))
+        kept = list(enumerate(await services.store.get_context(session_id)))
+        chosen, next_cursor = page(kept, key=lambda m: f"{m[0]:08d}", cursor=cursor, limit=limit)
+        messages = [ContextMessage(role=m.role, content=m.content) for _, m in chosen]
+        return SessionContextResponse(
+            session_id=session_id, messages=messages, total=len(kept), next_cursor=next_cursor
+        )
 
     @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK, **ENDING)
     async def end(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:

@@ -18,6 +18,20 @@ short, and without control characters (which could forge log lines)."""
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 Metadata = Annotated[dict[str, Any], msgspec.Meta(max_length=64)]
 
+MetadataKey = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MetadataText = Annotated[str, msgspec.Meta(max_length=200)]
+MetadataScalar = MetadataText | int | float | bool | None
+MetadataValue = (
+    MetadataScalar
+    | Annotated[list[MetadataScalar], msgspec.Meta(max_length=8)]
+    | Annotated[dict[MetadataKey, MetadataScalar], msgspec.Meta(max_length=8)]
+)
+SessionMetadata = Annotated[dict[MetadataKey, MetadataValue], msgspec.Meta(max_length=16)]
+"""A session's `metadata`, bounded in size and depth since every session keeps it for a day: at most
+16 keys (each 1-64 characters); a value is text (at most 200 characters), a number, true/false,
+null, or one level more: a list of at most 8 of those, or an object of at most 8 of those. About
+36 KB of JSON at the very most; typically a few dozen bytes ({"room": "12", "shift": "evening"})."""
+
 
 class RequestBody(msgspec.Struct, kw_only=True):
     """A request body on the wire. As in the spec's (pydantic) models, unknown fields are ignored; the

@@ -67,6 +67,9 @@ class DeviceInfo(msgspec.Struct, kw_only=True):
 class DeviceListResponse(msgspec.Struct, kw_only=True):
     devices: list[DeviceInfo]
     total: int
+    """Items that match, over all pages."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 class DeviceTokenResponse(msgspec.Struct, kw_only=True):

@@ -22,6 +22,9 @@ class PersonaSummary(msgspec.Struct, kw_only=True):
 class PersonaListResponse(msgspec.Struct, kw_only=True):
     personas: list[PersonaSummary]
     total: int
+    """Items that match, over all pages."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 class PersonaDetail(msgspec.Struct, kw_only=True):

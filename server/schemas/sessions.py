@@ -7,14 +7,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from server.schemas.common import Id, Label, Metadata, RequestBody
+from server.schemas.common import Id, Label, RequestBody, SessionMetadata
 
 
 class SessionCreateRequest(RequestBody):
     device_id: Id
     persona_id: Id
     user_id: Label | None = None
-    metadata: Metadata = msgspec.field(default_factory=dict)
+    metadata: SessionMetadata = msgspec.field(default_factory=dict)
 
 
 class SessionResponse(msgspec.Struct, kw_only=True):
@@ -34,6 +34,9 @@ class SessionResponse(msgspec.Struct, kw_only=True):
 class SessionListResponse(msgspec.Struct, kw_only=True):
     sessions: list[SessionResponse]
     total: int
+    """Items that match, over all pages."""
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""
 
 
 class SessionHandoffRequest(RequestBody):
@@ -61,3 +64,5 @@ class SessionContextResponse(msgspec.Struct, kw_only=True):
     messages: list[ContextMessage]
     """The conversation as kept for the persona's LLM: what the user said and what was actually spoken."""
     total: int
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last page."""

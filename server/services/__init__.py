@@ -22,6 +22,7 @@ from server.settings import Settings
 from server.state.base import Bus, Store
 from server.voice.dialog_audio import DialogAudio
 from server.voice.latency import LatencyRecorder
+from server.voice.reply_audio import ReplyAudio
 
 if TYPE_CHECKING:
     from server.voice.runtime import VoiceRuntime
@@ -45,6 +46,8 @@ class Services:
     coordinator: Coordinator
     audio_urls: AudioUrlSigner
     latency: LatencyRecorder
+    reply_audio: ReplyAudio
+    """Reply audio behind pre-signed URLs, kept within bounds of time and bytes."""
     voice: VoiceRuntime | None = None
     """The voice engines, when the server takes audio (settings.voice_enabled)."""
     connections: dict[str, DeviceConnection] = field(default_factory=dict)
@@ -68,14 +71,23 @@ def build_services(
     devices = DeviceService(store=store, bus=bus, tokens=tokens, personas=personas, settings=settings)
     changes = LiveChanges(bus=bus)
     sessions = SessionService(
-        store=store, devices=devices, personas=personas, settings=settings, changes=changes
+        store=store, devices=devices, personas=personas, settings=settings, changes=changes, limiter=limiter
     )
     commands = CommandService(store=store, bus=bus, settings=settings)
     audio_urls = AudioUrlSigner(secret=settings.jwt_secret, ttl_s=settings.audio_url_ttl_s)
+    reply_audio = ReplyAudio(
+        store=store,
+        ttl_s=settings.audio_url_ttl_s,
+        max_bytes=settings.reply_audio_max_bytes,
+        max_bytes_per_device=settings.reply_audio_max_bytes_per_device,
+    )
     dialog_voice = None
     if voice is not None:
         dialog_voice = DialogAudio(
-            runtime=voice, store=store, audio_urls=audio_urls, audio_ttl_s=settings.audio_url_ttl_s
+            runtime=voice,
+            reply_audio=reply_audio,
+            audio_urls=audio_urls,
+            max_audio_s=settings.dialog_audio_max_s,
         )
     return Services(
         settings=settings,
@@ -108,5 +120,6 @@ def build_services(
         coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
         audio_urls=audio_urls,
         latency=LatencyRecorder(),
+        reply_audio=reply_audio,
         voice=voice,
     )

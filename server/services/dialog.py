@@ -29,17 +29,18 @@ from server.state.records import SessionRecord
 log = logging.getLogger(__name__)
 
 OnPiece = Callable[[str], Awaitable[None]]
+AUDIO_AT_ONCE = "REST audio turns in progress per device"
 
 
 class DialogVoice(Protocol):
     """What the dialog needs of the voice engines (server.voice.dialog_audio.DialogAudio)."""
 
-    async def transcribe(self, audio_base64: str) -> str:
-        """The words of a base64 WAV."""
+    async def transcribe(self, audio_base64: str, *, owner: str) -> str:
+        """The words of a base64 WAV, the recogniser's time charged to `owner` (the device)."""
         ...
 
-    async def speak(self, persona_id: str, text: str) -> str:
-        """The reply spoken in the persona's voice; the pre-signed path of its WAV."""
+    async def speak(self, persona_id: str, text: str, *, device_id: str) -> str:
+        """The reply spoken in the persona's voice; the pre-signed path of its WAV (the device's)."""
         ...
 
 
@@ -93,20 +94,27 @@ class DialogService:
         With the voice models loaded the reply is spoken too, for a text turn as for an
         audio one (`audio_path`). Audio on a server without them is `NotSupported`.
         """
-        if audio_base64 is not None:
-            if self.voice is None:
-                raise NotSupported("Audio is not processed: this server runs without its voice models")
-            await self._limiter.check_dialog_turn(device_id)  # before the costly transcription
-            text = await self.voice.transcribe(audio_base64)
-        else:
-            text = message or ""
+        voice = self.voice
+        if audio_base64 is not None and voice is None:
+            raise NotSupported("Audio is not processed: this server runs without its voice models")
+        # Every turn is counted before any costly work (transcription, the LLM, synthesis), whatever
+        # it finds: audio with no speech in it is a turn too.
+        await self._limiter.check_dialog_turn(device_id)
+        if audio_base64 is None or voice is None:
+            return await self._answer(device_id, message or "", session_id, started)
+        # One recording of a device at a time on the shared recogniser (its other requests: 429).
+        async with self._limiter.one_at_a_time(f"dialog-audio:{device_id}", scope=AUDIO_AT_ONCE):
+            text = await voice.transcribe(audio_base64, owner=device_id)
+            return await self._answer(device_id, text, session_id, started)
+
+    async def _answer(self, device_id: str, text: str, session_id: str | None, started: float) -> TurnResult:
         return await self.run_turn(
             device_id=device_id,
             text=text,
             session_id=session_id,
             started=started,
             speak=self.voice is not None,
-            limit_checked=audio_base64 is not None,
+            limit_checked=True,
         )
 
     async def run_turn(
@@ -160,7 +168,7 @@ class DialogService:
         reply = "".join(pieces)
         audio_path = None
         if speak and self.voice is not None:
-            audio_path = await self.voice.speak(session.persona_id, reply)
+            audio_path = await self.voice.speak(session.persona_id, reply, device_id=device_id)
         await self._store.append_context(
             session.session_id, [user, ChatMessage(role="assistant", content=reply)], self._keep_last
         )

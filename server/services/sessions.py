@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
 
 from personas import PersonaLibrary
-from server.errors import Conflict, PersonaNotFound, SessionExpired, SessionNotFound
+from server.errors import ApiError, Conflict, PersonaNotFound, SessionExpired, SessionNotFound
 from server.live.changes import LiveChanges, new_event_id
 from server.live.events import HandedOffFrom, HandedOffTo, SessionEnded, SessionStarted
+from server.ratelimit import RateLimiter
 from server.schemas.sessions import SessionResponse
 from server.services.clock import utcnow
 from server.services.devices import DeviceService
 from server.settings import Settings
 from server.state.base import Store
 from server.state.records import SessionRecord
+
+
+class TooManySessions(ApiError):
+    """The device has as many open sessions as it may: one must end (or time out) first."""
+
+    status_code = 409
+    error_code = "TOO_MANY_SESSIONS"
+
+    def __init__(self, device_id: str, *, open_sessions: int, limit: int) -> None:
+        super().__init__(
+            f"Device '{device_id}' has {open_sessions} open sessions, the most it may have: "
+            "end one (DELETE /sessions/{session_id}) or let it time out first",
+            details={"device_id": device_id, "open_sessions": open_sessions, "limit": limit},
+        )
 
 
 class SessionService:
@@ -29,7 +44,9 @@ class SessionService:
         personas: PersonaLibrary,
         settings: Settings,
         changes: LiveChanges,
+        limiter: RateLimiter,
     ) -> None:
+        self._limiter = limiter
         self._store = store
         self._devices = devices
         self._personas = personas
@@ -51,7 +68,14 @@ class SessionService:
     ) -> SessionRecord:
         """A new session, which becomes the device's active one with its persona: a connected device's
         very next turn is answered in it, with a fresh conversation (`LiveUpdateFailed` if its live
-        session could not take it)."""
+        session could not take it).
+
+        A device opens at most `sessions_per_device_per_hour` (429) and has at most
+        `max_open_sessions_per_device` open at once (409 `TOO_MANY_SESSIONS`); a group activity's
+        sessions (`activity_id`) are counted, never refused.
+        """
+        if activity_id is None:
+            await self._check_room(device_id)
         session = await self._open(
             device_id=device_id, persona_id=persona_id, user_id=user_id, metadata=metadata
         )
@@ -65,6 +89,20 @@ class SessionService:
             ),
         )
         return session
+
+    async def _check_room(self, device_id: str) -> None:
+        """`TooManySessions` if the device is at its open sessions; then count the new one (per hour)."""
+        await self._devices.get(device_id)
+        now = utcnow()
+        limit = self._settings.max_open_sessions_per_device
+        open_now = sum(
+            1
+            for s in await self._store.list_sessions(device_id)
+            if s.status == "active" and s.expires_at > now
+        )
+        if open_now >= limit:
+            raise TooManySessions(device_id, open_sessions=open_now, limit=limit)
+        await self._limiter.check_session_creation(device_id)
 
     async def _open(
         self,
@@ -206,10 +244,15 @@ class SessionService:
         )
         return moved
 
+    @staticmethod
+    def status_of(session: SessionRecord, now: datetime) -> Literal["active", "ended", "expired"]:
+        """The session's status as the API shows it at `now` (an active one past its expiry: expired)."""
+        if session.status == "active" and session.expires_at <= now:
+            return "expired"
+        return session.status
+
     async def view(self, session: SessionRecord) -> SessionResponse:
-        status: Literal["active", "ended", "expired"] = session.status
-        if status == "active" and session.expires_at <= utcnow():
-            status = "expired"
+        status = self.status_of(session, utcnow())
         turns = len(await self._store.get_context(session.session_id))
         return SessionResponse(
             session_id=session.session_id,

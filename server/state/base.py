@@ -140,6 +140,10 @@ class Store(Protocol):
         """The blob, or None once it is unknown or past its TTL."""
         ...
 
+    async def delete_blob(self, blob_id: str) -> None:
+        """Let the blob go before its TTL (a no-op for one unknown or gone)."""
+        ...
+
     # Group activities
     async def save_activity(self, activity: ActivityRecord) -> None: ...
 

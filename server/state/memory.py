@@ -247,6 +247,9 @@ class MemoryStore:
     async def get_blob(self, blob_id: str) -> bytes | None:
         return self._blobs.get(blob_id, time.time())
 
+    async def delete_blob(self, blob_id: str) -> None:
+        self._blobs.pop(blob_id)
+
     async def save_activity(self, activity: ActivityRecord) -> None:
         self._activities[activity.activity_id] = activity
 

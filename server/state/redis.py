@@ -317,6 +317,9 @@ class RedisStore:
         raw = await self._r.get(self._k("blob", blob_id))
         return None if raw is None else bytes(raw, "latin-1") if isinstance(raw, str) else raw
 
+    async def delete_blob(self, blob_id: str) -> None:
+        await self._r.delete(self._k("blob", blob_id))
+
     async def save_activity(self, activity: ActivityRecord) -> None:
         await self._r.set(self._k("activity", activity.activity_id), _encoder.encode(activity))
 

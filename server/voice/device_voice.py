@@ -111,9 +111,7 @@ class DeviceVoice:
     ) -> None:
         services = self._services
         blob_id = f"aud_{secrets.token_hex(12)}"
-        await services.store.put_blob(
-            blob_id, wav_bytes(audio, sample_rate), services.settings.audio_url_ttl_s
-        )
+        await services.reply_audio.keep(self._device_id, blob_id, wav_bytes(audio, sample_rate))
         payload = AudioFinalPayload(
             text=text,
             audio_url=self._base_url + services.audio_urls.path(blob_id),

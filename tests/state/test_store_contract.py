@@ -486,6 +486,15 @@ async def test_blob_stored_read_and_expired(store: Store) -> None:
     assert await store.get_blob("blob-2") == b"kept"
 
 
+async def test_blob_deleted_before_its_ttl(store: Store) -> None:
+    await store.put_blob("blob-early", b"audio", ttl_s=60)
+    await store.put_blob("blob-stays", b"other", ttl_s=60)
+    await store.delete_blob("blob-early")
+    await store.delete_blob("blob-unknown")  # nothing to delete: no error
+    assert await store.get_blob("blob-early") is None
+    assert await store.get_blob("blob-stays") == b"other"
+
+
 # The memory backend's own housekeeping
 
 
