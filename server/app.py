@@ -131,6 +131,9 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
             # pre-signed audio URLs need no token.
         ),
         debug=False,
+        # The process's logging is set up once, by `server.logs` (one redacting handler at
+        # COMPANION_LOG_LEVEL); Litestar's default would replace the root handler with its own.
+        logging_config=None,
     )
 
 

@@ -6,7 +6,11 @@ import argparse
 import gc
 import logging
 import sys
+from typing import Any
 
+import msgspec
+
+from server.http_limits import ConnectionLimits, bounded_protocol, connection_budget, raise_fd_limit
 from server.settings import Settings, SettingsError
 
 
@@ -42,12 +46,18 @@ def _token(settings: Settings, *, subject: str, ttl: int | None) -> int:
 
 
 def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
+    # Logging first: importing pipecat (below) already logs through loguru.
+    from server.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    settings = msgspec.structs.replace(
+        settings, host=host or settings.host, port=settings.port if port is None else port
+    )
     import uvicorn
 
     from personas import PersonaFileError
     from server.app import create_app
 
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings)
     except PersonaFileError as exc:
@@ -59,17 +69,34 @@ def _serve(settings: Settings, *, host: str | None, port: int | None) -> int:
     # Redis backend 95 ms before, 6.7 ms after).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-    )
+    uvicorn.run(app, **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves the app: bounded connections (server/http_limits.py), logging left to
+    `server.logs`, WebSocket frames past twice the message limit closed (1009) before they are kept."""
+    fd_limit = raise_fd_limit()
+    limits = ConnectionLimits(
+        header_timeout_s=settings.request_header_timeout_s,
+        body_timeout_s=settings.request_body_timeout_s,
+        max_header_bytes=settings.max_request_header_bytes,
+        max_connections=settings.max_connections or connection_budget(fd_limit),
+    )
+    logging.getLogger(__name__).info(
+        "open files: %d; connections held at most: %d", fd_limit, limits.max_connections
+    )
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,
+        "access_log": False,
+        "loop": "uvloop",
+        "http": bounded_protocol(limits),
+        "ws": "websockets-sansio",
+        "ws_max_size": 2 * settings.max_ws_message_bytes,
+    }
 
 
 if __name__ == "__main__":

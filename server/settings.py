@@ -32,7 +32,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     public_base_url: str | None = None
-    """Base URL devices reach this server at (e.g. "https://voice.example.org"); from the request if unset."""
+    """Base URL devices reach this server at (e.g. "https://voice.example.org"); if unset, the address and
+    port the request arrived at on the server's own socket (never the request's Host header)."""
     instance_id: str = msgspec.field(default_factory=lambda: f"inst_{uuid.uuid4().hex[:12]}")
     state_dir: Path = Path.home() / ".companion-voice"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -75,6 +76,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Longest recording `POST /dialog/send` takes (`audio_base64`); longer is a 422 (`too_long`)."""
     max_body_bytes: PositiveInt = 2 * 1024 * 1024
     max_ws_message_bytes: PositiveInt = 1024 * 1024
+
+    # Connections (server/http_limits.py)
+    request_header_timeout_s: PositiveFloat = 10.0
+    """A request's line and headers must arrive within this long of the connection opening (or of the
+    previous response): else 408 and the connection is closed. Idle and slow-loris sockets end here."""
+    request_body_timeout_s: PositiveFloat = 60.0
+    """A request's body must arrive within this long of its headers: else 408 and closed."""
+    max_request_header_bytes: PositiveInt = 32 * 1024
+    """Request line and headers together: past it 431 and closed (no more than this is kept)."""
+    max_connections: NonNegativeInt = 0
+    """Open connections before the oldest ones still sending their headers are closed to make room;
+    0: the file-descriptor limit less a reserve (`server.http_limits.connection_budget`)."""
 
     # Voice
     voice_enabled: bool = True
