@@ -18,6 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from server.controllers.common import AnyRequest
 from server.errors import InvalidJson, UnsupportedMediaType
 from server.http_errors import validation_failed
+from server.nesting import MAX_DEPTH, TooDeep, check_depth
 
 JSON_MEDIA_TYPE = "application/json"
 
@@ -34,14 +35,26 @@ async def check_json_body(request: AnyRequest) -> None:
     raw = await request.body()
     if not raw.strip():
         raise InvalidJson("Request body is empty; expected a JSON object", details={"reason": "empty body"})
-    try:
-        document = _JSON.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidJson("Request body is not valid JSON", details={"reason": str(exc)}) from None
+    document = decode_json(raw, what="Request body")
     try:
         msgspec.convert(document, body_type, strict=True)
     except msgspec.ValidationError as exc:
         raise validation_failed(str(exc)) from None
+
+
+def decode_json(raw: bytes, *, what: str) -> Any:
+    """`raw` as JSON values; `InvalidJson` (400) if it is not JSON or nests deeper than `MAX_DEPTH`."""
+    try:
+        document = _JSON.decode(raw)
+        check_depth(document)
+    except msgspec.DecodeError as exc:
+        raise InvalidJson(f"{what} is not valid JSON", details={"reason": str(exc)}) from None
+    except (TooDeep, RecursionError):  # msgspec recurses too: past ~1,000 levels it raises RecursionError
+        raise InvalidJson(
+            f"{what} nests arrays and objects more than {MAX_DEPTH} deep",
+            details={"reason": "nested too deeply", "max_depth": MAX_DEPTH},
+        ) from None
+    return document
 
 
 def _require_json_label(content_type: str | None) -> None:

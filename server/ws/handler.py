@@ -352,7 +352,10 @@ def _size_in_bytes(data: str | bytes) -> int:
 
 
 def _declared_rate(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+    """`?sample_rate=` if a plain number (`isdigit` alone takes "²", and `int` refuses 5,000 digits)."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 6:
+        return None
+    return int(value)
 
 
 def _error_message(error: ApiError) -> messages.Error:

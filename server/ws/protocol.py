@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from server.nesting import MAX_DEPTH, TooDeep, check_depth
 from server.schemas.common import Id
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
@@ -81,8 +82,15 @@ _decoder = msgspec.json.Decoder(Incoming)
 
 
 def decode(data: bytes | str) -> Incoming:
-    """Decode one device message; raises `msgspec.DecodeError` saying what is wrong and where."""
-    message: Incoming = _decoder.decode(data)
+    """Decode one device message; raises `msgspec.DecodeError` saying what is wrong and where (a
+    `msgspec.ValidationError` for JSON that is not a message), and for JSON nested more than
+    `MAX_DEPTH` deep (an ack's free-form payload), which would otherwise hit the recursion limit."""
+    try:
+        message: Incoming = _decoder.decode(data)
+        if isinstance(message, Ack):
+            check_depth(message.payload)
+    except (TooDeep, RecursionError):
+        raise msgspec.DecodeError(f"JSON nests arrays and objects more than {MAX_DEPTH} deep") from None
     return message
 
 
