@@ -24,9 +24,16 @@ def principal_of(request: AnyRequest) -> Principal:
 
 
 def public_base_url(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    """The server's http(s) base URL as clients reach it: configured, or from the request or socket."""
-    services: Services = connection.app.state["services"]
-    base = services.settings.public_base_url or str(connection.base_url)
-    if base.startswith("ws"):  # a socket's own URL: ws:// or wss://
-        base = "http" + base.removeprefix("ws")
-    return base.rstrip("/")
+    """The server's http(s) base URL as clients reach it (`websocket_url`, reply audio URLs):
+    `COMPANION_PUBLIC_BASE_URL`, else the address and port the connection arrived at on the server's
+    own socket. Never the request's `Host` header: a client must not choose where devices are sent."""
+    settings = connection.app.state["services"].settings
+    if settings.public_base_url:
+        return str(settings.public_base_url).rstrip("/")
+    scheme = "https" if connection.scope.get("scheme") in ("https", "wss") else "http"
+    server = connection.scope.get("server")
+    host, port = (server[0], server[1]) if server else (settings.host, settings.port)
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    default_port = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" if port in (None, default_port) else f"{scheme}://{host}:{port}"

@@ -35,9 +35,17 @@ from server.schemas.sessions import (
 from server.services.clock import utcnow
 from server.ws.commands import SessionHandoff
 
-NOT_ON_DEVICE = Failure(409, "CONFLICT", "the session is not on `from_device_id`")
-ONE_SESSION = declare(OTHER_DEVICE, SESSION_NOT_FOUND)
-ENDING = declare(OTHER_DEVICE, SESSION_NOT_FOUND, LIVE_UPDATE_FAILED)
+NOT_ON_DEVICE = Failure(409, "CONFLICT", "(operators) the session is not on `from_device_id`")
+ONE_SESSION = declare(SESSION_NOT_FOUND)
+ENDING = declare(SESSION_NOT_FOUND, LIVE_UPDATE_FAILED)
+
+
+def _device_scope(request: AnyRequest) -> str | None:
+    """The device whose sessions the caller sees: its own for a device token, every one for an operator.
+    Another device's session is answered as one that does not exist (404), never 403."""
+    principal = principal_of(request)
+    return None if principal.is_operator else principal.subject
+
 
 TOO_MANY_SESSIONS = Failure(
     409, "TOO_MANY_SESSIONS", "the device has `COMPANION_MAX_OPEN_SESSIONS_PER_DEVICE` open sessions"
@@ -104,8 +112,7 @@ class SessionController(Controller):
     @get("/{session_id:str}", summary="Get a session", **ONE_SESSION)
     async def get_session(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
-        session = await services.sessions.get(session_id)
-        require_device_access(principal_of(request), session.device_id)
+        session = await services.sessions.get(session_id, device_id=_device_scope(request))
         return await services.sessions.view(session)
 
     @get(
@@ -123,8 +130,7 @@ class SessionController(Controller):
         """The messages kept for the persona (the last `COMPANION_CONTEXT_KEEP_LAST`), oldest first, a
         page at a time; after a barge-in, the assistant's message holds only the words the device played."""
         services = services_of(request)
-        session = await services.sessions.get(session_id)
-        require_device_access(principal_of(request), session.device_id)
+        await services.sessions.get(session_id, device_id=_device_scope(request))
         kept = list(enumerate(await services.store.get_context(session_id)))
         chosen, next_cursor = page(kept, key=lambda m: f"{m[0]:08d}", cursor=cursor, limit=limit)
         messages = [ContextMessage(role=m.role, content=m.content) for _, m in chosen]
@@ -135,8 +141,7 @@ class SessionController(Controller):
     @delete("/{session_id:str}", summary="End a session", status_code=HTTP_200_OK, **ENDING)
     async def end(self, request: AnyRequest, session_id: FromPath[str]) -> SessionResponse:
         services = services_of(request)
-        session = await services.sessions.get(session_id)
-        require_device_access(principal_of(request), session.device_id)
+        await services.sessions.get(session_id, device_id=_device_scope(request))
         return await services.sessions.view(await services.sessions.end(session_id))
 
     @post(
@@ -164,6 +169,7 @@ class SessionController(Controller):
             from_device_id=data.from_device_id,
             to_device_id=data.to_device_id,
             notify_user=data.notify_user,
+            seen_by=_device_scope(request),
         )
         notified: list[str] = []
         if data.notify_user:

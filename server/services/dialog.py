@@ -16,7 +16,7 @@ from typing import Protocol
 import msgspec
 
 from pipeline.llm import ChatMessage, LLMError, Responder
-from server.errors import Forbidden, LLMApiError, NotSupported
+from server.errors import LLMApiError, NotSupported
 from server.live.changes import LiveChanges, new_event_id
 from server.live.events import ContextChanged
 from server.ratelimit import RateLimiter
@@ -200,10 +200,5 @@ class DialogService:
     async def _session(self, device_id: str, session_id: str | None) -> SessionRecord:
         if session_id is None:
             return await self._sessions.current_for_device(device_id)
-        session = await self._sessions.require_live(session_id)
-        if session.device_id != device_id:
-            raise Forbidden(
-                f"Session '{session_id}' belongs to another device",
-                details={"session_id": session_id, "device_id": device_id},
-            )
-        return session
+        # Another device's session is not found (404), as one that never was: no device learns another's ids.
+        return await self._sessions.require_live(session_id, device_id=device_id)

@@ -131,15 +131,17 @@ class SessionService:
         )
         return session
 
-    async def get(self, session_id: str) -> SessionRecord:
+    async def get(self, session_id: str, *, device_id: str | None = None) -> SessionRecord:
+        """The session; with `device_id`, only if it is on that device. `SessionNotFound` (404) otherwise:
+        the same answer for another device's session as for none, so no device learns another's ids."""
         session = await self._store.get_session(session_id)
-        if session is None:
+        if session is None or (device_id is not None and session.device_id != device_id):
             raise SessionNotFound(session_id)
         return session
 
-    async def require_live(self, session_id: str) -> SessionRecord:
-        """The session if it can still take turns; `SessionExpired` (410) if it ended or timed out."""
-        session = await self.get(session_id)
+    async def require_live(self, session_id: str, *, device_id: str | None = None) -> SessionRecord:
+        """The session (as `get`) if it can take turns; `SessionExpired` (410) if it ended or expired."""
+        session = await self.get(session_id, device_id=device_id)
         if session.status == "ended":
             raise SessionExpired(session_id, reason="ended")
         if session.expires_at <= utcnow():
@@ -194,20 +196,27 @@ class SessionService:
         return await self._store.list_sessions(device_id)
 
     async def handoff(
-        self, session_id: str, *, from_device_id: str, to_device_id: str, notify_user: bool = True
+        self,
+        session_id: str,
+        *,
+        from_device_id: str,
+        to_device_id: str,
+        notify_user: bool = True,
+        seen_by: str | None = None,
     ) -> SessionRecord:
         """Move a live session, its persona and context to another device.
 
         The source device stops talking at once and forgets the conversation; the target answers
         its very next turn in the session's persona, with its context. With `notify_user` each
         says one short line. A target that is not connected finds the session when it connects
-        (while the session is live).
+        (while the session is live). For a device (`seen_by`), another device's session is not found
+        (404); an operator is told it is not on `from_device_id` (409), never which device holds it.
         """
-        session = await self.require_live(session_id)
+        session = await self.require_live(session_id, device_id=seen_by)
         if session.device_id != from_device_id:
             raise Conflict(
-                f"Session '{session_id}' is on device '{session.device_id}', not '{from_device_id}'",
-                details={"session_id": session_id, "device_id": session.device_id},
+                f"Session '{session_id}' is not on device '{from_device_id}'",
+                details={"session_id": session_id, "from_device_id": from_device_id},
             )
         await self._devices.get(from_device_id)
         target = await self._devices.get(to_device_id)

@@ -160,14 +160,16 @@ async def test_unknown_session_is_404(client: httpx.AsyncClient, device: tuple[s
     assert body["details"] == {"session_id": "sess_nothing"}
 
 
-async def test_another_devices_session_is_403(client: httpx.AsyncClient) -> None:
+async def test_another_devices_session_is_404(client: httpx.AsyncClient) -> None:
     device_id, _ = await register(client)
     other_id, _ = await register(client)
     other_session = (await _send(client, other_id, "Hello"))["session_id"]
     response = await client.post(
         "/dialog/send", json={"device_id": device_id, "session_id": other_session, "message": "Hello"}
     )
-    assert_error(response, 403, "FORBIDDEN")
+    # As a session that does not exist (issue 12): a device learns nothing of another's session ids.
+    body = assert_error(response, 404, "SESSION_NOT_FOUND")
+    assert body["details"] == {"session_id": other_session}
     assert (await _session(client, other_session))["turns"] == 2
 
 

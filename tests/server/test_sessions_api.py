@@ -200,8 +200,9 @@ async def test_a_device_token_reaches_only_its_own_sessions(
 
         create = await own.post("/sessions", json={"device_id": other_id, "persona_id": "companion"})
         assert_error(create, 403, "FORBIDDEN")
-        assert_error(await own.get(f"/sessions/{others}"), 403, "FORBIDDEN")
-        assert_error(await own.delete(f"/sessions/{others}"), 403, "FORBIDDEN")
+        # Another device's session is answered as one that does not exist (issue 12): 404, not 403.
+        assert_error(await own.get(f"/sessions/{others}"), 404, "SESSION_NOT_FOUND")
+        assert_error(await own.delete(f"/sessions/{others}"), 404, "SESSION_NOT_FOUND")
         assert_error(await own.get("/sessions", params={"device_id": device_id}), 403, "FORBIDDEN")
         handoff = await own.post(
             f"/sessions/{others}/handoff", json={"from_device_id": other_id, "to_device_id": device_id}
@@ -253,7 +254,7 @@ async def test_handoff_moves_the_session_and_its_context(client: httpx.AsyncClie
     left_behind = await client.post(
         "/dialog/send", json={"device_id": bedroom, "session_id": session_id, "message": "Hello"}
     )
-    assert_error(left_behind, 403, "FORBIDDEN")
+    assert_error(left_behind, 404, "SESSION_NOT_FOUND")  # no longer the bedroom's: as if it never was
     assert session_id in await _ids(client, device_id=kitchen)
     assert session_id not in await _ids(client, device_id=bedroom)
 
@@ -307,7 +308,7 @@ async def test_handoff_from_the_wrong_device_is_409(client: httpx.AsyncClient) -
         f"/sessions/{session_id}/handoff", json={"from_device_id": hallway, "to_device_id": kitchen}
     )
     body = assert_error(response, 409, "CONFLICT")
-    assert body["details"] == {"session_id": session_id, "device_id": bedroom}
+    assert body["details"] == {"session_id": session_id, "from_device_id": hallway}  # bedroom not named
     assert (await _get(client, session_id))["device_id"] == bedroom
     assert (await device_state(client, kitchen))["active_session_id"] is None
 
