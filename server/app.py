@@ -141,8 +141,11 @@ async def _open_state(settings: Settings) -> tuple[Store, Bus]:
     store: Store
     bus: Bus
     if settings.redis_url:
+        from server.state.persistence import check_redis_persistence
         from server.state.redis import RedisStore
         from server.state.redis_bus import RedisBus
+
+        await check_redis_persistence(settings.redis_url, settings.redis_require_persistence)
 
         store = RedisStore.from_url(
             settings.redis_url,

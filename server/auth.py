@@ -1,9 +1,14 @@
 """JWT auth (§8.2): operator and device tokens, verified on every endpoint but health and docs.
 
 Tokens are HS256 (by default) JWTs carrying `role` ("operator" or "device"),
-`sub` (the operator's name or the device id) and `jti` (checked against the
-store's revocations, so a deregistered device or rotated token stops working
-on every instance at once).
+`sub` (the operator's name or the device id) and `jti`.
+
+A device token fails closed: it is valid only while its device is in the store with
+that token's `jti` as its current one (`DeviceRecord.token_jti`), checked on every
+request and socket connect. A rotation replaces the `jti`, a deregistration removes
+the device, so the old token stops on every instance at once; and a store that lost
+its data (an in-memory store after a restart, a Redis without persistence) has no
+device to match, so it can never revive a token revoked before the loss.
 """
 
 from __future__ import annotations
@@ -75,6 +80,12 @@ class TokenService:
 
     async def verify(self, token: str) -> Principal:
         """The token's principal, or `Unauthorized` saying why it is refused."""
+        principal = self.verify_claims(token)
+        await self.check_standing(principal)
+        return principal
+
+    def verify_claims(self, token: str) -> Principal:
+        """The principal of a well-formed, signed, unexpired token; its standing is not checked yet."""
         principal = self._verified.get(token)
         if principal is None:
             principal = self._decode(token)
@@ -84,9 +95,24 @@ class TokenService:
         if principal.expires_at <= time.time():
             self._verified.pop(token, None)
             raise Unauthorized("Token has expired", reason="expired")
-        if self._store is not None and await self._store.is_revoked(principal.jti):
-            raise Unauthorized("Token has been revoked", reason="revoked")
         return principal
+
+    async def check_standing(self, principal: Principal) -> None:
+        """`Unauthorized` unless the token still stands: a device token only while its device is
+        registered with this token's `jti` (`reason`: `revoked`, or `unknown_device` for a device the
+        store does not know and never revoked); an operator token unless its `jti` was revoked."""
+        if self._store is None:
+            return
+        if principal.is_operator:
+            if await self._store.is_revoked(principal.jti):
+                raise Unauthorized("Token has been revoked", reason="revoked")
+            return
+        device = await self._store.get_device(principal.subject)
+        if device is not None and device.token_jti == principal.jti:
+            return
+        if device is not None or await self._store.is_revoked(principal.jti):
+            raise Unauthorized("Token has been revoked", reason="revoked")
+        raise Unauthorized("The token's device is not registered", reason="unknown_device")
 
     def _decode(self, token: str) -> Principal:
         try:

@@ -50,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis_url: str | None = None
     """When set, state and messaging go through Redis and can be shared by many instances."""
     redis_key_prefix: str = "cv:"
+    redis_require_persistence: Literal["aof", "any", "none"] = "aof"
+    """What the Redis must keep across its restart, checked at start-up (server/state/persistence.py):
+    "aof" (the append-only file), "any" (AOF or RDB snapshots, warned), "none" (nothing, warned)."""
     session_ttl_s: PositiveInt = 30 * 60
     """A session expires after this long without a turn."""
     session_retention_s: PositiveInt = 24 * 3600

@@ -23,6 +23,7 @@ from server.state.base import Bus, Store
 from server.voice.dialog_audio import DialogAudio
 from server.voice.latency import LatencyRecorder
 from server.voice.reply_audio import ReplyAudio
+from server.ws.connection import TakeOvers
 
 if TYPE_CHECKING:
     from server.voice.runtime import VoiceRuntime
@@ -52,6 +53,8 @@ class Services:
     """The voice engines, when the server takes audio (settings.voice_enabled)."""
     connections: dict[str, DeviceConnection] = field(default_factory=dict)
     """Device sockets held by this instance."""
+    take_overs: TakeOvers = field(default_factory=TakeOvers)
+    """One socket of a device at a time takes the device over on this instance (server/ws/handler.py)."""
     started: float = field(default_factory=time.monotonic)
 
 

@@ -16,6 +16,9 @@ from server.settings import Settings
 from server.state.base import Bus, Store
 from server.state.records import DeviceRecord, DeviceRuntime, Disconnect, Presence
 
+TOKEN_ROTATED = Disconnect(reason="token rotated; reconnect with the new token", close_code=4401)
+DEREGISTERED = Disconnect(reason="device deregistered", close_code=4410)
+
 
 class DeviceService:
     def __init__(
@@ -98,11 +101,16 @@ class DeviceService:
         return [i for i in infos if status is None or i.status == status]
 
     async def rotate_token(self, device_id: str) -> IssuedToken:
-        """A new device token; the old one is revoked everywhere at once."""
+        """A new device token; the old one stops everywhere at once: the device record names the new
+        `jti` (every request and connect checks it) and the socket opened with the old one is closed
+        (4401), on whichever instance holds it."""
         device = await self.get(device_id)
         token = self._issue(device_id)
         await self._store.replace_device(msgspec.structs.replace(device, token_jti=token.jti))
         await self._revoke(device.token_jti)
+        # After the record changed: a socket that connects meanwhile either attaches before this
+        # reaches its instance, or re-reads the record after attaching and finds its token stale.
+        await self._bus.send(device_id, TOKEN_ROTATED)
         return token
 
     async def deregister(self, device_id: str) -> None:
@@ -110,7 +118,7 @@ class DeviceService:
         device = await self.get(device_id)
         await self._revoke(device.token_jti)
         await self._store.delete_device(device_id)
-        await self._bus.send(device_id, Disconnect(reason="device deregistered"))
+        await self._bus.send(device_id, DEREGISTERED)
 
     def answering_persona(self, runtime: DeviceRuntime) -> str:
         """The persona the device answers with now: its assigned one, else (none yet, or one no

@@ -79,6 +79,21 @@ class Store(Protocol):
         """Clear the presence only if `instance_id` still owns it."""
         ...
 
+    async def claim_presence(self, device_id: str, presence: Presence, ttl_s: float) -> Presence | None:
+        """Make `presence` (a new socket, named by its `connection_id`) the device's one owner, in one
+        atomic step whatever other instances do at the same moment; returns the owner it replaced."""
+        ...
+
+    async def refresh_presence(self, device_id: str, presence: Presence, ttl_s: float) -> bool:
+        """Rewrite the presence (status, TTL) only if `presence.connection_id` still owns it (or none
+        does); False if a newer socket claimed the device."""
+        ...
+
+    async def release_presence(self, device_id: str, connection_id: str) -> None:
+        """Clear the presence only if the socket `connection_id` still owns it (a socket closing
+        never marks offline a device that a newer socket, even on the same instance, has claimed)."""
+        ...
+
     # Token revocation
     async def revoke_token(self, jti: str, until: datetime) -> None:
         """Refuse token `jti` until `until` (its expiry; after that it is refused anyway)."""

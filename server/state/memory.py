@@ -159,6 +159,25 @@ class MemoryStore:
         if current is not None and current.instance_id == instance_id:
             self._presence.pop(device_id)
 
+    async def claim_presence(self, device_id: str, presence: Presence, ttl_s: float) -> Presence | None:
+        now = self._now_and_sweep()
+        previous = self._presence.get(device_id, now)
+        self._presence.put(device_id, presence, now + ttl_s)
+        return previous
+
+    async def refresh_presence(self, device_id: str, presence: Presence, ttl_s: float) -> bool:
+        now = self._now_and_sweep()
+        current = self._presence.get(device_id, now)
+        if current is not None and current.connection_id != presence.connection_id:
+            return False
+        self._presence.put(device_id, presence, now + ttl_s)
+        return True
+
+    async def release_presence(self, device_id: str, connection_id: str) -> None:
+        current = self._presence.get(device_id, time.time())
+        if current is not None and current.connection_id == connection_id:
+            self._presence.pop(device_id)
+
     # Token revocation
     async def revoke_token(self, jti: str, until: datetime) -> None:
         self._now_and_sweep()

@@ -42,6 +42,8 @@ class Presence(msgspec.Struct, frozen=True):
     instance_id: str
     status: PresenceStatus
     connected_at: datetime
+    connection_id: str = ""
+    """The socket that owns the device's presence: one per device (`claim_presence`)."""
 
 
 class SessionRecord(msgspec.Struct, frozen=True):
@@ -116,7 +118,9 @@ class Disconnect(_BusMessage, frozen=True, kw_only=True, tag="disconnect"):
 
     reason: str = ""
     close_code: int = 4410
-    """The WebSocket close code: 4410 deregistered, 4409 replaced by a newer socket."""
+    """The WebSocket close code: 4410 deregistered, 4401 token rotated, 4409 replaced by a newer socket."""
+    connection_id: str | None = None
+    """Only the socket with this connection id closes; None: whichever socket the device has."""
 
 
 class SessionChange(_BusMessage, frozen=True, kw_only=True, tag="session_change"):

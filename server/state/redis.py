@@ -63,6 +63,26 @@ return 0
 """
 """KEYS: presence. ARGV: instance id. Deletes the presence only if that instance owns it."""
 
+_REFRESH_PRESENCE = """
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current)['connection_id'] ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+"""KEYS: presence. ARGV: presence, its connection id, ttl ms. Writes only over that connection's own
+presence (or none): a socket replaced by a newer one never takes the device back."""
+
+_RELEASE_PRESENCE = """
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current)['connection_id'] == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+"""KEYS: presence. ARGV: connection id. Deletes the presence only if that socket owns it."""
+
 _PUT_SESSION = """
 if ARGV[5] == 'XX' then
   if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX') then return 0 end
@@ -123,6 +143,8 @@ class RedisStore:
         self._metrics_days = metrics_retention_days
         self._close_client = close_client
         self._clear_presence = client.register_script(_CLEAR_PRESENCE)
+        self._refresh_presence = client.register_script(_REFRESH_PRESENCE)
+        self._release_presence = client.register_script(_RELEASE_PRESENCE)
         self._put_session = client.register_script(_PUT_SESSION)
         self._append_context = client.register_script(_APPEND_CONTEXT)
         self._set_pauses = client.register_script(_SET_PAUSES)
@@ -207,6 +229,22 @@ class RedisStore:
 
     async def clear_presence(self, device_id: str, instance_id: str) -> None:
         await self._clear_presence(keys=[self._k("presence", device_id)], args=[instance_id])
+
+    async def claim_presence(self, device_id: str, presence: Presence, ttl_s: float) -> Presence | None:
+        """SET … GET: the new owner is written and the old one read in one atomic command."""
+        ttl_ms = max(1, round(ttl_s * 1000))
+        raw = await self._r.set(
+            self._k("presence", device_id), _encoder.encode(presence), px=ttl_ms, get=True
+        )
+        return None if raw is None else _presence_decoder.decode(cast(bytes, raw))
+
+    async def refresh_presence(self, device_id: str, presence: Presence, ttl_s: float) -> bool:
+        ttl_ms = max(1, round(ttl_s * 1000))
+        args: list[EncodableT] = [_encoder.encode(presence), presence.connection_id, ttl_ms]
+        return bool(await self._refresh_presence(keys=[self._k("presence", device_id)], args=args))
+
+    async def release_presence(self, device_id: str, connection_id: str) -> None:
+        await self._release_presence(keys=[self._k("presence", device_id)], args=[connection_id])
 
     # Token revocation
     async def revoke_token(self, jti: str, until: datetime) -> None:

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections import deque
+import secrets
+from collections import Counter, deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import WebSocket
@@ -31,6 +33,8 @@ class DeviceConnection:
     def __init__(self, socket: WebSocket[Any, Any, Any], device_id: str) -> None:
         self.socket = socket
         self.device_id = device_id
+        self.connection_id = f"conn_{secrets.token_hex(8)}"
+        """Names this socket among the device's: the store's presence says which one owns the device."""
         self._outbox: asyncio.PriorityQueue[tuple[int, int, bytes]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._unacked: deque[str] = deque(maxlen=256)
@@ -85,3 +89,27 @@ class DeviceConnection:
             raise
         except Exception as exc:  # the socket went away mid-send; the reader side ends the connection
             log.debug("writer for %s stopped: %s", self.device_id, type(exc).__name__)
+
+
+class TakeOvers:
+    """One socket of a device at a time through its take-over on this instance (claim the device's
+    presence, attach to the bus, check it still owns both): a second socket of the same device here
+    waits for the first to finish, so it closes that one by a call it is sure to reach. Sockets on
+    other instances are ordered by the store's atomic claim instead."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiting: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, device_id: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(device_id, asyncio.Lock())
+        self._waiting[device_id] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[device_id] -= 1
+            if not self._waiting[device_id]:  # the last one out forgets the device's lock
+                del self._waiting[device_id]
+                del self._locks[device_id]

@@ -57,7 +57,8 @@ from server.ws.voice_link import VoiceLink
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
-REPLACED = Disconnect(reason="replaced by a newer connection", close_code=4409)
+CLOSE_REPLACED = 4409
+REPLACED_REASON = "replaced by a newer connection"
 CLOSE_NO_HEARTBEAT = 4408
 CLOSE_SERVER_FAULT = 4500
 """Close codes are 4000 + the HTTP status the same condition has on REST (README, "Close codes")."""
@@ -68,17 +69,16 @@ async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[st
     services: Services = socket.app.state["services"]
     await socket.accept()
     try:
-        await _authenticate(socket, services, device_id)
+        principal = await _authenticate(socket, services, device_id)
     except ApiError as error:
-        await _send_error(socket, error)
-        await socket.close(code=4000 + error.status_code, reason=error.error_code)
+        await _refuse(socket, error)
         return
     except WebSocketDisconnect:
         return
     except Exception as exc:  # the store failed while checking the token: a server fault, said as one
         await _server_fault(socket, device_id, exc)
         return
-    session = DeviceSession(socket, services, device_id)
+    session = DeviceSession(socket, services, device_id, principal)
     try:
         await session.run()
     except Exception as exc:  # everything the session set up is already undone (run's finally)
@@ -88,10 +88,13 @@ async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[st
 class DeviceSession:
     """The life of one authenticated device connection on this instance."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> None:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], services: Services, device_id: str, principal: Principal
+    ) -> None:
         self.socket = socket
         self.services = services
         self.device_id = device_id
+        self.principal = principal
         self.connection = DeviceConnection(socket, device_id)
         self.connected_at = utcnow()
         self.device_busy = False
@@ -116,20 +119,26 @@ class DeviceSession:
                 self.live.submit(event)  # queued until the live session starts
             case CommandDelivery(command=command):
                 self.connection.send_command(command)
-            case Disconnect():
+            case Disconnect(connection_id=target) if target in (None, self.connection.connection_id):
                 self.connection.close(message)
+            case Disconnect():
+                pass  # meant for another socket of the device (one this socket replaced)
 
     async def run(self) -> None:
         services = self.services
         settings = services.settings
-        self.connection.start()
-        services.connections[self.device_id] = self.connection
         try:
-            await self._refresh_presence()
-            # One socket per device: an older one, on any instance, is closed before this one takes over.
-            await services.bus.send(self.device_id, REPLACED)
-            # Changes that arrive before the live session starts wait in its queue.
-            await services.bus.attach(self.device_id, self.deliver)
+            try:
+                async with services.take_overs.turn(self.device_id):
+                    owner = await self._take_over()
+            except ApiError as error:  # the token went stale while this socket connected
+                await _refuse(self.socket, error)
+                return
+            if not owner:  # a newer socket of the device claimed it meanwhile, on another instance
+                await self.socket.close(code=CLOSE_REPLACED, reason=REPLACED_REASON)
+                return
+            # Only now does anything reach the device: a socket that lost the claim never sent a thing.
+            self.connection.start()
             if services.voice is not None:
                 self.voice = VoiceLink(
                     services=services,
@@ -157,6 +166,45 @@ class DeviceSession:
         finally:
             await self._close()
 
+    async def _take_over(self) -> bool:
+        """Make this socket the device's one socket, on every instance; False if a newer one won.
+
+        The claim is one atomic write of the store's presence (the newest claim wins), so of two
+        sockets connecting at the same moment, on one instance or two, exactly one stays: the other
+        is closed by a `Disconnect` addressed to its connection id or, if that came before it was
+        attached to the bus, finds the presence no longer its own just after attaching. Then the
+        token is checked again: a rotation or deregistration made while this socket connected either
+        reached it through the bus or is seen here."""
+        services = self.services
+        self._presence_refreshed = time.monotonic()
+        previous = await services.store.claim_presence(
+            self.device_id, self._presence("online"), services.settings.presence_ttl_s
+        )
+        if previous is not None and previous.connection_id != self.connection.connection_id:
+            await self._replace(previous)
+        services.connections[self.device_id] = self.connection
+        # Changes that arrive before the live session starts wait in its queue.
+        await services.bus.attach(self.device_id, self.deliver)
+        owner = await services.store.get_presence(self.device_id)
+        if owner is not None and owner.connection_id != self.connection.connection_id:
+            return False
+        await _check_standing(services, self.principal, self.device_id)
+        return True
+
+    async def _replace(self, previous: Presence) -> None:
+        """Close the socket this one replaces: here by a direct call (the bus would route to this
+        socket once it attaches), on another instance through the bus, addressed to that socket."""
+        services = self.services
+        replaced = Disconnect(
+            reason=REPLACED_REASON, close_code=CLOSE_REPLACED, connection_id=previous.connection_id or None
+        )
+        if previous.instance_id != services.settings.instance_id:
+            await services.bus.send(self.device_id, replaced)
+            return
+        local = services.connections.get(self.device_id)
+        if local is not None and local.connection_id == previous.connection_id:
+            local.close(replaced)
+
     async def _close(self) -> None:
         """Everything `run` set up, undone, whatever point it reached."""
         services = self.services
@@ -172,7 +220,7 @@ class DeviceSession:
             # Only the device's current socket here owns its presence: a socket the device
             # has already replaced by reconnecting must not mark it offline as it closes.
             async with self._presence_lock:  # after any write already under way
-                await services.store.clear_presence(self.device_id, services.settings.instance_id)
+                await services.store.release_presence(self.device_id, self.connection.connection_id)
         await self.connection.stop()
 
     async def _receive_loop(self) -> None:
@@ -308,10 +356,22 @@ class DeviceSession:
                 return
             replying = self.turns_running > 0 or (self.voice is not None and self.voice.replying)
             status: PresenceStatus = "busy" if (self.device_busy or replying) else "online"
-            presence = Presence(
-                instance_id=self.services.settings.instance_id, status=status, connected_at=self.connected_at
-            )
-            await self.services.store.set_presence(self.device_id, presence, ttl)
+            presence = self._presence(status)
+            await self._write_presence(presence, ttl)
+
+    async def _write_presence(self, presence: Presence, ttl: float) -> None:
+        """Keep the presence this socket claimed; if a newer socket of the device claimed it, close
+        (its `Disconnect` may still be on its way, or lost while this socket was not yet listening)."""
+        if not await self.services.store.refresh_presence(self.device_id, presence, ttl):
+            self.connection.close(Disconnect(reason=REPLACED_REASON, close_code=CLOSE_REPLACED))
+
+    def _presence(self, status: PresenceStatus) -> Presence:
+        return Presence(
+            instance_id=self.services.settings.instance_id,
+            status=status,
+            connected_at=self.connected_at,
+            connection_id=self.connection.connection_id,
+        )
 
     def _error(self, error: ApiError) -> None:
         self.connection.send(_error_message(error))
@@ -323,12 +383,29 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, de
         token = bearer_token(socket.headers.get("authorization"))
     if not token:
         token = await _token_from_first_message(socket)
-    principal = await services.tokens.verify(token)
+    principal = services.tokens.verify_claims(token)
     if principal.role != "device" or principal.subject != device_id:
         raise Forbidden("Only this device's own token opens its socket", details={"device_id": device_id})
-    if await services.store.get_device(device_id) is None:
-        raise DeviceNotFound(device_id)
+    await _check_standing(services, principal, device_id)
     return principal
+
+
+async def _check_standing(services: Services, principal: Principal, device_id: str) -> None:
+    """The token still stands (server/auth.py): 4401 if rotated or revoked, 4404 for a device the
+    store does not know (never registered, or lost with a store that kept nothing)."""
+    try:
+        await services.tokens.check_standing(principal)
+    except Unauthorized as error:
+        if error.details.get("reason") == "unknown_device":
+            raise DeviceNotFound(device_id) from None
+        raise
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
+    """The `error` message, then the close code 4000 + its HTTP status."""
+    await _send_error(socket, error)
+    with contextlib.suppress(Exception):
+        await socket.close(code=4000 + error.status_code, reason=error.error_code)
 
 
 async def _token_from_first_message(socket: WebSocket[Any, Any, Any]) -> str:

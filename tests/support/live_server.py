@@ -54,7 +54,15 @@ def free_port() -> int:
 def make_settings(state_dir: Path, **overrides: Any) -> Settings:
     # The control-plane tests run without the voice models (they load in seconds, not milliseconds);
     # the voice tests turn them on.
-    base = Settings(jwt_secret=TEST_SECRET, state_dir=state_dir, port=free_port(), voice_enabled=False)
+    # The test redis-server keeps nothing on disk: allowed here explicitly (tests that check the
+    # start-up refusal set it back to "aof").
+    base = Settings(
+        jwt_secret=TEST_SECRET,
+        state_dir=state_dir,
+        port=free_port(),
+        voice_enabled=False,
+        redis_require_persistence="none",
+    )
     return msgspec.structs.replace(base, **overrides)
 
 
