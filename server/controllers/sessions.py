@@ -164,6 +164,10 @@ class SessionController(Controller):
         """Operators, or the device the session is on. The persona and context move along."""
         require_device_access(principal_of(request), data.from_device_id)
         services = services_of(request)
+        if not principal_of(request).is_operator:  # what a device may hand off, and where
+            await services.sessions.check_device_handoff(
+                session_id, from_device_id=data.from_device_id, to_device_id=data.to_device_id
+            )
         session = await services.sessions.handoff(
             session_id,
             from_device_id=data.from_device_id,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import msgspec
 
 from personas import PersonaLibrary
-from server.errors import ApiError, Conflict, PersonaNotFound, SessionExpired, SessionNotFound
+from server.errors import ApiError, Conflict, Forbidden, PersonaNotFound, SessionExpired, SessionNotFound
 from server.live.changes import LiveChanges, new_event_id
 from server.live.events import HandedOffFrom, HandedOffTo, SessionEnded, SessionStarted
 from server.ratelimit import RateLimiter
@@ -260,6 +260,37 @@ class SessionService:
             return "expired"
         return session.status
 
+    async def check_device_handoff(self, session_id: str, *, from_device_id: str, to_device_id: str) -> None:
+        """What a device token may hand off (an operator may hand off any live session, to any device):
+        only its own active session, only to another device of its own group (`group_id`, which only
+        an operator sets), and only to a device not in a live conversation of its own, so that no
+        device can put a persona or a conversation into a loop someone else is talking to.
+
+        Called for a device's own request before `handoff`; a session that is not the device's, or not
+        live, is left to `handoff` to refuse as it does for anyone."""
+        session = await self._store.get_session(session_id)
+        if session is None or session.device_id != from_device_id or not _live(session):
+            return
+        if (await self._store.get_runtime(from_device_id)).active_session_id != session_id:
+            raise Forbidden(
+                "A device hands off only its own active session",
+                details={"reason": "not_active_session", "session_id": session_id},
+            )
+        source = await self._devices.get(from_device_id)
+        target = await self._devices.get(to_device_id)
+        if source.group_id is None or source.group_id != target.group_id:
+            raise Forbidden(
+                "A device hands off only to a device of its own group; an operator may hand off anywhere",
+                details={"reason": "other_group", "to_device_id": to_device_id},
+            )
+        held = (await self._store.get_runtime(to_device_id)).active_session_id
+        current = await self._store.get_session(held) if held and held != session_id else None
+        if current is not None and _live(current):
+            raise Conflict(
+                "The target device is in a conversation of its own; an operator may still hand off to it",
+                details={"reason": "target_in_session", "to_device_id": to_device_id},
+            )
+
     async def view(self, session: SessionRecord) -> SessionResponse:
         status = self.status_of(session, utcnow())
         turns = len(await self._store.get_context(session.session_id))
@@ -275,3 +306,7 @@ class SessionService:
             ended_at=session.ended_at,
             turns=turns,
         )
+
+
+def _live(session: SessionRecord) -> bool:
+    return session.status == "active" and session.expires_at > utcnow()
