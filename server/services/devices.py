@@ -56,11 +56,11 @@ class DeviceService:
         return await self._store.get_presence(device_id)
 
     async def state(self, device_id: str) -> DeviceState:
-        device = await self.get(device_id)
-        runtime = await self._store.get_runtime(device_id)
-        presence = await self._store.get_presence(device_id)
         now = utcnow()
-        day = await self._store.get_day_metrics(device_id, now.date())
+        snapshot = await self._store.get_device_snapshot(device_id, now.date())
+        if snapshot is None:
+            raise DeviceNotFound(device_id)
+        device, runtime, presence, day = snapshot.device, snapshot.runtime, snapshot.presence, snapshot.day
         uptime_h = (now - presence.connected_at).total_seconds() / 3600.0 if presence else 0.0
         avg = round(day.latency_ms_total / day.interactions) if day.interactions else None
         return DeviceState(

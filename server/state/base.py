@@ -22,6 +22,7 @@ from server.state.records import (
     DayMetrics,
     DeviceRecord,
     DeviceRuntime,
+    DeviceSnapshot,
     Presence,
     RateWindow,
     SessionRecord,
@@ -57,6 +58,11 @@ class Store(Protocol):
 
     async def get_runtime(self, device_id: str) -> DeviceRuntime:
         """The device's runtime fields; all None for a device never active."""
+        ...
+
+    async def get_device_snapshot(self, device_id: str, day: date) -> DeviceSnapshot | None:
+        """The device with its runtime, presence and `day`'s metrics, read at once (one round trip to a
+        shared store); None for an unknown device."""
         ...
 
     async def update_runtime(

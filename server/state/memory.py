@@ -28,6 +28,7 @@ from server.state.records import (
     DayMetrics,
     DeviceRecord,
     DeviceRuntime,
+    DeviceSnapshot,
     Presence,
     RateWindow,
     SessionRecord,
@@ -128,6 +129,17 @@ class MemoryStore:
 
     async def get_runtime(self, device_id: str) -> DeviceRuntime:
         return self._runtimes.get(device_id) or DeviceRuntime()
+
+    async def get_device_snapshot(self, device_id: str, day: date) -> DeviceSnapshot | None:
+        device = self._devices.get(device_id)
+        if device is None:
+            return None
+        return DeviceSnapshot(
+            device=device,
+            runtime=await self.get_runtime(device_id),
+            presence=await self.get_presence(device_id),
+            day=await self.get_day_metrics(device_id, day),
+        )
 
     async def update_runtime(
         self,

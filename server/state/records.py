@@ -66,6 +66,15 @@ class DayMetrics(msgspec.Struct, frozen=True):
     latency_ms_total: float = 0.0
 
 
+class DeviceSnapshot(msgspec.Struct, frozen=True):
+    """A device with its runtime, presence and one day's metrics, read together (`get_device_snapshot`)."""
+
+    device: DeviceRecord
+    runtime: DeviceRuntime
+    presence: Presence | None
+    day: DayMetrics
+
+
 class CommandRecord(msgspec.Struct, frozen=True):
     """A command pushed down to a device, and the device's ack once it came."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -35,6 +36,7 @@ from server.state.records import (
     DayMetrics,
     DeviceRecord,
     DeviceRuntime,
+    DeviceSnapshot,
     Presence,
     RateWindow,
     SessionRecord,
@@ -117,6 +119,15 @@ return redis.call('PEXPIRE', KEYS[1], ttl)
 """KEYS: pause profile, session. ARGV: profile, fallback ttl ms. Expires with the session, as the
 context does."""
 
+_DEVICE_SNAPSHOT = """
+local device = redis.call('GET', KEYS[1])
+if not device then return false end
+local day = redis.call('HMGET', KEYS[4], 'interactions', 'latency_ms_total')
+return {device, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), day}
+"""
+"""KEYS: device, runtime, presence, the day's metrics. One round trip for a device's state (a REST
+read of it is otherwise four); false for an unknown device, a missing presence as nil."""
+
 _RUNTIME_FIELDS = ("active_persona_id", "active_session_id", "last_activity")
 _PRUNE_SAMPLE = 8
 """Index entries checked per new session; dead ones go (as Redis samples keys to expire them)."""
@@ -148,6 +159,7 @@ class RedisStore:
         self._put_session = client.register_script(_PUT_SESSION)
         self._append_context = client.register_script(_APPEND_CONTEXT)
         self._set_pauses = client.register_script(_SET_PAUSES)
+        self._device_snapshot = client.register_script(_DEVICE_SNAPSHOT)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "cv:", session_retention_s: int = 86400) -> RedisStore:
@@ -201,8 +213,22 @@ class RedisStore:
 
     async def get_runtime(self, device_id: str) -> DeviceRuntime:
         fields = cast(dict[bytes, bytes], await self._r.hgetall(self._k("runtime", device_id)))
-        members = b",".join(b'"%s":%s' % item for item in fields.items())
-        return _runtime_decoder.decode(b"{" + members + b"}")
+        return _runtime(fields.items())
+
+    async def get_device_snapshot(self, device_id: str, day: date) -> DeviceSnapshot | None:
+        keys = [self._k("device", device_id), self._k("runtime", device_id), self._k("presence", device_id)]
+        reply = await self._device_snapshot(keys=[*keys, self._metrics_key(device_id, day)])
+        if reply is None:
+            return None
+        device, runtime, presence, (interactions, latency) = reply
+        return DeviceSnapshot(
+            device=_device_decoder.decode(device),
+            runtime=_runtime(zip(runtime[::2], runtime[1::2], strict=True)),
+            presence=None if presence is None else _presence_decoder.decode(presence),
+            day=DayMetrics(
+                day=day, interactions=int(interactions or 0), latency_ms_total=float(latency or 0)
+            ),
+        )
 
     async def update_runtime(
         self,
@@ -396,6 +422,12 @@ class RedisStore:
         dead = [session_id for session_id, found in zip(ids, exists, strict=True) if not found]
         if dead:
             await self._r.zrem(index, *dead)
+
+
+def _runtime(fields: Iterable[tuple[bytes, bytes]]) -> DeviceRuntime:
+    """A runtime from its hash's fields (each value JSON)."""
+    members = b",".join(b'"%s":%s' % item for item in fields)
+    return _runtime_decoder.decode(b"{" + members + b"}")
 
 
 def _members(reply: Any) -> list[str]:

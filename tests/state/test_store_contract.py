@@ -23,6 +23,7 @@ from server.state.records import (
     DayMetrics,
     DeviceRecord,
     DeviceRuntime,
+    DeviceSnapshot,
     Presence,
     SessionRecord,
 )
@@ -185,6 +186,37 @@ async def test_update_runtime_touches_only_the_given_fields(stores: StoreFactory
         second.update_runtime("dev-1", active_session_id="s2"),
     )
     assert await second.get_runtime("dev-1") == DeviceRuntime("p2", "s2", at)
+
+
+async def test_device_snapshot_reads_device_runtime_presence_and_day_together(stores: StoreFactory) -> None:
+    writer, reader = stores(), stores()
+    today = now().date()
+    assert await reader.get_device_snapshot("dev-1", today) is None
+
+    added = device("dev-1")
+    await writer.add_device(added)
+    fresh = DeviceSnapshot(device=added, runtime=DeviceRuntime(), presence=None, day=DayMetrics(day=today))
+    assert await reader.get_device_snapshot("dev-1", today) == fresh
+
+    at = now()
+    mine = presence("inst-a")
+    await writer.update_runtime("dev-1", active_persona_id="p1", last_activity=at)
+    await writer.set_presence("dev-1", mine, ttl_s=60)
+    await writer.record_interaction("dev-1", 100.0, at)
+    await writer.record_interaction("dev-1", 50.5, at)
+    snapshot = await reader.get_device_snapshot("dev-1", at.date())
+    assert snapshot is not None
+    assert snapshot.device == await reader.get_device("dev-1")
+    assert snapshot.runtime == DeviceRuntime("p1", None, at)
+    assert snapshot.presence == mine
+    assert snapshot.day == DayMetrics(day=at.date(), interactions=2, latency_ms_total=150.5)
+    yesterday = at.date() - timedelta(days=1)
+    earlier = await reader.get_device_snapshot("dev-1", yesterday)
+    assert earlier is not None
+    assert earlier.day == DayMetrics(day=yesterday)
+
+    await writer.delete_device("dev-1")
+    assert await reader.get_device_snapshot("dev-1", at.date()) is None
 
 
 # Presence
