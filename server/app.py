@@ -28,6 +28,7 @@ from server.controllers.methods import allow_every_method
 from server.controllers.openapi import BEARER_SCHEME, RequestBodySchemaPlugin
 from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
+from server.heap import settle_after_start_up
 from server.http_errors import EXCEPTION_HANDLERS
 from server.paths import API_PREFIX, DOCS_PATH
 from server.request_ids import add_request_id_header
@@ -40,8 +41,13 @@ from server.ws.handler import device_socket
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) -> Litestar:
-    """Build the app. Persona files are loaded (and validated) now, so a bad one stops start-up here."""
+def create_app(
+    settings: Settings, *, personas: PersonaLibrary | None = None, settle_heap: bool = False
+) -> Litestar:
+    """Build the app. Persona files are loaded (and validated) now, so a bad one stops start-up here.
+
+    `settle_heap` (what `serve` asks for): once start-up is over, freeze what it left alive and set the
+    garbage collector for many sessions (`server.heap`); for a process that is this server alone."""
     settings = settings.with_secret()
     library = personas if personas is not None else load_library(settings.personas_dir)
     if settings.default_persona_id not in library:
@@ -68,6 +74,8 @@ def create_app(settings: Settings, *, personas: PersonaLibrary | None = None) ->
         app.state["services"] = build_services(
             settings, store=store, bus=bus, personas=library, responders=responders, voice=voice
         )
+        if settle_heap:
+            settle_after_start_up()
         log.info(
             "instance %s ready: store=%s llm=%s personas=%d",
             settings.instance_id,
