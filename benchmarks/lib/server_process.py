@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from server.paths import API_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 _STRIPPED_PREFIXES = ("COMPANION_", "ANTHROPIC_")
+SERVE_ARGS = ("-m", "server.cli", "serve")
 
 
 class ServerError(Exception):
@@ -85,16 +86,22 @@ class RunningServer:
 
 @contextmanager
 def running_server(
-    *, extra_env: Mapping[str, str], cpu_prefix: list[str], startup_timeout_s: float = 60.0
+    *,
+    extra_env: Mapping[str, str],
+    cpu_prefix: list[str],
+    startup_timeout_s: float = 60.0,
+    module_args: Sequence[str] = SERVE_ARGS,
 ) -> Iterator[RunningServer]:
-    """Start `companion-voice serve` (one uvicorn worker) on a free loopback port; stop it on exit."""
+    """Start `companion-voice serve` (one uvicorn worker) on a free loopback port; stop it on exit.
+
+    `module_args` run instead of `-m server.cli serve` (e.g. a wrapper that instruments `serve`)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="companion-bench-") as state_dir:
         env = server_env(state_dir=Path(state_dir), port=port, extra=extra_env)
         log_path = Path(state_dir) / "server.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [*cpu_prefix, sys.executable, "-m", "server.cli", "serve"],
+                [*cpu_prefix, sys.executable, *module_args],
                 env=env,
                 cwd=ROOT,
                 stdout=log,

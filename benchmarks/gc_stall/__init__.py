@@ -1,0 +1,1 @@
+"""Garbage-collector stalls of the server with many connected devices."""
