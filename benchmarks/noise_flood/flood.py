@@ -64,7 +64,7 @@ class Phase(msgspec.Struct, kw_only=True):
     voice_to_voice_ms: list[float]
     summary: Summary | None
     server_asr_ms: Summary | None
-    """The server's own ASR stage of each turn (its `latency_ms` breakdown), when it reports one."""
+    """End of speech → final transcript of each turn, from the server's own `latency_ms` breakdown."""
     flood_answers: dict[str, int]
     """The flood's answers by HTTP status (`422 no_speech` apart), during the phase."""
     cpu: CpuWindow
@@ -191,8 +191,8 @@ async def _phase(
                 reply_timeout_s=REPLY_TIMEOUT_S,
             )
             times.append(result.voice_to_voice_ms)
-            if "asr" in result.server_ms:
-                asr.append(result.server_ms["asr"])
+            if "transcript_final" in result.server_ms:
+                asr.append(result.server_ms["transcript_final"])
             progress.advance(f"{result.voice_to_voice_ms:.0f} ms")
     finally:
         if flood is not None:

@@ -32,7 +32,7 @@ def markdown(report: Report) -> str:
     ]
     rows = [[phase.name, *summary_cells(phase.summary)] for phase in report.phases]
     lines += table(["phase", *SUMMARY_HEADER], rows, align=["---", *["---:"] * len(SUMMARY_HEADER)])
-    lines += ["", "The server's ASR stage of those turns (ms, its own `latency_ms` breakdown):", ""]
+    lines += ["", "End of speech to the final transcript of those turns (ms, the server's `latency_ms`):", ""]
     rows = [[phase.name, *summary_cells(phase.server_asr_ms)] for phase in report.phases]
     lines += table(["phase", *SUMMARY_HEADER], rows, align=["---", *["---:"] * len(SUMMARY_HEADER)])
     lines += [""]
