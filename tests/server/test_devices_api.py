@@ -76,7 +76,7 @@ async def test_list_filters_by_group_and_status(client: httpx.AsyncClient) -> No
     ward_a = (await client.get("/devices", params={"group_id": "ward-a"})).json()
     assert [d["device_id"] for d in ward_a["devices"]] == [a]
     online = (await client.get("/devices", params={"status": "online"})).json()
-    assert online == {"devices": [], "total": 0}
+    assert online == {"devices": [], "total": 0, "next_cursor": None}
 
 
 async def test_deregister(client: httpx.AsyncClient) -> None:
