@@ -15,7 +15,7 @@ which is what triggers a full collection. So, once start-up is over
   persona voices and library, the services, is collected once and frozen
   (`gc.freeze()`): it lives as long as the process and is never walked again;
 - the young generation's threshold is raised to `YOUNG_THRESHOLD`, so young
-  collections come ~70 times less often and an object must live that much
+  collections come ~14 times less often and an object must live that much
   longer to be promoted: a frame's short-lived objects die young again.
   Garbage cycles wait a little longer to be freed (a few MB at most).
 """
@@ -27,9 +27,11 @@ import logging
 
 log = logging.getLogger(__name__)
 
-YOUNG_THRESHOLD = 50_000
+YOUNG_THRESHOLD = 10_000
 """Allocations (less deallocations) of tracked objects between two young collections (CPython: 700).
-A young collection then walks at most about this many objects: a few ms."""
+A young collection walks about this many objects, a middle one at most ~10 times as many (what the
+last ten young ones kept, e.g. new sessions' objects while many devices connect): 50,000 was tried,
+and such a middle collection then walked ~150,000 objects just after 300 devices connected."""
 
 
 def settle_after_start_up() -> None:
