@@ -41,6 +41,7 @@ from server.state.records import (
     RateWindow,
     SessionRecord,
 )
+from server.state.redis_errors import CONNECT_TIMEOUT_S, OUTAGES, REPLY_TIMEOUT_S, translate_outages
 
 __all__ = ["RedisStore"]
 
@@ -133,8 +134,11 @@ _PRUNE_SAMPLE = 8
 """Index entries checked per new session; dead ones go (as Redis samples keys to expire them)."""
 
 
+@translate_outages
 class RedisStore:
-    """A `Store` in Redis, shared by every server instance that uses the same Redis and prefix."""
+    """A `Store` in Redis, shared by every server instance that uses the same Redis and prefix.
+
+    Every call raises `StoreUnreachable` while Redis does not answer (`redis_errors.py`)."""
 
     backend = "redis"
 
@@ -164,15 +168,20 @@ class RedisStore:
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "cv:", session_retention_s: int = 86400) -> RedisStore:
         """A store with its own client, closed by `close()`."""
+        client = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=REPLY_TIMEOUT_S)
         return cls(
-            Redis.from_url(url),
+            client,
             key_prefix=key_prefix,
             session_retention_s=session_retention_s,
             close_client=True,
         )
 
     async def ping(self) -> bool:
-        return bool(await self._r.ping())
+        """False while Redis does not answer (health reports it; it never fails)."""
+        try:
+            return bool(await self._r.ping())
+        except OUTAGES:
+            return False
 
     async def close(self) -> None:
         if self._close_client:

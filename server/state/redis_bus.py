@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from server.live.events import Outcome
 from server.state.base import OUTCOME_TTL_S, Deliver
 from server.state.records import BusMessage
+from server.state.redis_errors import CONNECT_TIMEOUT_S, OUTAGES, translate_outages
 
 __all__ = ["RedisBus"]
 
@@ -33,14 +34,21 @@ _outcome_decoder = msgspec.json.Decoder(Outcome)
 
 
 _Request = Literal["subscribe", "unsubscribe"]
+_RECONNECT_S = 0.5
+"""While Redis does not answer, how often the subscriber connection tries again."""
 
 
+@translate_outages
 class RedisBus:
     """A `Bus` over Redis pub/sub: a channel per device, one subscriber connection per instance.
 
     A reader task dispatches what arrives on the subscriber connection: messages to
     the attached `deliver` callbacks, and the server's confirmations of (un)subscribes
     to the `attach`/`detach` calls waiting for them, paired in the order they were sent.
+
+    While Redis does not answer, calls raise `StoreUnreachable` (`detach` never fails: the device's
+    routing goes at once and its subscription is not renewed), and the reader reconnects by itself,
+    renewing the subscriptions of the devices still attached.
     """
 
     def __init__(
@@ -61,13 +69,16 @@ class RedisBus:
         self._reader: asyncio.Task[None] | None = None
         self._delivers: dict[str, Deliver] = {}
         self._waiters: defaultdict[tuple[str, bytes], deque[asyncio.Future[None]]] = defaultdict(deque)
+        self._strays: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
         """Held while changing routing and sending the matching command, so both keep one order."""
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "cv:") -> RedisBus:
         """A bus with its own client, closed by `close()`."""
-        return cls(Redis.from_url(url), key_prefix=key_prefix, close_client=True)
+        # No reply timeout: the subscriber connection and BLPOP wait for as long as they are asked to.
+        client = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S)
+        return cls(client, key_prefix=key_prefix, close_client=True)
 
     async def start(self) -> None:
         """Open the subscriber connection and start reading it."""
@@ -100,14 +111,32 @@ class RedisBus:
         await asyncio.wait_for(confirmed, self._confirm_timeout_s)
 
     async def detach(self, device_id: str, deliver: Deliver) -> None:
-        """Stop routing to `deliver` if it is still attached; returns once unsubscribed."""
+        """Stop routing to `deliver` if it is still attached; returns once unsubscribed, or at once if
+        Redis does not answer (then the subscription is dropped here and not renewed on reconnecting, so
+        a `send` to the device finds no receiver instead of one that would drop it)."""
         async with self._lock:
             # Equality, not identity: each access to a bound method makes a new, equal object.
             if self._delivers.get(device_id) != deliver:
                 return
             del self._delivers[device_id]
-            confirmed = await self._request("unsubscribe", device_id)
-        await asyncio.wait_for(confirmed, self._confirm_timeout_s)
+            try:
+                confirmed = await self._request("unsubscribe", device_id)
+            except OUTAGES:
+                self._forget(device_id)
+                return
+        try:
+            await asyncio.wait_for(confirmed, self._confirm_timeout_s)
+        except OUTAGES:  # TimeoutError among them: the confirmation never came
+            self._forget(device_id)
+
+    def _forget(self, device_id: str) -> None:
+        """Drop the device's subscription from the subscriber connection's own list, which redis-py
+        subscribes again whenever it reconnects; the server forgets it with the dead connection."""
+        if device_id in self._delivers:  # attached again meanwhile: its subscription stays
+            return
+        channel = self._channel(device_id)
+        self._pubsub.channels.pop(channel, None)
+        self._pubsub.pending_unsubscribe_channels.discard(channel)
 
     async def send(self, device_id: str, message: BusMessage) -> bool:
         receivers: int = await self._r.publish(self._channel(device_id), _encoder.encode(message))
@@ -152,13 +181,19 @@ class RedisBus:
 
     async def _read(self) -> None:
         """Dispatch what arrives on the subscriber connection, until `close()`."""
+        failing = False
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=None)
-            except (RedisError, OSError):
-                log.warning("bus: subscriber connection failed; retrying in 1 s", exc_info=True)
-                await asyncio.sleep(1.0)
+            except (RedisError, OSError) as exc:
+                if not failing:  # once per outage, not once per attempt
+                    log.warning("bus: subscriber connection lost (%s); reconnecting", type(exc).__name__)
+                failing = True
+                await asyncio.sleep(_RECONNECT_S)
                 continue
+            if failing:  # redis-py subscribed again, on connecting, every channel still attached
+                log.info("bus: subscriber connection back")
+                failing = False
             if message is None:
                 continue
             kind, channel = message["type"], message["channel"]
@@ -166,6 +201,20 @@ class RedisBus:
                 self._confirm(kind, channel)
             elif kind == "message":
                 self._deliver(channel, message["data"])
+
+    def _unsubscribe_later(self, channel: bytes) -> None:
+        if channel in self._pubsub.pending_unsubscribe_channels:  # a detach is unsubscribing it already
+            return
+        task = asyncio.create_task(self._unsubscribe_stray(channel), name="redis-bus-unsubscribe")
+        self._strays.add(task)
+        task.add_done_callback(self._strays.discard)
+
+    async def _unsubscribe_stray(self, channel: bytes) -> None:
+        async with self._lock:
+            device_id = channel[len(self._channel_prefix) :].decode()
+            if device_id not in self._delivers:
+                with contextlib.suppress(*OUTAGES):
+                    await self._pubsub.unsubscribe(channel)
 
     def _confirm(self, kind: str, channel: bytes) -> None:
         """Resolve the oldest request still waiting for this confirmation (timed-out ones are skipped)."""
@@ -183,6 +232,10 @@ class RedisBus:
         device_id = channel[len(self._channel_prefix) :].decode()
         deliver = self._delivers.get(device_id)
         if deliver is None:
+            # Subscribed with nothing attached (a detach whose unsubscribe was lost): unsubscribe, so the
+            # next `send` finds no receiver and reports the device offline.
+            log.warning("bus: a message for device %s, which is not attached here, was dropped", device_id)
+            self._unsubscribe_later(channel)
             return
         try:
             message = _bus_decoder.decode(data)

@@ -76,3 +76,33 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class RestartableRedis:
+    """A redis-server a test can kill (SIGKILL: a crash) and start again on the same port, its data
+    kept on disk (append-only, fsync'd on every write) as a production Redis keeps it."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed; run scripts/install-system-packages.sh")
+        self._binary = binary
+        self._workdir = workdir
+        self._port = _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self._port}/0"
+
+    def start(self) -> None:
+        command = [self._binary, "--port", str(self._port), "--bind", "127.0.0.1", "--save", ""]
+        command += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self._workdir)]
+        command += ["--logfile", str(self._workdir / "redis.log")]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not _answers_ping(self._process, self.url):
+            self.kill()
+            raise RuntimeError(f"redis-server did not start on port {self._port}")
+
+    def kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
