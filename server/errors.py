@@ -153,3 +153,21 @@ class DeviceOffline(ApiError):
 class ServiceUnavailable(ApiError):
     status_code = 503
     error_code = "SERVICE_UNAVAILABLE"
+
+
+STORE_RETRY_AFTER_S = 5
+"""What `Retry-After` says while the store is unreachable: Redis restarting takes seconds."""
+
+
+class StoreUnavailable(ApiError):
+    """The shared store (Redis) does not answer: nothing was done; retry after `Retry-After` seconds."""
+
+    status_code = 503
+    error_code = "STORE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The server's store is unreachable; nothing was done, retry later",
+            details={"retry_after_s": STORE_RETRY_AFTER_S},
+            headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+        )

@@ -26,11 +26,13 @@ from server.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    StoreUnavailable,
     Unauthorized,
     ValidationFailed,
 )
 from server.request_ids import request_id_for
 from server.schemas.common import ErrorResponse
+from server.state.errors import StoreUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +177,18 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_response(request, ApiError("Internal server error"))
 
 
+def handle_store_unreachable(
+    request: Request[Any, Any, Any], exc: StoreUnreachable
+) -> Response[ErrorResponse]:
+    """Redis does not answer: 503 `STORE_UNAVAILABLE` with `Retry-After`, whichever call met it (the token's
+    revocation check and the rate limit included: neither is skipped while the store is away)."""
+    log.warning("store unreachable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(request, StoreUnavailable())
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ApiError: handle_api_error,
+    StoreUnreachable: handle_store_unreachable,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }

@@ -7,7 +7,7 @@ from litestar.params import FromPath, FromQuery
 
 from server.audio_urls import AudioUrlExpired, AudioUrlInvalid
 from server.controllers.common import AnyRequest, services_of
-from server.controllers.openapi import Failure, declare
+from server.controllers.openapi import STORE_UNAVAILABLE, Failure, declare
 from server.errors import ApiError
 
 
@@ -26,6 +26,7 @@ class AudioNotFound(ApiError):
         Failure(403, AudioUrlInvalid.error_code, "the URL is not signed, or its signature does not match"),
         Failure(404, AudioNotFound.error_code, "the audio is no longer kept"),
         Failure(410, AudioUrlExpired.error_code, "the URL is past its `expires`"),
+        STORE_UNAVAILABLE,
         token=False,
     ),
 )

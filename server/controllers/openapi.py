@@ -53,6 +53,11 @@ LIVE_UPDATE_FAILED = Failure(
     "LIVE_UPDATE_FAILED",
     "the store has the change, but the device's running voice loop did not apply it (retry)",
 )
+STORE_UNAVAILABLE = Failure(
+    503,
+    "STORE_UNAVAILABLE",
+    "the server's store (Redis) is unreachable: nothing was done; `Retry-After` says when to retry",
+)
 BAD_QUERY = Failure(422, "VALIDATION_ERROR", "a query parameter is not one of its allowed values")
 
 INVALID_JSON = Failure(400, "INVALID_JSON", "the body is not JSON, or is empty")
@@ -72,14 +77,22 @@ JSON_BODY = (INVALID_JSON, BAD_REQUEST, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYP
 """What any operation that reads a JSON body can answer before it looks at the content."""
 
 _RESPONSE_HEADERS = {
-    401: ("WWW-Authenticate", OpenAPIType.STRING, "`Bearer`"),
-    429: ("Retry-After", OpenAPIType.INTEGER, "Seconds until the limit's window ends."),
+    401: ("WWW-Authenticate", OpenAPIType.STRING, "`Bearer`", True),
+    429: ("Retry-After", OpenAPIType.INTEGER, "Seconds until the limit's window ends.", True),
+    503: (
+        "Retry-After",
+        OpenAPIType.INTEGER,
+        "With `STORE_UNAVAILABLE`: seconds to wait before retrying.",
+        False,
+    ),
 }
 
 
 def declare(*failures: Failure, token: bool = True, body: bool = False) -> dict[str, Any]:
     """Route-decorator arguments declaring the operation's `failures` (plus auth's and the body's, if any)."""
-    every = (*failures, *((UNAUTHORIZED, RATE_LIMITED) if token else ()), *(JSON_BODY if body else ()))
+    # A token is checked against the store's revocations and rate limits: that can meet the store away.
+    with_token = (UNAUTHORIZED, RATE_LIMITED, STORE_UNAVAILABLE) if token else ()
+    every = (*failures, *with_token, *(JSON_BODY if body else ()))
     by_status: dict[int, list[Failure]] = {}
     for failure in every:
         if failure not in by_status.setdefault(failure.status, []):
@@ -101,16 +114,16 @@ def _response(failures: list[Failure]) -> ResponseSpec:
 @dataclass
 class DeclaredOperation(Operation):
     """An operation whose errors are all declared: Litestar's own 400 body is dropped unless replaced (no
-    request reaches a handler with it), and the headers of 401 and 429 answers are documented."""
+    request reaches a handler with it), and the headers of 401, 429 and 503 answers are documented."""
 
     def __post_init__(self) -> None:
         responses: dict[str, Any] = dict(self.responses or {})
         if "400" in responses and _is_litestar_validation_body(responses["400"]):
             del responses["400"]
-        for status, (name, kind, description) in _RESPONSE_HEADERS.items():
+        for status, (name, kind, description, required) in _RESPONSE_HEADERS.items():
             response = responses.get(str(status))
             if isinstance(response, OpenAPIResponse):
-                header = OpenAPIHeader(schema=Schema(type=kind), description=description, required=True)
+                header = OpenAPIHeader(schema=Schema(type=kind), description=description, required=required)
                 response.headers = {**(response.headers or {}), name: header}
         self.responses = responses
 

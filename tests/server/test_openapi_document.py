@@ -50,7 +50,7 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert "400" not in statuses("get", "/v1/devices/{device_id}")  # no body, nothing to be malformed
     assert "415" not in statuses("get", "/v1/devices")
     assert statuses("get", "/v1/health") == {"200"}
-    assert statuses("get", "/v1/audio/{blob_id}") == {"200", "403", "404", "410"}
+    assert statuses("get", "/v1/audio/{blob_id}") == {"200", "403", "404", "410", "503"}  # 503: store away
 
 
 async def test_security_is_declared_per_operation(document: dict[str, Any]) -> None:
@@ -62,6 +62,9 @@ async def test_security_is_declared_per_operation(document: dict[str, Any]) -> N
             assert operation["security"] == [{"BearerToken": []}], (method, path)
             assert set(operation["responses"]["401"]["headers"]) == {"WWW-Authenticate"}
             assert set(operation["responses"]["429"]["headers"]) == {"Retry-After"}
+            # A token is checked against the store, which can be unreachable: 503 STORE_UNAVAILABLE.
+            assert "STORE_UNAVAILABLE" in operation["responses"]["503"]["description"], (method, path)
+            assert set(operation["responses"]["503"]["headers"]) == {"Retry-After"}
 
 
 async def test_request_schemas_carry_the_item_constraints(document: dict[str, Any]) -> None:
