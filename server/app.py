@@ -86,6 +86,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state["services"].catch_up.close()
             if voice is not None:
                 await voice.close()
             await bus.close()

@@ -20,6 +20,7 @@ from server.services.sessions import SessionService
 from server.services.switching import PersonaSwitcher
 from server.settings import Settings
 from server.state.base import Bus, Store
+from server.state.catch_up import CatchUp
 from server.voice.dialog_audio import DialogAudio
 from server.voice.latency import LatencyRecorder
 from server.voice.reply_audio import ReplyAudio
@@ -55,6 +56,8 @@ class Services:
     """Device sockets held by this instance."""
     take_overs: TakeOvers = field(default_factory=TakeOvers)
     """One socket of a device at a time takes the device over on this instance (server/ws/handler.py)."""
+    catch_up: CatchUp = field(default_factory=CatchUp)
+    """Store writes of live devices kept while the store is unreachable, made when it is back."""
     started: float = field(default_factory=time.monotonic)
 
 

@@ -1,5 +1,9 @@
 """Turns a device's voice-graph events into WebSocket messages, and keeps the store up to date.
 
+The store is written through `services.catch_up`: while it is unreachable the device is still
+answered, and what a turn writes (context, metrics, activity, the reply's audio) is made once
+the store is back, with the session the turn belonged to.
+
 Messages beyond the spec's `audio_response` are documented in the README
 ("Device WebSocket protocol"): `transcript`, `stop_playback`, and the
 `led_control` states the graph drives.
@@ -111,7 +115,13 @@ class DeviceVoice:
     ) -> None:
         services = self._services
         blob_id = f"aud_{secrets.token_hex(12)}"
-        await services.reply_audio.keep(self._device_id, blob_id, wav_bytes(audio, sample_rate))
+        wav = wav_bytes(audio, sample_rate)
+
+        async def keep_audio() -> None:
+            await services.reply_audio.keep(self._device_id, blob_id, wav)
+
+        # The URL is sent either way: kept for later, the audio is there once the store is back.
+        await services.catch_up.run(f"reply audio of {self._device_id}", keep_audio)
         payload = AudioFinalPayload(
             text=text,
             audio_url=self._base_url + services.audio_urls.path(blob_id),
@@ -123,32 +133,31 @@ class DeviceVoice:
         )
         self._connection.send(AudioFinal(payload=payload))
 
-    async def _session_of_turn(self) -> SessionRecord:
-        """The session a finished turn belongs to: the one the graph held while it was answered.
+    async def _session_of_turn(self, held_id: str) -> SessionRecord:
+        """The session a finished turn belongs to: `held_id`, the one the graph held when it ended.
 
         A turn cut by a change of session finishes before the change is made (the live session
         waits for the cut), so it is kept with its own session, even one that has just ended or
         moved to another device. With none held, the device's current session (opened if need be)
-        is held from now on.
+        is held from now on (unless the graph has come to hold another meanwhile).
         """
         services = self._services
-        if self.held.id:
-            session = await services.store.get_session(self.held.id)
+        if held_id:
+            session = await services.store.get_session(held_id)
             if session is not None:
                 return session
         session = await services.sessions.current_for_device(self._device_id)
-        self.held.set(session.session_id)
+        if self.held.id == held_id:
+            self.held.set(session.session_id)
         return session
 
-    async def _keep_pauses(self, session_id: str) -> None:
-        """After a spoken turn, what was learned of the speaker's pauses goes with their session.
+    async def _count_interaction(self, latency_ms: float) -> None:
+        at = utcnow()
 
-        The graph's model is the held session's (a turn cut by a change of session finishes
-        before the change), so it is kept with the same session as the turn.
-        """
-        profile = self._learned_pauses() if self._learned_pauses is not None else None
-        if profile is not None:
-            await self._services.store.set_pause_profile(session_id, profile)
+        async def record() -> None:
+            await self._services.store.record_interaction(self._device_id, latency_ms, at)
+
+        await self._services.catch_up.run(f"metrics of {self._device_id}", record)
 
     async def on_stop_playback(self) -> None:
         self._connection.send(StopPlayback())
@@ -164,20 +173,64 @@ class DeviceVoice:
             if timeline.speech_end is not None:
                 services.latency.record_turn(breakdown)
             if "first_byte_sent" in breakdown:
-                await services.store.record_interaction(
-                    self._device_id, breakdown["first_byte_sent"], utcnow()
-                )
+                await self._count_interaction(breakdown["first_byte_sent"])
         if not user_text:
             return  # a transition message or another line not answering the user
-        session = await self._session_of_turn()
         messages = [ChatMessage(role="user", content=user_text)]
         if spoken_text:
             messages.append(ChatMessage(role="assistant", content=spoken_text))
-        await services.store.append_context(session.session_id, messages, services.settings.context_keep_last)
-        if timeline is not None and timeline.speech_end is not None:
-            await self._keep_pauses(session.session_id)
-        if session.status == "active" and session.expires_at > utcnow():  # an ended one is not revived
-            await services.sessions.extend(session)
-        await services.store.update_runtime(self._device_id, last_activity=utcnow())
+        # After a spoken turn, what was learned of the speaker's pauses goes with their session: the
+        # graph's model is the held session's (a turn cut by a change of session finishes before it).
+        spoken = timeline is not None and timeline.speech_end is not None
+        pauses = self._learned_pauses() if spoken and self._learned_pauses is not None else None
+        kept = _KeptTurn(self, held_id=self.held.id, messages=messages, pauses=pauses)
+        await services.catch_up.run(
+            f"turn of {self._device_id}",
+            kept.find_session,
+            kept.append,
+            kept.keep_pauses,
+            kept.extend,
+            kept.touch,
+        )
         if interrupted:
             log.info("turn on %s cut by barge-in; kept %d words", self._device_id, len(spoken_text.split()))
+
+
+class _KeptTurn:
+    """What one finished turn writes, step by step (each retried alone if the store is away), with
+    everything taken when the turn ended: the session it belonged to, its words, its time."""
+
+    def __init__(
+        self, voice: DeviceVoice, *, held_id: str, messages: list[ChatMessage], pauses: PauseProfile | None
+    ) -> None:
+        self._voice = voice
+        self._services = voice._services
+        self._held_id = held_id
+        self._messages = messages
+        self._pauses = pauses
+        self._at = utcnow()
+        self._session: SessionRecord | None = None
+
+    @property
+    def session(self) -> SessionRecord:
+        assert self._session is not None, "find_session first"
+        return self._session
+
+    async def find_session(self) -> None:
+        self._session = await self._voice._session_of_turn(self._held_id)
+
+    async def append(self) -> None:
+        keep_last = self._services.settings.context_keep_last
+        await self._services.store.append_context(self.session.session_id, self._messages, keep_last)
+
+    async def keep_pauses(self) -> None:
+        if self._pauses is not None:
+            await self._services.store.set_pause_profile(self.session.session_id, self._pauses)
+
+    async def extend(self) -> None:
+        session = self.session
+        if session.status == "active" and session.expires_at > utcnow():  # an ended one is not revived
+            await self._services.sessions.extend(session)
+
+    async def touch(self) -> None:
+        await self._services.store.update_runtime(self._voice._device_id, last_activity=self._at)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -27,6 +28,7 @@ from server.errors import (
     Forbidden,
     InvalidJson,
     NotSupported,
+    StoreUnavailable,
     Unauthorized,
     ValidationFailed,
 )
@@ -34,6 +36,7 @@ from server.live.session import LiveSession
 from server.schemas.common import ErrorResponse
 from server.services import Services
 from server.services.clock import utcnow
+from server.state.errors import StoreUnreachable
 from server.state.records import (
     BusMessage,
     CommandDelivery,
@@ -61,7 +64,10 @@ CLOSE_REPLACED = 4409
 REPLACED_REASON = "replaced by a newer connection"
 CLOSE_NO_HEARTBEAT = 4408
 CLOSE_SERVER_FAULT = 4500
+CLOSE_STORE_UNAVAILABLE = 4503
 """Close codes are 4000 + the HTTP status the same condition has on REST (README, "Close codes")."""
+PRESENCE_RETRY_S = 1.0
+"""While the store is unreachable, how soon a live socket tries to write its presence again."""
 
 
 @websocket("/ws/{device_id:str}", name="device_socket")
@@ -75,13 +81,18 @@ async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[st
         return
     except WebSocketDisconnect:
         return
-    except Exception as exc:  # the store failed while checking the token: a server fault, said as one
+    except StoreUnreachable:  # the token or the device could not be checked: try again later
+        await _store_unavailable(socket, device_id)
+        return
+    except Exception as exc:
         await _server_fault(socket, device_id, exc)
         return
     session = DeviceSession(socket, services, device_id, principal)
     try:
         await session.run()
-    except Exception as exc:  # everything the session set up is already undone (run's finally)
+    except StoreUnreachable:  # while connecting; everything set up is already undone (run's finally)
+        await _store_unavailable(socket, device_id)
+    except Exception as exc:
         await _server_fault(socket, device_id, exc)
 
 
@@ -206,22 +217,40 @@ class DeviceSession:
             local.close(replaced)
 
     async def _close(self) -> None:
-        """Everything `run` set up, undone, whatever point it reached."""
+        """Everything `run` set up, undone, whatever point it reached, each step whatever the others
+        did (the store may be unreachable): the socket never stays counted or routed to here."""
         services = self.services
         self._closing = True  # no presence write from here on: the device is going offline
         for task in self._turns:
             task.cancel()
-        if self.voice is not None:
-            await self.voice.stop()
-        await self.live.stop()
-        await services.bus.detach(self.device_id, self.deliver)
-        if services.connections.get(self.device_id) is self.connection:
-            del services.connections[self.device_id]
-            # Only the device's current socket here owns its presence: a socket the device
-            # has already replaced by reconnecting must not mark it offline as it closes.
-            async with self._presence_lock:  # after any write already under way
+        try:
+            if self.voice is not None:
+                await _undo("voice loop", self.device_id, self.voice.stop())
+            await _undo("live session", self.device_id, self.live.stop())
+            await _undo("bus routing", self.device_id, services.bus.detach(self.device_id, self.deliver))
+        finally:
+            owned = services.connections.get(self.device_id) is self.connection
+            if owned:
+                del services.connections[self.device_id]
+            try:
+                if owned:
+                    # Only the device's current socket here owns its presence: a socket the device
+                    # has already replaced by reconnecting must not mark it offline as it closes.
+                    async with self._presence_lock:  # after any write already under way
+                        await _undo("presence", self.device_id, self._clear_presence())
+            finally:
+                await self.connection.stop()
+
+    async def _clear_presence(self) -> None:
+        """Mark the device offline; with the store away, once it is back (unless the device has connected
+        here again meanwhile), else its presence would show it online until its TTL ran out."""
+        services = self.services
+
+        async def clear() -> None:
+            if self.device_id not in services.connections:
                 await services.store.release_presence(self.device_id, self.connection.connection_id)
-        await self.connection.stop()
+
+        await services.catch_up.run(f"presence of {self.device_id}", clear)
 
     async def _receive_loop(self) -> None:
         limit = self.services.settings.max_ws_message_bytes
@@ -270,6 +299,8 @@ class DeviceSession:
             self._error(error)
         except msgspec.ValidationError as exc:
             self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
+        except StoreUnreachable:  # what the message needed the store for is not done; the socket stays
+            self._error(StoreUnavailable())
 
     async def _handle_binary(self, data: bytes) -> None:
         if self.voice is None:
@@ -297,7 +328,9 @@ class DeviceSession:
             case protocol.Ack():
                 await self._ack(message)
             case protocol.ButtonPress(payload=payload):
-                await self.services.devices.touch(self.device_id)
+                await self.services.catch_up.run(
+                    f"activity of {self.device_id}", lambda: self.services.devices.touch(self.device_id)
+                )
                 if self.voice is not None:
                     await self.voice.button(payload)
             case protocol.AudioStream(payload=payload):
@@ -318,6 +351,9 @@ class DeviceSession:
                 )
             except ApiError as error:
                 self._error(error)
+                return
+            except StoreUnreachable:
+                self._error(StoreUnavailable())
                 return
             finally:
                 self.turns_running -= 1
@@ -357,7 +393,12 @@ class DeviceSession:
             replying = self.turns_running > 0 or (self.voice is not None and self.voice.replying)
             status: PresenceStatus = "busy" if (self.device_busy or replying) else "online"
             presence = self._presence(status)
-            await self._write_presence(presence, ttl)
+            try:
+                await self._write_presence(presence, ttl)
+            except StoreUnreachable:
+                # The socket stays open; the presence is written again soon, and then kept up as usual.
+                self._presence_refreshed = time.monotonic() - self._presence_every_s + PRESENCE_RETRY_S
+                log.warning("store unreachable: presence of %s not written; retrying", self.device_id)
 
     async def _write_presence(self, presence: Presence, ttl: float) -> None:
         """Keep the presence this socket claimed; if a newer socket of the device claimed it, close
@@ -450,8 +491,25 @@ async def _send_error(socket: WebSocket[Any, Any, Any], error: ApiError) -> None
         await socket.send_data(messages.encode_message(_error_message(error)), mode="text")
 
 
+async def _undo(what: str, device_id: str, step: Awaitable[None]) -> None:
+    """One step of closing a socket; a failure is logged (by type: its text could carry what was said)
+    and the closing goes on."""
+    try:
+        await step
+    except Exception as exc:
+        log.warning("closing %s: %s failed (%s); the rest is undone", device_id, what, type(exc).__name__)
+
+
+async def _store_unavailable(socket: WebSocket[Any, Any, Any], device_id: str) -> None:
+    """The store is unreachable while the socket connects: `STORE_UNAVAILABLE`, then close 4503."""
+    log.warning("device socket %s refused: the store is unreachable", device_id)
+    await _send_error(socket, StoreUnavailable())
+    with contextlib.suppress(Exception):
+        await socket.close(code=CLOSE_STORE_UNAVAILABLE, reason=StoreUnavailable.error_code)
+
+
 async def _server_fault(socket: WebSocket[Any, Any, Any], device_id: str, exc: Exception) -> None:
-    """An unexpected failure (e.g. the store is unreachable): an `INTERNAL_ERROR` message, then close 4500.
+    """An unexpected failure: an `INTERNAL_ERROR` message, then close 4500.
 
     Logged by type only (with the traceback at DEBUG): an exception's text could carry what was said.
     """
