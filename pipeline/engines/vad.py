@@ -134,6 +134,11 @@ class VoiceActivityStream(Protocol):
         """Speech may be beginning: a window above the start threshold, not yet confirmed."""
         ...
 
+    @property
+    def scored_s(self) -> float:
+        """Seconds of audio decided so far (whole windows; a partial window is still to come)."""
+        ...
+
     def expect_speech(self, seconds: float) -> None:
         """For the next `seconds` of audio, one window of speech starts speech (no `min_speech_ms`)."""
         ...
@@ -240,6 +245,11 @@ class VADStream:
         person goes on, the reply is cut on the first window of their voice.
         """
         self._eager_until = self._windows + math.ceil(seconds / WINDOW_S)
+
+    @property
+    def scored_s(self) -> float:
+        """Seconds of audio in the windows decided so far."""
+        return self._windows * WINDOW_S
 
     @property
     def position_s(self) -> float:

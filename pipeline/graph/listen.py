@@ -69,6 +69,8 @@ TAIL_SAMPLES = int(0.4 * SAMPLE_RATE)
 VAD_WINDOW_S = 0.032
 ONSET_WINDOWS = 4
 """At the end of the silence, how many VAD windows a possible start of speech may hold the turn open."""
+HEARD_TIMEOUT_S = 0.25
+"""How long the end of a turn waits for the device's audio to catch up before it is judged without it."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class TurnTracker:
         self._params = params = params or TurnParams()
         self.pauses = self._pause_model(adaptation_mode, pause_profile)
         """This speaker's pauses, and the silences that end their turns."""
+        self._heard: tuple[float, asyncio.Future[None]] | None = None
+        """A judge waiting until the VAD has decided the audio up to a stream time."""
         self._pause_edge_s = 0.0
         self._pause_confident = False
         """Whether the turn sounded finished at the current pause (once judged)."""
@@ -190,6 +194,11 @@ class TurnTracker:
             return
         for event in await self._vad_stream.feed_async(pcm16k):
             await self._on_vad(event)
+        heard = self._heard
+        if heard is not None and self._vad_stream.scored_s >= heard[0]:
+            self._heard = None
+            if not heard[1].done():
+                heard[1].set_result(None)
 
     async def _on_vad(self, event: VADEvent) -> None:
         if event.kind in ("speech_started", "speech_resumed"):
@@ -203,7 +212,7 @@ class TurnTracker:
             self._pause_confident = False
             await self._cancel_speculation()
             timeline = await self._speculate(edge_s=event.edge_s)
-            self._judge = asyncio.create_task(self._judge_turn(timeline))
+            self._judge = asyncio.create_task(self._judge_turn(timeline, event.edge_s))
 
     async def _turn_started(self, *, edge_s: float | None = None) -> None:
         if self._in_turn:
@@ -246,7 +255,7 @@ class TurnTracker:
         await self._emit(UserTurnFrame(audio=audio, timeline=timeline))
         return timeline
 
-    async def _judge_turn(self, timeline: TurnTimeline) -> None:
+    async def _judge_turn(self, timeline: TurnTimeline, edge_s: float) -> None:
         params = self._params
         window = self._audio[-int(params.turn_window_s * SAMPLE_RATE) :]
         prediction = await self._turn_model.predict(window)
@@ -261,6 +270,9 @@ class TurnTracker:
         self._pause_confident = rule != "silence"
         silence_s = self.pauses.silence_s(confident=rule != "silence")
         await asyncio.sleep(max(0.0, timeline.speech_end + silence_s - time.perf_counter()))
+        # The silence must have been heard, not only waited: the VAD decides the audio in whole
+        # windows, behind the clock, so speech resuming in the last moments is seen before answering.
+        await self._heard_until(edge_s + silence_s)
         # A window of voice not yet confirmed as speech: let the VAD decide before answering.
         for _ in range(ONSET_WINDOWS):
             if not self._vad_stream.starting:
@@ -268,6 +280,19 @@ class TurnTracker:
             await asyncio.sleep(VAD_WINDOW_S)
         self._judge = None
         await self._commit(timeline, rule)
+
+    async def _heard_until(self, stream_s: float) -> None:
+        """Returns once the VAD has decided the audio up to `stream_s` (or the device's audio stalled)."""
+        if self._vad_stream.scored_s >= stream_s:
+            return
+        heard = asyncio.get_running_loop().create_future()
+        self._heard = (stream_s, heard)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard, HEARD_TIMEOUT_S)
+        finally:
+            if self._heard is not None and self._heard[1] is heard:
+                self._heard = None
 
     async def _commit(self, timeline: TurnTimeline, rule: EndRule) -> None:
         if not self._in_turn or self._speculation is not timeline:

@@ -20,6 +20,9 @@ from pipeline.graph.frames import CommitTurnFrame, CutDoneFrame, SpeechAudioFram
 from pipeline.graph.timeline import TurnTimeline
 
 BYTES_PER_SAMPLE = 2
+SLICE_S = 0.1
+"""Reply audio goes to the device in pieces this long, so it never holds more than `lead_s` and a
+piece: a voice yields a whole sentence at once, and a cut must leave little of it already sent."""
 
 
 @dataclass
@@ -116,19 +119,21 @@ class DeviceOutput(FrameProcessor):
             reply = self._reply = _Reply(timeline=frame.timeline, sample_rate=frame.sample_rate)
             self._playback.replying = True
             await self._listener.on_led("speaking")
-        if frame.audio:
+        step = max(1, round(SLICE_S * frame.sample_rate)) * BYTES_PER_SAMPLE
+        for offset in range(0, len(frame.audio), step):
+            piece = frame.audio[offset : offset + step]
             wait = self._playback.play_end - time.perf_counter() - self._lead_s
             if wait > 0:
                 await asyncio.sleep(wait)
             now = time.perf_counter()
-            await self._listener.on_reply_audio(frame.audio, frame.sample_rate, frame.clause, frame.timeline)
+            await self._listener.on_reply_audio(piece, frame.sample_rate, frame.clause, frame.timeline)
             if frame.timeline is not None:
                 frame.timeline.mark("first_byte_sent")
             start = max(now, self._playback.play_end)
             if reply.current_start is None:
                 reply.current_start = start
-            self._playback.play_end = start + len(frame.audio) / (BYTES_PER_SAMPLE * frame.sample_rate)
-            reply.audio += frame.audio
+            self._playback.play_end = start + len(piece) / (BYTES_PER_SAMPLE * frame.sample_rate)
+            reply.audio += piece
             reply.sample_rate = frame.sample_rate
         if frame.clause_done:
             start = reply.current_start if reply.current_start is not None else self._playback.play_end

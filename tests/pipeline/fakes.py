@@ -65,6 +65,10 @@ class FakeVADStream:
     def starting(self) -> bool:
         return False
 
+    @property
+    def scored_s(self) -> float:
+        return self._position_s
+
     def expect_speech(self, seconds: float) -> None:
         self.expected.append(seconds)
 

@@ -6,7 +6,7 @@ from pipecat.frames.frames import InterruptionFrame
 
 from pipeline.graph.conversation import Conversation
 from pipeline.graph.frames import CommitTurnFrame, SpeechAudioFrame
-from pipeline.graph.output import DeviceOutput, Playback
+from pipeline.graph.output import SLICE_S, DeviceOutput, Playback
 from pipeline.graph.timeline import TurnTimeline
 from pipeline.llm import ChatMessage
 from tests.pipeline.fakes import SAMPLE_RATE, RecordingListener
@@ -121,3 +121,24 @@ async def test_a_barge_in_drops_queued_audio_and_keeps_only_the_words_played() -
         ChatMessage(role="user", content=USER),
         ChatMessage(role="assistant", content=turn.spoken_text),
     ]
+
+
+async def test_a_whole_sentence_from_the_voice_goes_out_in_pieces_so_a_cut_leaves_little_sent() -> None:
+    s = Stage(lead_s=0.1)
+    timeline = TurnTimeline(turn_id=1, committed=False, user_text=USER)
+    async with running([s.output]) as graph:
+        # A voice yields a sentence as one chunk: here 2 s of audio.
+        await graph.queue(*reply(timeline, [("The sea is very deep and very wide.", 1, 2.0)]))
+        await graph.settle()
+        timeline.committed = True
+        await graph.queue(CommitTurnFrame(timeline=timeline))
+        await s.listener.wait_until(lambda: len(s.listener.audio) >= 2)
+        await graph.queue(InterruptionFrame())
+        await graph.settle()
+
+    piece = 2 * round(SLICE_S * SAMPLE_RATE)
+    assert all(size <= piece for size, _ in s.listener.audio)
+    # Cut as the second piece went out: far less than the sentence reached the device.
+    assert sum(size for size, _ in s.listener.audio) < 2 * round(2.0 * SAMPLE_RATE) / 2
+    (turn,) = s.listener.turns
+    assert turn.interrupted
