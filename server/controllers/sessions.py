@@ -36,6 +36,10 @@ from server.services.clock import utcnow
 from server.ws.commands import SessionHandoff
 
 NOT_ON_DEVICE = Failure(409, "CONFLICT", "(operators) the session is not on `from_device_id`")
+DEVICE_HANDOFF_REFUSED = Failure(
+    403, "FORBIDDEN", "(devices) not the device's active session, or a target outside its group"
+)
+TARGET_IN_SESSION = Failure(409, "CONFLICT", "(devices) the target is in a live conversation of its own")
 ONE_SESSION = declare(SESSION_NOT_FOUND)
 ENDING = declare(SESSION_NOT_FOUND, LIVE_UPDATE_FAILED)
 
@@ -153,6 +157,8 @@ class SessionController(Controller):
             SESSION_NOT_FOUND,
             SESSION_EXPIRED,
             NOT_ON_DEVICE,
+            DEVICE_HANDOFF_REFUSED,
+            TARGET_IN_SESSION,
             DEVICE_NOT_FOUND,
             LIVE_UPDATE_FAILED,
             body=True,
