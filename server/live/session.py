@@ -26,6 +26,7 @@ from server.live.events import (
     SessionStarted,
 )
 from server.services.clock import utcnow
+from server.state.errors import StoreUnreachable
 from server.ws.connection import DeviceConnection
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REPLY_RECHECK_S = 0.5
+STORE_RETRY_S = 1.0
+"""While the store is unreachable, how soon the expiry watch looks at the held session again."""
 ARRIVAL_LINE = "Here I am again."
 """What the target of a handoff says with `notify_user`, in the session's persona's voice."""
 
@@ -92,7 +95,12 @@ class LiveSession:
                 outcome = Outcome(event_id=event.event_id, applied=True)
                 kind = event.__struct_config__.tag
                 self._services.latency.record_change(str(kind), (time.perf_counter() - arrived) * 1000)
-            await self._services.bus.answer(outcome)
+            try:
+                await self._services.bus.answer(outcome)
+            except StoreUnreachable:  # the publisher's wait times out: it reports LIVE_UPDATE_FAILED
+                log.warning(
+                    "device %s: the outcome of %s could not be published", self._device_id, event.event_id
+                )
 
     async def _apply(self, event: SessionEvent) -> None:
         voice = self._voice
@@ -133,7 +141,11 @@ class LiveSession:
         voice = self._voice
         while True:
             session_id = voice.held_session_id
-            session = await self._services.store.get_session(session_id) if session_id else None
+            try:
+                session = await self._services.store.get_session(session_id) if session_id else None
+            except StoreUnreachable:  # the store is away: look again shortly (no expiry is missed for it)
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
             if session is None or session.status != "active":
                 await voice.held_changed()
                 continue
