@@ -8,7 +8,7 @@ one device, then for each level N (default 0, 1000, 2000, 5000, 10000): holds N 
 open against the server, half slow-loris (a request line and headers trickled every 5 s, never
 finished), half bare TCP (nothing sent), reopening each one the server closes; and for `--window`
 seconds sends, every `--every` seconds, one legitimate REST request (`GET /devices/{id}/state`
-with the device's token, on a fresh connection) and one device WebSocket connect (until the
+with the device's token, each on a fresh connection) and one device WebSocket connect (until the
 server's `connected`). A request or connect not done within 5 s counts as failed.
 
 The report gives per level: the attacker sockets open (mean over the window, this client's view),
@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchmarks.attack_connections.attackers import AttackerPool
-from benchmarks.attack_connections.probes import Legit, probe
+from benchmarks.attack_connections.probes import Legit, fresh_connection_client, probe
 from benchmarks.attack_connections.report import AttackReport, Level, markdown
 from benchmarks.lib.cli import command_line, ms, write_json
 from benchmarks.lib.cpu import choose_pinning
@@ -86,7 +86,8 @@ def open_fds(pid: int) -> int | None:
 async def drive(base_url: str, token: str, pid: int, args: argparse.Namespace) -> list[Level]:
     async with operator_client(base_url, token) as http:
         device_id, device_token = await register_device(http, "attack-probe")
-    legit = Legit(base_url, token, device_id, device_token)
+    http = fresh_connection_client(base_url, device_token)
+    legit = Legit(base_url, token, device_id, device_token, http)
     address = urlsplit(base_url)
     pool = AttackerPool(address.hostname or "127.0.0.1", address.port or 80)
     levels = []
@@ -128,6 +129,7 @@ async def drive(base_url: str, token: str, pid: int, args: argparse.Namespace) -
             print(f"attack_connections: {levels[-1].line()}", file=sys.stderr)
     finally:
         await pool.close()
+        await http.aclose()
     return levels
 
 

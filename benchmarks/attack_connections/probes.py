@@ -30,18 +30,14 @@ class Legit:
     operator_token: str
     device_id: str
     device_token: str
+    http: httpx.AsyncClient
+    """Keeps no connection alive: every request opens a fresh one, as a new client would."""
 
     async def rest(self, results: ProbeResults) -> None:
         """`GET /devices/{id}/state` with the device's token, on a new connection (no keep-alive)."""
         started = time.perf_counter()
         try:
-            async with httpx.AsyncClient(
-                base_url=self.base_url + API_PREFIX,
-                headers={"Authorization": f"Bearer {self.device_token}", "Connection": "close"},
-                timeout=PROBE_TIMEOUT_S,
-                trust_env=False,
-            ) as http:
-                response = await http.get(f"/devices/{self.device_id}/state")
+            response = await self.http.get(f"/devices/{self.device_id}/state")
             if response.status_code != 200:
                 results.rest_failures.append(f"HTTP {response.status_code}")
                 return
@@ -61,6 +57,16 @@ class Legit:
             results.ws_failures.append(type(exc).__name__)
             return
         results.ws_ms.append((time.perf_counter() - started) * 1000)
+
+
+def fresh_connection_client(base_url: str, device_token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url + API_PREFIX,
+        headers={"Authorization": f"Bearer {device_token}"},
+        timeout=PROBE_TIMEOUT_S,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
 
 
 async def probe(legit: Legit, *, seconds: float, every_s: float) -> ProbeResults:
