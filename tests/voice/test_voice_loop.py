@@ -26,6 +26,7 @@ import pytest_asyncio
 import soxr
 
 from audio_fixtures import load_fixtures
+from benchmarks.lib.device import register_device
 from server.voice.latency import STAGES
 from tests.server.helpers import assert_error, device_state, poll, scripted_reply
 from tests.support.live_server import LiveServer
@@ -246,9 +247,9 @@ async def test_latency_metrics_report_every_stage(
 ) -> None:
     async with operator_http(voice_server) as http:
         response = await http.get("/metrics/latency")
-        denied = await http.get(
-            "/metrics/latency", headers={"Authorization": f"Bearer {voice_server.token(role='device')}"}
-        )
+        # A registered device's own token: one for no device is refused before its role is looked at.
+        _, device_token = await register_device(http, "metrics-probe")
+        denied = await http.get("/metrics/latency", headers={"Authorization": f"Bearer {device_token}"})
     assert response.status_code == 200, response.text
     summary = response.json()
     assert summary["turns"] >= len(SPOKEN)
