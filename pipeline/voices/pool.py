@@ -1,16 +1,23 @@
 """The thread pool every in-process voice runs its inference in, earliest deadline first.
 
 One bounded pool per process, so N sessions speaking at once cannot start more
-inference threads than there are workers. A voice submits one job per
-sentence, each with a deadline: when its audio must start playing. A free
-worker takes the waiting job with the earliest deadline (ties in submission
-order), so
+inference threads than it has workers. A voice submits one job per sentence,
+each with a deadline: when its audio must start playing.
 
-- a reply's first clause, which someone is waiting for in silence, is due now
-  and goes before any clause that follows audio still playing;
-- a later clause is due when the audio before it will have played (the
-  speaker's `SpeechClock`), and waits while more urgent work is queued;
-- two long replies still interleave sentence by sentence.
+- A job is urgent from `horizon_s` before its deadline. A reply's first clause,
+  which someone is waiting for in silence, is due now: urgent at once. A later
+  clause is due when the audio before it will have played (the speaker's
+  `SpeechClock`), seconds ahead.
+- The `workers` run urgent jobs only, earliest deadline first (ties in
+  submission order): they never start a sentence not needed yet, so they are
+  free when the next first clause arrives, and two long replies still
+  interleave sentence by sentence.
+- The background worker renders jobs not urgent yet, earliest first, at a
+  lower OS priority (`background_nice`, on Linux): it takes only CPU that
+  recognition, end-of-turn and first clauses leave over, instead of
+  competing with them when turns end together.
+- A job the background worker has not finished when it becomes urgent (the
+  cores were busy) is run again by a worker; the first result wins.
 
 Jobs do not pre-empt each other: a job that has started runs to its end.
 Cancelling a job's future before it starts drops it (a barge-in closes the
@@ -20,14 +27,16 @@ voice's stream, which cancels what it had queued).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,20 +55,66 @@ class _Job:
     order: int
     run: Callable[[], Any] = field(compare=False)
     future: Future[Any] = field(compare=False)
+    abandoned: bool = field(default=False, compare=False)
+    """The caller stopped waiting (its asyncio future was cancelled) after the job started."""
+
+    def finish(self) -> None:
+        """Run the job and settle its future, unless a second run of it settled it first."""
+        try:
+            result = self.run()
+        except BaseException as error:  # handed to the caller, as an executor does
+            with contextlib.suppress(InvalidStateError):
+                self.future.set_exception(error)
+        else:
+            with contextlib.suppress(InvalidStateError):
+                self.future.set_result(result)
+
+    def abandon(self, waited: asyncio.Future[Any]) -> None:
+        if waited.cancelled():
+            self.abandoned = True
 
 
 class InferencePool:
-    def __init__(self, *, workers: int | None = None, thread_name_prefix: str = "voice") -> None:
+    def __init__(
+        self,
+        *,
+        workers: int | None = None,
+        background_workers: int = 1,
+        horizon_s: float = 1.0,
+        background_nice: int = 10,
+        thread_name_prefix: str = "voice",
+    ) -> None:
+        """`workers` run urgent jobs at normal priority, `background_workers` the rest at `background_nice`.
+
+        `horizon_s=math.inf` makes every job urgent at once: plain earliest
+        deadline first on the workers, the background ones idle.
+        """
+        if horizon_s < 0 or background_workers < 0:
+            raise ValueError("horizon_s and background_workers must not be negative")
         self.workers = workers or default_workers()
+        self.background_workers = background_workers
+        self.horizon_s = horizon_s
         self.dropped = 0
         """Jobs cancelled while they waited, dropped without running."""
+        self.rerun = 0
+        """Jobs the background worker had not finished when they became urgent, run again by a worker."""
         self._jobs: list[_Job] = []
+        self._behind: list[_Job] = []
+        """Jobs running in the background, not finished."""
         self._order = itertools.count()
         self._ready = threading.Condition()
         self._closed = False
         self._threads = [
             threading.Thread(target=self._work, name=f"{thread_name_prefix}_{index}", daemon=True)
             for index in range(self.workers)
+        ] + [
+            threading.Thread(
+                target=self._work_behind,
+                args=(background_nice,),
+                name=f"{thread_name_prefix}_bg{index}",
+                daemon=True,
+            )
+            for index in range(background_workers)
         ]
         for thread in self._threads:
             thread.start()
@@ -84,8 +139,10 @@ class InferencePool:
             if self._closed:
                 raise RuntimeError("the inference pool is closed")
             heapq.heappush(self._jobs, job)
-            self._ready.notify()
-        return asyncio.wrap_future(future, loop=asyncio.get_running_loop())
+            self._ready.notify_all()
+        waited = asyncio.wrap_future(future, loop=asyncio.get_running_loop())
+        waited.add_done_callback(job.abandon)
+        return waited
 
     def close(self) -> None:
         """Drop queued jobs; running ones finish in their threads."""
@@ -97,27 +154,83 @@ class InferencePool:
             self._ready.notify_all()
 
     def _work(self) -> None:
-        while (job := self._take()) is not None:
-            try:
-                result = job.run()
-            except BaseException as error:  # handed to the caller, as an executor does
-                job.future.set_exception(error)
-            else:
-                job.future.set_result(result)
-            del job  # its arguments (audio, phonemes) are not kept while the worker waits
+        while (job := self._take_urgent()) is not None:
+            job.finish()
+            del job  # its arguments (phonemes) are not kept while the worker waits
 
-    def _take(self) -> _Job | None:
-        """The most urgent job not cancelled, marked running (blocks while none waits); None once closed."""
+    def _work_behind(self, nice: int) -> None:
+        if sys.platform == "linux" and nice > 0:
+            # Linux gives each thread its own nice value; raising it needs no privilege.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        while (job := self._take_early()) is not None:
+            job.finish()
+            with self._ready:
+                if job in self._behind:  # not taken over
+                    self._behind.remove(job)
+            del job
+
+    def _take_urgent(self) -> _Job | None:
+        """The most urgent job (blocks until one is urgent), marked running; None once closed."""
         with self._ready:
-            while True:
-                while not self._jobs and not self._closed:
+            while not self._closed:
+                now = time.perf_counter()
+                late = self._late_behind(now)
+                if late is not None:
+                    self.rerun += 1
+                    return late
+                self._drop_cancelled_head()
+                if not self._jobs:
+                    self._ready.wait(self._next_behind_urgent(now))
+                    continue
+                head = self._jobs[0]
+                early = head.deadline - self.horizon_s - now
+                if early > 0:
+                    behind = self._next_behind_urgent(now)
+                    self._ready.wait(early if behind is None else min(early, behind))
+                    continue
+                heapq.heappop(self._jobs)
+                if head.future.set_running_or_notify_cancel():
+                    return head
+                self.dropped += 1
+            return None
+
+    def _take_early(self) -> _Job | None:
+        """The earliest job not urgent yet (blocks while there is none), marked running; None once closed."""
+        with self._ready:
+            while not self._closed:
+                cutoff = time.perf_counter() + self.horizon_s
+                early = [job for job in self._jobs if job.deadline > cutoff and not job.future.cancelled()]
+                if not early:
                     self._ready.wait()
-                if self._closed:
-                    return None
-                job = heapq.heappop(self._jobs)
+                    continue
+                job = min(early)
+                self._jobs.remove(job)
+                heapq.heapify(self._jobs)
                 if job.future.set_running_or_notify_cancel():
+                    self._behind.append(job)
+                    self._ready.notify_all()  # the workers watch it from now on
                     return job
                 self.dropped += 1
+            return None
+
+    def _late_behind(self, now: float) -> _Job | None:
+        """A background job that is urgent now and still unfinished, taken over (once)."""
+        for job in self._behind:
+            if job.deadline - self.horizon_s <= now and not job.future.done() and not job.abandoned:
+                self._behind.remove(job)
+                return job
+        return None
+
+    def _next_behind_urgent(self, now: float) -> float | None:
+        """Seconds until the first background job becomes urgent, if any runs."""
+        if not self._behind:
+            return None
+        return max(0.0, min(job.deadline for job in self._behind) - self.horizon_s - now)
+
+    def _drop_cancelled_head(self) -> None:
+        while self._jobs and self._jobs[0].future.cancelled():
+            heapq.heappop(self._jobs)
+            self.dropped += 1
 
 
 @dataclass

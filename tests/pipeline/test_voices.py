@@ -6,7 +6,9 @@ One bank serves the whole module, so the Piper model is loaded once.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -262,9 +264,14 @@ async def queued(pool: InferencePool, jobs: int) -> None:
         await asyncio.sleep(0)
 
 
+def plain_deadline_order(workers: int = 1) -> InferencePool:
+    """Every job urgent at once, no background worker: the order alone decides."""
+    return InferencePool(workers=workers, background_workers=0, horizon_s=math.inf)
+
+
 async def test_pool_serves_a_first_clause_before_a_queued_later_clause() -> None:
     """A clause due when audio still playing ends waits behind one someone is waiting for now."""
-    pool = InferencePool(workers=1)
+    pool = plain_deadline_order()
     gate = threading.Event()
     order: list[str] = []
     try:
@@ -287,6 +294,7 @@ async def test_pool_drops_a_job_cancelled_while_queued() -> None:
         dropped = pool.submit(ran.append, "dropped")
         kept = pool.submit(ran.append, "kept")
         dropped.cancel()
+        await asyncio.sleep(0)  # an asyncio future's cancel reaches its thread's side one loop pass later
         gate.set()
         await asyncio.gather(busy, kept)
     finally:
@@ -295,9 +303,63 @@ async def test_pool_drops_a_job_cancelled_while_queued() -> None:
     assert pool.dropped == 1
 
 
+async def test_workers_keep_free_for_clauses_due_now() -> None:
+    """A clause not due for seconds is never started by a worker, so a first clause finds it free."""
+    pool = InferencePool(workers=1, background_workers=0, horizon_s=1.0)
+    try:
+        later = pool.submit_by(time.perf_counter() + 60.0, str, "a later clause")
+        assert await pool.submit(str, "a first clause") == "a first clause"
+        assert not later.done()
+        assert pool.waiting == 1
+    finally:
+        pool.close()
+
+
+async def test_the_background_worker_renders_ahead_at_a_lower_priority() -> None:
+    """With the worker busy, a clause not due yet is rendered by the background worker, niced on Linux."""
+    pool = InferencePool(workers=1, background_workers=1, horizon_s=1.0, background_nice=7)
+    gate = threading.Event()
+    try:
+        busy = pool.submit(gate.wait)
+        niceness = await pool.submit_by(time.perf_counter() + 60.0, own_niceness)
+        gate.set()
+        await busy
+    finally:
+        gate.set()
+        pool.close()
+    if sys.platform == "linux":
+        assert niceness == os.getpriority(os.PRIO_PROCESS, 0) + 7
+
+
+def own_niceness() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+async def test_a_worker_takes_over_a_background_job_that_became_urgent() -> None:
+    """The background worker starved (here: stuck) past the job's horizon: a worker runs it again."""
+    pool = InferencePool(workers=1, background_workers=1, horizon_s=0.05)
+    stuck = threading.Event()
+    runs: list[str] = []
+
+    def render() -> str:
+        runs.append(threading.current_thread().name)
+        if len(runs) == 1:
+            stuck.wait()  # the first run, in the background, never gets the CPU it needs
+        return "audio"
+
+    try:
+        audio = await pool.submit_by(time.perf_counter() + 0.2, render)
+    finally:
+        stuck.set()
+        pool.close()
+    assert audio == "audio"
+    assert runs == ["voice_bg0", "voice_0"]
+    assert pool.rerun == 1
+
+
 async def test_another_reply_s_first_clause_goes_before_a_reply_s_next_clause() -> None:
     """Two speakers on one worker: the one whose audio is still playing waits for the one in silence."""
-    pool = InferencePool(workers=1)
+    pool = plain_deadline_order()
     bank = VoiceBank(pool=pool)
     voice = bank.get(STEADY)
     loop = asyncio.get_running_loop()
