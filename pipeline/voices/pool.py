@@ -222,10 +222,15 @@ class InferencePool:
         return None
 
     def _next_behind_urgent(self, now: float) -> float | None:
-        """Seconds until the first background job becomes urgent, if any runs."""
-        if not self._behind:
-            return None
-        return max(0.0, min(job.deadline for job in self._behind) - self.horizon_s - now)
+        """Seconds until the next background job a worker would take over becomes urgent, if any."""
+        waits = [
+            job.deadline - self.horizon_s - now
+            for job in self._behind
+            if not job.future.done() and not job.abandoned
+        ]
+        # One urgent already is taken over or finished (see _late_behind): only later ones count.
+        later = [wait for wait in waits if wait > 0]
+        return min(later) if later else None
 
     def _drop_cancelled_head(self) -> None:
         while self._jobs and self._jobs[0].future.cancelled():

@@ -337,7 +337,7 @@ def own_niceness() -> int:
 
 async def test_a_worker_takes_over_a_background_job_that_became_urgent() -> None:
     """The background worker starved (here: stuck) past the job's horizon: a worker runs it again."""
-    pool = InferencePool(workers=1, background_workers=1, horizon_s=0.05)
+    pool = InferencePool(workers=1, background_workers=1, horizon_s=0.5)
     stuck = threading.Event()
     runs: list[str] = []
 
@@ -348,13 +348,40 @@ async def test_a_worker_takes_over_a_background_job_that_became_urgent() -> None
         return "audio"
 
     try:
-        audio = await pool.submit_by(time.perf_counter() + 0.2, render)
+        audio = await pool.submit_by(time.perf_counter() + 1.0, render)
     finally:
         stuck.set()
         pool.close()
     assert audio == "audio"
     assert runs == ["voice_bg0", "voice_0"]
     assert pool.rerun == 1
+
+
+async def test_a_background_job_nobody_waits_for_is_not_run_again() -> None:
+    """A barge-in abandoned the clause the background worker is stuck on: no worker takes it over."""
+    pool = InferencePool(workers=1, background_workers=1, horizon_s=0.5)
+    stuck = threading.Event()
+    runs: list[str] = []
+
+    def render(name: str) -> str:
+        runs.append(name)
+        if name == "abandoned":
+            stuck.wait()
+        return name
+
+    try:
+        start = time.perf_counter()
+        abandoned = pool.submit_by(start + 1.0, render, "abandoned")
+        while not runs:  # noqa: ASYNC110 - no event for "started in the background"; one loop pass a check
+            await asyncio.sleep(0)
+        abandoned.cancel()
+        # Falls due after the abandoned one did: by then a worker would have taken that over.
+        assert await pool.submit_by(start + 1.2, render, "next") == "next"
+    finally:
+        stuck.set()
+        pool.close()
+    assert runs == ["abandoned", "next"]
+    assert pool.rerun == 0
 
 
 async def test_another_reply_s_first_clause_goes_before_a_reply_s_next_clause() -> None:
