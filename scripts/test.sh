@@ -4,7 +4,7 @@
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k auth`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-system-packages.sh
+bash scripts/install-system-packages.sh --test
 # whisper-base: Whisper base is tested for real (tests/pipeline/test_whisper_models.py); ~135 MB to fetch.
 bash scripts/uv.sh sync --locked --extra test --extra whisper-base --quiet
 .venv/bin/ruff check .
