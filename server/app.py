@@ -18,6 +18,7 @@ from personas.factory import build_responder
 from pipeline.llm import Responder
 from pipeline.llm.anthropic import make_anthropic_client
 from server.auth import JWTAuthMiddleware
+from server.console import console_router
 from server.controllers.audio import reply_audio
 from server.controllers.bodies import check_json_body
 from server.controllers.coordination import CoordinationController
@@ -111,6 +112,7 @@ def create_app(
                 before_request=check_json_body,
             ),
             device_socket,
+            console_router(),
         ],
         lifespan=[lifespan],
         middleware=[
