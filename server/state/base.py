@@ -6,7 +6,7 @@ suite in tests/state/ runs against every implementation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -25,6 +25,7 @@ from server.state.records import (
     DeviceSnapshot,
     Presence,
     RateWindow,
+    RuntimeChange,
     SessionRecord,
 )
 
@@ -165,10 +166,45 @@ class Store(Protocol):
         """Let the blob go before its TTL (a no-op for one unknown or gone)."""
         ...
 
-    # Group activities
-    async def save_activity(self, activity: ActivityRecord) -> None: ...
+    # Group activities, and the reads and writes that fan out over their devices in one go
+    async def save_activity(
+        self,
+        activity: ActivityRecord,
+        *,
+        sessions: Sequence[SessionRecord] = (),
+        runtimes: Sequence[RuntimeChange] = (),
+        commands: Sequence[CommandRecord] = (),
+        command_ttl_s: int = 0,
+    ) -> None:
+        """Write the activity with its devices' sessions (added or replaced), runtime changes and
+        commands, in one batch (one round trip to a shared store), whatever the number of devices."""
+        ...
 
     async def get_activity(self, activity_id: str) -> ActivityRecord | None: ...
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        """Every activity kept (a stopped one for the session retention), oldest start first."""
+        ...
+
+    async def save_commands(self, commands: Sequence[CommandRecord], ttl_s: int) -> None:
+        """`save_command` for many at once (one round trip)."""
+        ...
+
+    async def get_devices(self, device_ids: Sequence[str]) -> list[DeviceRecord | None]:
+        """Each device (None for an unknown one), in order, read at once."""
+        ...
+
+    async def get_presences(self, device_ids: Sequence[str]) -> list[Presence | None]:
+        """Each device's presence, in order, read at once."""
+        ...
+
+    async def get_runtimes(self, device_ids: Sequence[str]) -> list[DeviceRuntime]:
+        """Each device's runtime, in order, read at once."""
+        ...
+
+    async def get_sessions(self, session_ids: Sequence[str]) -> list[SessionRecord | None]:
+        """Each session (None for one unknown or past its retention), in order, read at once."""
+        ...
 
 
 OUTCOME_TTL_S = 60
@@ -201,6 +237,10 @@ class Bus(Protocol):
         """Deliver to the device's socket; False if no instance holds one."""
         ...
 
+    async def send_many(self, messages: Sequence[tuple[str, BusMessage]]) -> list[bool]:
+        """`send` for many (device, message) pairs at once (one round trip), in order."""
+        ...
+
     async def answer(self, outcome: Outcome) -> None:
         """Publish the live session's answer to a `SessionChange`, for whoever waits on its event id."""
         ...
@@ -210,4 +250,9 @@ class Bus(Protocol):
 
         An answer published before this is called is not lost: it waits (briefly) to be taken.
         """
+        ...
+
+    async def outcomes(self, event_ids: Sequence[str], timeout_s: float) -> dict[str, Outcome]:
+        """The answers to many events, as they come, until all came or `timeout_s` passed (those that
+        did not come are missing); one waiter for all of them, however many."""
         ...

@@ -10,8 +10,9 @@ seconds, like the datetimes they come from.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +32,7 @@ from server.state.records import (
     DeviceSnapshot,
     Presence,
     RateWindow,
+    RuntimeChange,
     SessionRecord,
 )
 
@@ -90,7 +92,7 @@ class MemoryStore:
         self._devices: dict[str, DeviceRecord] = {}
         self._runtimes: dict[str, DeviceRuntime] = {}
         self._metrics: dict[str, dict[date, DayMetrics]] = {}
-        self._activities: dict[str, ActivityRecord] = {}
+        self._activities: _Expiring[str, ActivityRecord] = _Expiring()
         self._presence: _Expiring[str, Presence] = _Expiring()
         self._revoked: _Expiring[str, bool] = _Expiring()
         self._sessions: _Expiring[str, SessionRecord] = _Expiring()
@@ -281,11 +283,56 @@ class MemoryStore:
     async def delete_blob(self, blob_id: str) -> None:
         self._blobs.pop(blob_id)
 
-    async def save_activity(self, activity: ActivityRecord) -> None:
-        self._activities[activity.activity_id] = activity
+    async def save_activity(
+        self,
+        activity: ActivityRecord,
+        *,
+        sessions: Sequence[SessionRecord] = (),
+        runtimes: Sequence[RuntimeChange] = (),
+        commands: Sequence[CommandRecord] = (),
+        command_ttl_s: int = 0,
+    ) -> None:
+        """A running activity is kept until it stops; a stopped one for the session retention."""
+        now = self._now_and_sweep()
+        kept_until = math.inf if activity.ended_at is None else activity.ended_at.timestamp()
+        self._activities.put(activity.activity_id, activity, kept_until + self._retention_s)
+        for session in sessions:
+            self._put_session(session)
+        for change in runtimes:
+            current = self._runtimes.get(change.device_id) or DeviceRuntime()
+            self._runtimes[change.device_id] = DeviceRuntime(
+                active_persona_id=change.active_persona_id,
+                active_session_id=change.active_session_id,
+                last_activity=change.last_activity or current.last_activity,
+            )
+        for command in commands:
+            self._commands.put(command.command_id, command, now + command_ttl_s)
 
     async def get_activity(self, activity_id: str) -> ActivityRecord | None:
-        return self._activities.get(activity_id)
+        return self._activities.get(activity_id, time.time())
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        found = self._activities.live(time.time())
+        return sorted(found, key=lambda a: (a.started_at, a.activity_id))
+
+    async def save_commands(self, commands: Sequence[CommandRecord], ttl_s: int) -> None:
+        now = self._now_and_sweep()
+        for command in commands:
+            self._commands.put(command.command_id, command, now + ttl_s)
+
+    async def get_devices(self, device_ids: Sequence[str]) -> list[DeviceRecord | None]:
+        return [self._devices.get(device_id) for device_id in device_ids]
+
+    async def get_presences(self, device_ids: Sequence[str]) -> list[Presence | None]:
+        now = time.time()
+        return [self._presence.get(device_id, now) for device_id in device_ids]
+
+    async def get_runtimes(self, device_ids: Sequence[str]) -> list[DeviceRuntime]:
+        return [self._runtimes.get(device_id) or DeviceRuntime() for device_id in device_ids]
+
+    async def get_sessions(self, session_ids: Sequence[str]) -> list[SessionRecord | None]:
+        now = time.time()
+        return [self._sessions.get(session_id, now) for session_id in session_ids]
 
     def _put_session(self, session: SessionRecord) -> None:
         """Keep the session (its context and pause profile too) until `retention_s` after it expires."""
@@ -312,6 +359,7 @@ class MemoryStore:
             self._rates.sweep(now)
             self._commands.sweep(now)
             self._blobs.sweep(now)
+            self._activities.sweep(now)
             oldest = datetime.fromtimestamp(now, UTC).date() - timedelta(days=self._metrics_days)
             for device_id in list(self._metrics):
                 kept = {day: m for day, m in self._metrics[device_id].items() if day >= oldest}
@@ -355,6 +403,9 @@ class MemoryBus:
         deliver(message)
         return True
 
+    async def send_many(self, messages: Sequence[tuple[str, BusMessage]]) -> list[bool]:
+        return [await self.send(device_id, message) for device_id, message in messages]
+
     async def answer(self, outcome: Outcome) -> None:
         self._outcomes.sweep(time.monotonic())  # answers nobody waited for (the waiter timed out)
         future = self._outcome_future(outcome.event_id)
@@ -369,6 +420,16 @@ class MemoryBus:
             return None
         finally:
             self._outcomes.pop(event_id)
+
+    async def outcomes(self, event_ids: Sequence[str], timeout_s: float) -> dict[str, Outcome]:
+        futures = {event_id: self._outcome_future(event_id) for event_id in event_ids}
+        try:
+            if futures:
+                await asyncio.wait(futures.values(), timeout=timeout_s)
+            return {event_id: f.result() for event_id, f in futures.items() if f.done()}
+        finally:
+            for event_id in event_ids:
+                self._outcomes.pop(event_id)
 
     def _outcome_future(self, event_id: str) -> asyncio.Future[Outcome]:
         """The one future of an event's answer, made by whichever side comes first; kept a minute."""

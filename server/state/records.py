@@ -93,8 +93,22 @@ class CommandRecord(msgspec.Struct, frozen=True):
         return self.payload.message_type
 
 
+ActivityStatus = Literal["running", "stopped"]
+
+
+class Return(msgspec.Struct, frozen=True):
+    """Where a device's live loop goes back to when its activity stops: the session it held before
+    (None: none) and its own persona (None: the server's default)."""
+
+    session_id: str | None
+    persona_id: str | None
+
+
 class ActivityRecord(msgspec.Struct, frozen=True):
-    """A multi-device group activity (trivia, story, synchronised playback)."""
+    """A multi-device group activity (trivia, story, synchronised playback).
+
+    The store is its one owner: any instance lists, reads or stops it. Fields past `starts_at`
+    have defaults, so a record written before they existed still reads."""
 
     activity_id: str
     activity_type: str
@@ -103,6 +117,27 @@ class ActivityRecord(msgspec.Struct, frozen=True):
     config: dict[str, Any]
     started_at: datetime
     starts_at: datetime
+    group_id: str | None = None
+    """The facility (device group) every participant belongs to: an activity never spans two."""
+    status: ActivityStatus = "running"
+    session_ids: dict[str, str] = {}
+    """The session each device takes part in."""
+    returns: dict[str, Return] = {}
+    """Per device, what it goes back to when the activity stops."""
+    ended_at: datetime | None = None
+    scores: dict[str, int] = {}
+    """Per device (or user); filled by activities that keep score."""
+    current_round: int | None = None
+
+
+class RuntimeChange(msgspec.Struct, frozen=True):
+    """One device's active session and persona set together (a batch of them: `Store.save_activity`)."""
+
+    device_id: str
+    active_session_id: str | None
+    active_persona_id: str | None
+    last_activity: datetime | None = None
+    """None: left as it is."""
 
 
 class RateWindow(msgspec.Struct, frozen=True):

@@ -11,7 +11,8 @@ concurrent writers never overwrite each other's fields:
     pauses:{session_id} JSON PauseProfile (a learning persona's), expiring with its session
     revoked:{jti}       until the token's expiry    rl:{key}:{window}  INCR counter of one window
     metrics:{id}:{day}  HASH, for a few days        command:{id}       JSON, with its ttl
-    activity:{id}       JSON ActivityRecord
+    activity:{id}       JSON ActivityRecord (a stopped one kept for the session retention)
+    activities          ZSET of activity ids by started_at
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import msgspec
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from pipeline.graph.pauses import PauseProfile
@@ -39,6 +41,7 @@ from server.state.records import (
     DeviceSnapshot,
     Presence,
     RateWindow,
+    RuntimeChange,
     SessionRecord,
 )
 from server.state.redis_errors import CONNECT_TIMEOUT_S, OUTAGES, REPLY_TIMEOUT_S, translate_outages
@@ -393,12 +396,84 @@ class RedisStore:
     async def delete_blob(self, blob_id: str) -> None:
         await self._r.delete(self._k("blob", blob_id))
 
-    async def save_activity(self, activity: ActivityRecord) -> None:
-        await self._r.set(self._k("activity", activity.activity_id), _encoder.encode(activity))
+    async def save_activity(
+        self,
+        activity: ActivityRecord,
+        *,
+        sessions: Sequence[SessionRecord] = (),
+        runtimes: Sequence[RuntimeChange] = (),
+        commands: Sequence[CommandRecord] = (),
+        command_ttl_s: int = 0,
+    ) -> None:
+        """One MULTI/EXEC: no instance sees the activity without its sessions, or the reverse."""
+        key = self._k("activity", activity.activity_id)
+        async with self._r.pipeline(transaction=True) as pipe:
+            if activity.ended_at is None:
+                pipe.set(key, _encoder.encode(activity))
+            else:
+                kept_s = activity.ended_at.timestamp() - time.time() + self._retention_s
+                pipe.set(key, _encoder.encode(activity), px=max(1, round(kept_s * 1000)))
+            pipe.zadd(self._k("activities"), {activity.activity_id: activity.started_at.timestamp()})
+            for session in sessions:
+                await self._write_session(session, only_existing=False, pipe=pipe)
+            for change in runtimes:
+                fields: dict[FieldT, EncodableT] = {
+                    "active_persona_id": _encoder.encode(change.active_persona_id),
+                    "active_session_id": _encoder.encode(change.active_session_id),
+                }
+                if change.last_activity is not None:
+                    fields["last_activity"] = _encoder.encode(change.last_activity)
+                pipe.hset(self._k("runtime", change.device_id), mapping=fields)
+            for command in commands:
+                pipe.set(self._k("command", command.command_id), _encoder.encode(command), ex=command_ttl_s)
+            await pipe.execute()
 
     async def get_activity(self, activity_id: str) -> ActivityRecord | None:
         raw = await self._r.get(self._k("activity", activity_id))
         return None if raw is None else _activity_decoder.decode(raw)
+
+    async def list_activities(self) -> list[ActivityRecord]:
+        """Read the index in order; entries whose activity is gone (past its retention) leave it."""
+        index = self._k("activities")
+        ids = _members(await self._r.zrange(index, 0, -1))
+        if not ids:
+            return []
+        raws = await self._r.mget([self._k("activity", i) for i in ids])
+        stale = [i for i, raw in zip(ids, raws, strict=True) if raw is None]
+        if stale:
+            await self._r.zrem(index, *stale)
+        return [_activity_decoder.decode(raw) for raw in raws if raw is not None]
+
+    async def save_commands(self, commands: Sequence[CommandRecord], ttl_s: int) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.set(self._k("command", command.command_id), _encoder.encode(command), ex=ttl_s)
+            await pipe.execute()
+
+    async def get_devices(self, device_ids: Sequence[str]) -> list[DeviceRecord | None]:
+        raws = await self._mget("device", device_ids)
+        return [None if raw is None else _device_decoder.decode(raw) for raw in raws]
+
+    async def get_presences(self, device_ids: Sequence[str]) -> list[Presence | None]:
+        raws = await self._mget("presence", device_ids)
+        return [None if raw is None else _presence_decoder.decode(raw) for raw in raws]
+
+    async def get_runtimes(self, device_ids: Sequence[str]) -> list[DeviceRuntime]:
+        async with self._r.pipeline(transaction=False) as pipe:
+            for device_id in device_ids:
+                pipe.hgetall(self._k("runtime", device_id))
+            replies = await pipe.execute()
+        return [_runtime(cast(dict[bytes, bytes], fields).items()) for fields in replies]
+
+    async def get_sessions(self, session_ids: Sequence[str]) -> list[SessionRecord | None]:
+        raws = await self._mget("session", session_ids)
+        return [None if raw is None else _session_decoder.decode(raw) for raw in raws]
+
+    async def _mget(self, kind: str, names: Sequence[str]) -> list[bytes | None]:
+        if not names:
+            return []
+        raws = await self._r.mget([self._k(kind, name) for name in names])
+        return cast(list[bytes | None], raws)  # the client does not decode responses
 
     def _k(self, kind: str, name: str = "") -> str:
         return f"{self._p}{kind}:{name}" if name else f"{self._p}{kind}"
@@ -406,17 +481,26 @@ class RedisStore:
     def _metrics_key(self, device_id: str, day: date) -> str:
         return self._k("metrics", f"{device_id}:{day.isoformat()}")
 
-    async def _write_session(self, session: SessionRecord, *, only_existing: bool) -> bool:
-        """Write the session (indexed, until `retention_s` past its expiry); False if not written."""
+    async def _write_session(
+        self, session: SessionRecord, *, only_existing: bool, pipe: Pipeline | None = None
+    ) -> bool:
+        """Write the session (indexed, until `retention_s` past its expiry); False if not written.
+        With `pipe`, the write is queued on it (and True means only that it was queued)."""
         key = self._k("session", session.session_id)
         ttl_ms = round((session.expires_at.timestamp() - time.time() + self._retention_s) * 1000)
         if ttl_ms <= 0:  # Already past its retention: there is nothing left to keep.
-            await self._r.delete(key)
+            if pipe is not None:
+                pipe.delete(key)
+            else:
+                await self._r.delete(key)
             return False
         keys = [key, self._k("ctx", session.session_id), self._k("sessions")]
         keys += [self._k("sessions:dev", session.device_id), self._k("pauses", session.session_id)]
         args: list[EncodableT] = [_encoder.encode(session), ttl_ms, session.created_at.timestamp()]
         args += [session.session_id, "XX" if only_existing else ""]
+        if pipe is not None:
+            await self._put_session(keys=keys, args=args, client=pipe)
+            return True
         return bool(await self._put_session(keys=keys, args=args))
 
     async def _prune_index(self, index: str) -> None:

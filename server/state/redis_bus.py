@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict, deque
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, cast
 
 import msgspec
 from redis.asyncio import Redis
@@ -142,6 +144,16 @@ class RedisBus:
         receivers: int = await self._r.publish(self._channel(device_id), _encoder.encode(message))
         return receivers > 0
 
+    async def send_many(self, messages: Sequence[tuple[str, BusMessage]]) -> list[bool]:
+        """Every PUBLISH in one pipeline: one round trip for the lot."""
+        if not messages:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for device_id, message in messages:
+                pipe.publish(self._channel(device_id), _encoder.encode(message))
+            receivers: list[int] = await pipe.execute()
+        return [count > 0 for count in receivers]
+
     async def answer(self, outcome: Outcome) -> None:
         key = self._outcome_key(outcome.event_id)
         async with self._r.pipeline(transaction=True) as pipe:
@@ -156,6 +168,35 @@ class RedisBus:
         if reply is None:
             return None
         return _outcome_decoder.decode(reply[1])
+
+    async def outcomes(self, event_ids: Sequence[str], timeout_s: float) -> dict[str, Outcome]:
+        """One BLPOP over every key still waited for; when one answer comes, those already there are
+        taken in one pipelined round of LPOPs. One pooled connection, however many events."""
+        pending = {self._outcome_key(event_id): event_id for event_id in event_ids}
+        found: dict[str, Outcome] = {}
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            reply = await self._r.blpop(list(pending), timeout=max(remaining, 0.01))
+            if reply is None:
+                break
+            key, raw = cast(tuple[bytes, bytes], reply)  # the client does not decode responses
+            self._take(pending, found, key, raw)
+            keys = list(pending)
+            async with self._r.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.lpop(key)
+                for key, raw in zip(keys, await pipe.execute(), strict=True):
+                    if raw is not None:
+                        self._take(pending, found, key, raw)
+        return found
+
+    @staticmethod
+    def _take(pending: dict[bytes, str], found: dict[str, Outcome], key: bytes, raw: bytes) -> None:
+        event_id = pending.pop(key)
+        found[event_id] = _outcome_decoder.decode(raw)
 
     def _outcome_key(self, event_id: str) -> bytes:
         return self._outcome_prefix + event_id.encode()

@@ -202,3 +202,34 @@ async def test_attach_before_start_is_refused(redis_url: str) -> None:
             await bus.attach("dev-1", Inbox())
     finally:
         await bus.close()
+
+
+async def test_send_many_reaches_each_holder_in_one_batch(buses: BusFactory) -> None:
+    holder, sender = await buses(), await buses()
+    first, second = Inbox(), Inbox()
+    await holder.attach("dev-1", first)
+    await holder.attach("dev-2", second)
+    sent = await sender.send_many(
+        [("dev-1", command("cmd-1")), ("dev-nobody", DISCONNECT), ("dev-2", command("cmd-2"))]
+    )
+    assert sent == [True, False, True]
+    assert await first.next() == command("cmd-1")
+    assert await second.next() == command("cmd-2")
+    assert await sender.send_many([]) == []
+
+
+async def test_outcomes_gathers_answers_from_any_instance_and_leaves_out_the_missing(
+    buses: BusFactory,
+) -> None:
+    publisher, holder = await buses(), await buses()
+    await holder.answer(Outcome(event_id="evt-early", applied=True))  # before anyone waits: kept
+    waiting = asyncio.create_task(publisher.outcomes(["evt-early", "evt-late", "evt-never"], 1.0))
+    await asyncio.sleep(0.05)
+    await holder.answer(Outcome(event_id="evt-late", applied=False, error="LookupError"))
+    found = await waiting
+    assert found == {
+        "evt-early": Outcome(event_id="evt-early", applied=True),
+        "evt-late": Outcome(event_id="evt-late", applied=False, error="LookupError"),
+    }
+    assert await publisher.outcomes(["evt-early"], 0.1) == {}  # taken: not answered twice
+    assert await publisher.outcomes([], 0.1) == {}

@@ -25,6 +25,8 @@ from server.state.records import (
     DeviceRuntime,
     DeviceSnapshot,
     Presence,
+    Return,
+    RuntimeChange,
     SessionRecord,
 )
 from server.state.redis import RedisStore
@@ -545,3 +547,119 @@ async def test_memory_store_forgets_what_expired() -> None:
         return all(not e._items for e in expiring)
 
     await eventually(swept)
+
+
+def grouped(device_id: str, group_id: str | None) -> DeviceRecord:
+    return msgspec.structs.replace(device(device_id), group_id=group_id)
+
+
+async def test_batched_reads_answer_in_order_with_none_for_the_unknown(stores: StoreFactory) -> None:
+    writer, reader = stores(), stores()
+    await writer.add_device(grouped("dev-1", "floor-1"))
+    await writer.add_device(grouped("dev-2", None))
+    await writer.set_presence("dev-2", presence("inst-a"), ttl_s=60)
+    await writer.update_runtime("dev-1", active_persona_id="p1", active_session_id="s1")
+    await writer.add_session(session("s1", "dev-1"))
+
+    devices = await reader.get_devices(["dev-2", "dev-unknown", "dev-1"])
+    assert [d.device_id if d else None for d in devices] == ["dev-2", None, "dev-1"]
+    assert [p.instance_id if p else None for p in await reader.get_presences(["dev-1", "dev-2"])] == [
+        None,
+        "inst-a",
+    ]
+    runtimes = await reader.get_runtimes(["dev-1", "dev-unknown"])
+    assert runtimes == [DeviceRuntime(active_persona_id="p1", active_session_id="s1"), DeviceRuntime()]
+    assert await reader.get_sessions(["s-unknown", "s1"]) == [None, await reader.get_session("s1")]
+    assert await reader.get_devices([]) == []
+    assert await reader.get_sessions([]) == []
+
+
+async def test_activity_saved_with_its_sessions_runtimes_and_commands_at_once(stores: StoreFactory) -> None:
+    writer, reader = stores(), stores()
+    started = now()
+    first, second = session("s-1", "dev-1"), session("s-2", "dev-2")
+    command_record = CommandRecord(
+        command_id="cmd-1", device_id="dev-1", payload=OperatorSync(fields={}), priority=5, sent_at=started
+    )
+    activity = ActivityRecord(
+        activity_id="act-1",
+        activity_type="trivia",
+        persona_id="entertainer",
+        device_ids=["dev-1", "dev-2"],
+        config={},
+        started_at=started,
+        starts_at=started + timedelta(seconds=1),
+        group_id="floor-1",
+        session_ids={"dev-1": "s-1", "dev-2": "s-2"},
+        returns={"dev-1": Return(session_id="s-0", persona_id="companion")},
+    )
+    await writer.save_activity(
+        activity,
+        sessions=[first, second],
+        runtimes=[RuntimeChange("dev-1", "s-1", "entertainer", last_activity=started)],
+        commands=[command_record],
+        command_ttl_s=60,
+    )
+    assert await reader.get_activity("act-1") == activity
+    assert await reader.get_sessions(["s-1", "s-2"]) == [first, second]
+    assert [s.session_id for s in await reader.list_sessions("dev-2")] == ["s-2"]
+    assert await reader.get_runtime("dev-1") == DeviceRuntime(
+        active_persona_id="entertainer", active_session_id="s-1", last_activity=started
+    )
+    assert await reader.get_command("cmd-1") == command_record
+
+    # Stopped: a runtime change sets both fields (None included) and keeps the last activity.
+    stopped = msgspec.structs.replace(activity, status="stopped", ended_at=now())
+    await writer.save_activity(stopped, runtimes=[RuntimeChange("dev-1", None, None)])
+    assert await reader.get_activity("act-1") == stopped
+    assert await reader.get_runtime("dev-1") == DeviceRuntime(last_activity=started)
+
+
+async def test_activities_listed_oldest_start_first_and_a_stopped_one_kept_for_the_retention(
+    stores: StoreFactory,
+) -> None:
+    writer, reader = stores(), stores()
+    base = now()
+    for n, offset in ((1, 20), (2, 0), (3, 10)):
+        await writer.save_activity(
+            ActivityRecord(
+                activity_id=f"act-{n}",
+                activity_type="story",
+                persona_id="storyteller",
+                device_ids=["dev-1"],
+                config={},
+                started_at=base + timedelta(seconds=offset),
+                starts_at=base + timedelta(seconds=offset + 1),
+            )
+        )
+    assert [a.activity_id for a in await reader.list_activities()] == ["act-2", "act-3", "act-1"]
+    gone = await reader.get_activity("act-3")
+    assert gone is not None
+    long_ago = base - timedelta(seconds=RETENTION_S + 1)  # stopped longer ago than the retention
+    await writer.save_activity(msgspec.structs.replace(gone, status="stopped", ended_at=long_ago))
+
+    async def forgotten() -> bool:
+        return [a.activity_id for a in await reader.list_activities()] == ["act-2", "act-1"]
+
+    await eventually(forgotten)
+    assert await reader.get_activity("act-3") is None
+
+
+async def test_save_commands_keeps_each_until_its_ttl(store: Store) -> None:
+    records = [
+        CommandRecord(
+            command_id=f"cmd-{n}",
+            device_id="dev-1",
+            payload=OperatorSync(fields={}),
+            priority=0,
+            sent_at=now(),
+        )
+        for n in range(3)
+    ]
+    await store.save_commands(records, ttl_s=1)
+    assert [await store.get_command(f"cmd-{n}") for n in range(3)] == records
+
+    async def expired() -> bool:
+        return await store.get_command("cmd-0") is None
+
+    await eventually(expired)
