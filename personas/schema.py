@@ -31,6 +31,8 @@ Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 """Timezone-aware, so `created_at` and `updated_at` compare without guessing."""
 Line = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"\S")]
 """One thing the persona says aloud offline; `{name}` stands for the persona's name."""
+NamedLine = Annotated[str, msgspec.Meta(min_length=1, max_length=1000, pattern=r"\{resident\}")]
+"""A line that says the resident's name: `{resident}` stands for it."""
 Keyword = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"[^\W_]")]
 """A word or phrase, matched against whole words of the user's turn, ignoring case."""
 Volume = Annotated[float, msgspec.Meta(ge=0.0, le=2.0)]
@@ -97,6 +99,11 @@ class StyleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_sentences: Annotated[int, msgspec.Meta(ge=1, le=40)]
 
 
+EngineChoice = Literal["server", "anthropic", "openai-compatible", "scripted-offline"]
+"""Which LLM engine answers for a persona: "server" follows the server's `COMPANION_LLM`."""
+ModelName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f\s]+$")]
+
+
 class LLMConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Settings for the language model, when one is configured.
 
@@ -108,6 +115,10 @@ class LLMConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The reply's ceiling; spoken replies are short, stories longer."""
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] = "claude-haiku-5-5"
     """Anthropic model id; a fast model suits spoken replies. An operator may override it for all personas."""
+    engine: EngineChoice = "server"
+    """The engine for this persona; one the server has not been configured for stops start-up."""
+    local_model: ModelName | None = None
+    """The model on the OpenAI-compatible server ("llama3.2:3b"); `COMPANION_OPENAI_MODEL` if unset."""
 
 
 class OfflineRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -135,6 +146,8 @@ class BehaviorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     llm: LLMConfig
     greeting: Line
     offline_script: OfflineScript
+    named_greeting: NamedLine | None = None
+    """The offline greeting for a resident whose name the session knows (their profile)."""
 
 
 class Persona(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -14,9 +14,6 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from personas import PersonaLibrary, load_library
-from personas.factory import build_responder
-from pipeline.llm import Responder
-from pipeline.llm.anthropic import make_anthropic_client
 from server.auth import JWTAuthMiddleware
 from server.console import console_router
 from server.controllers.audio import reply_audio
@@ -31,6 +28,7 @@ from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
 from server.heap import settle_after_start_up
 from server.http_errors import EXCEPTION_HANDLERS
+from server.llm_engines import LLMEngines, check_engines
 from server.paths import API_PREFIX, DOCS_PATH
 from server.request_ids import add_request_id_header
 from server.services import build_services
@@ -53,24 +51,13 @@ def create_app(
     library = personas if personas is not None else load_library(settings.personas_dir)
     if settings.default_persona_id not in library:
         raise ValueError(f"default persona '{settings.default_persona_id}' is not in the persona library")
+    check_engines(settings, library)  # a persona file naming an engine the settings lack stops start-up here
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store, bus = await _open_state(settings)
-        client = (
-            make_anthropic_client(
-                api_key=settings.anthropic_api_key,
-                base_url=settings.anthropic_base_url,
-                timeout_s=settings.llm_timeout_s,
-                max_retries=settings.llm_max_retries,
-            )
-            if settings.anthropic_api_key
-            else None
-        )
-        responders: dict[str, Responder] = {
-            p.id: build_responder(p, anthropic_client=client, model_override=settings.anthropic_model)
-            for p in library
-        }
+        llm = LLMEngines.open(settings)
+        responders = llm.responders(library)
         voice = await VoiceRuntime.load(settings, library, responders) if settings.voice_enabled else None
         app.state["services"] = build_services(
             settings, store=store, bus=bus, personas=library, responders=responders, voice=voice
@@ -92,8 +79,7 @@ def create_app(
                 await voice.close()
             await bus.close()
             await store.close()
-            if client is not None:
-                await client.close()
+            await llm.close()
 
     return Litestar(
         route_handlers=[

@@ -132,12 +132,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     anthropic_base_url: str | None = None
     anthropic_model: str | None = None
     """Overrides every persona's model when set."""
+    llm: Literal["auto", "anthropic", "openai-compatible", "scripted-offline"] = "auto"
+    """The engine personas answer through unless their file names one: "auto" is Anthropic when
+    `ANTHROPIC_API_KEY` is set, else the OpenAI-compatible server when `openai_base_url` is set, else
+    the offline script. An engine chosen without its settings stops start-up."""
+    openai_base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] | None = None
+    """An OpenAI-compatible Chat Completions server on the premises (Ollama, vLLM, llama.cpp's server),
+    up to the path before `/chat/completions`, e.g. "http://127.0.0.1:11434/v1"."""
+    openai_model: str | None = None
+    """The model it serves, for every persona whose file names no `local_model`."""
+    openai_api_key: str = ""
+    """Sent as `Authorization: Bearer` when set (vLLM `--api-key`, llama.cpp `--api-key`); never read from
+    `OPENAI_API_KEY`, so a cloud key is never sent to a local server by accident."""
+    openai_timeout_s: PositiveFloat | None = None
+    """Longest wait for its answer to start and between two pieces; `llm_timeout_s` if unset."""
     llm_timeout_s: PositiveFloat = 20.0
     llm_max_retries: NonNegativeInt = 1
 
     @property
-    def llm_engine(self) -> str:
-        return "anthropic" if self.anthropic_api_key else "scripted-offline"
+    def llm_engine(self) -> Literal["anthropic", "openai-compatible", "scripted-offline"]:
+        """The engine personas answer through unless their file names one."""
+        if self.llm != "auto":
+            return self.llm
+        if self.anthropic_api_key:
+            return "anthropic"
+        return "openai-compatible" if self.openai_base_url else "scripted-offline"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         except msgspec.ValidationError as exc:
             raise SettingsError(f"invalid setting: {_env_name(str(exc))}") from None
         _check_whisper_model(settings)
+        _check_llm(settings)
         return settings.with_secret()
 
     def with_secret(self) -> Settings:
@@ -188,6 +208,14 @@ def _check_whisper_model(settings: Settings) -> None:
             f"`bash scripts/uv.sh sync --locked --extra {extra}` "
             f"(or unset {ENV_PREFIX}WHISPER_MODEL for tiny.en)"
         )
+
+
+def _check_llm(settings: Settings) -> None:
+    """Refuse at start-up an engine chosen without what it needs (not at a resident's first turn)."""
+    if settings.llm == "anthropic" and not settings.anthropic_api_key:
+        raise SettingsError(f"{ENV_PREFIX}LLM=anthropic needs ANTHROPIC_API_KEY")
+    if settings.llm == "openai-compatible" and not settings.openai_base_url:
+        raise SettingsError(f"{ENV_PREFIX}LLM=openai-compatible needs {ENV_PREFIX}OPENAI_BASE_URL")
 
 
 def _decode_path(kind: type, value: object) -> object:

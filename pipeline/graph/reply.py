@@ -43,7 +43,7 @@ class ReplyGenerator(FrameProcessor):
         pieces: list[str] = []
         responder = self._persona.binding.responder
         try:
-            async for piece in responder.stream(messages):
+            async for piece in responder.stream(messages, self._conversation.briefing):
                 timeline.mark("first_token")
                 pieces.append(piece)
                 await self.push_frame(ReplyTextFrame(text=piece, timeline=timeline))

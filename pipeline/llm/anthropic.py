@@ -10,7 +10,6 @@ the request and its credentials) travels with the error.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 
 import anthropic
@@ -19,13 +18,16 @@ import msgspec
 from anthropic.types import AssistantMessageParam, MessageParam, UserMessageParam
 
 from pipeline.llm.base import ChatMessage, LLMError, TokenUsage
+from pipeline.llm.briefing import Briefing, with_briefing
+from pipeline.llm.remote import Upstream, translated
 
 ENGINE = "anthropic"
+UPSTREAM = Upstream(ENGINE, "the Anthropic API")
 _DEFAULT_BASE_URL = "https://api.anthropic.com"
-# Besides 5xx, the statuses the SDK itself retries: request timeout, lock conflict, rate limit.
-_RETRYABLE_STATUSES = frozenset({408, 409, 429})
 # Error types that may also arrive as an `error` event inside a 200 stream.
 _RETRYABLE_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error", "timeout_error"})
+# ValueError: an event that is not JSON.
+_ERRORS = (anthropic.AnthropicError, httpx2.HTTPError, ValueError)
 
 
 def make_anthropic_client(
@@ -54,30 +56,27 @@ class AnthropicReply:
     """One streamed reply; `usage` holds the API's token counts once it is exhausted."""
 
     def __init__(
-        self, *, client: anthropic.AsyncAnthropic, options: _Options, messages: Sequence[ChatMessage]
+        self,
+        *,
+        client: anthropic.AsyncAnthropic,
+        options: _Options,
+        messages: Sequence[ChatMessage],
+        briefing: Briefing | None = None,
     ) -> None:
         self._client = client
         self._options = options
+        self._system = with_briefing(options.system_prompt, briefing)
         self._messages = [_message_param(message) for message in messages]
         self.usage = TokenUsage()
 
-    async def __aiter__(self) -> AsyncIterator[str]:
-        failure: LLMError | None = None
-        try:
-            # Closed explicitly, so a consumer that stops early (barge-in) releases the connection now.
-            async with contextlib.aclosing(self._text()) as texts:
-                async for text in texts:
-                    yield text
-        except (anthropic.AnthropicError, httpx2.HTTPError, ValueError) as exc:  # ValueError: bad event JSON
-            failure = _translate(exc)
-        if failure is not None:
-            raise failure from None
+    def __aiter__(self) -> AsyncIterator[str]:
+        return translated(self._text(), _ERRORS, _translate)
 
     async def _text(self) -> AsyncGenerator[str, None]:
         options = self._options
         stream = await self._client.messages.create(
             model=options.model,
-            system=options.system_prompt,
+            system=self._system,
             messages=self._messages,
             max_tokens=options.max_tokens,
             stream=True,
@@ -96,7 +95,7 @@ class AnthropicReply:
                         replied = True
                         yield event.delta.text
         if not replied:
-            raise LLMError("the model sent no text", engine=ENGINE, reason="empty_reply", retryable=False)
+            raise UPSTREAM.empty()
 
 
 class AnthropicResponder:
@@ -121,8 +120,10 @@ class AnthropicResponder:
     def engine_name(self) -> str:
         return ENGINE
 
-    def stream(self, messages: Sequence[ChatMessage]) -> AnthropicReply:
-        return AnthropicReply(client=self._client, options=self._options, messages=messages)
+    def stream(self, messages: Sequence[ChatMessage], briefing: Briefing | None = None) -> AnthropicReply:
+        return AnthropicReply(
+            client=self._client, options=self._options, messages=messages, briefing=briefing
+        )
 
 
 def _message_param(message: ChatMessage) -> MessageParam:
@@ -131,25 +132,17 @@ def _message_param(message: ChatMessage) -> MessageParam:
     return AssistantMessageParam(role="assistant", content=message.content)
 
 
-def _translate(exc: Exception) -> LLMError:
+def _translate(exc: BaseException) -> LLMError:
     """The `LLMError` for an SDK, transport or decoding failure; built from types and codes only."""
     match exc:
         case anthropic.APITimeoutError() | httpx2.TimeoutException():
-            return LLMError("the Anthropic API timed out", engine=ENGINE, reason="timeout", retryable=True)
+            return UPSTREAM.timeout()
         case anthropic.APIConnectionError() | httpx2.TransportError():
-            message = "could not reach the Anthropic API"
-            return LLMError(message, engine=ENGINE, reason="connection", retryable=True)
+            return UPSTREAM.unreachable()
         case anthropic.APIStatusError(status_code=status) if status >= 400:
-            reason = exc.type or f"http_{status}"
-            retryable = status in _RETRYABLE_STATUSES or status >= 500
-            message = f"the Anthropic API answered {status} ({reason})"
-            return LLMError(
-                message, engine=ENGINE, reason=reason, retryable=retryable, upstream_status=status
-            )
+            return UPSTREAM.status(status, exc.type)
         case anthropic.APIStatusError():
             reason = exc.type or "stream_error"
-            message = f"the Anthropic API failed mid-reply ({reason})"
-            return LLMError(message, engine=ENGINE, reason=reason, retryable=reason in _RETRYABLE_TYPES)
+            return UPSTREAM.midstream(reason, retryable=reason in _RETRYABLE_TYPES)
         case _:
-            message = f"unusable answer from the Anthropic API ({type(exc).__name__})"
-            return LLMError(message, engine=ENGINE, reason="invalid_response", retryable=False)
+            return UPSTREAM.invalid(exc)

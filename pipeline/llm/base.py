@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from pipeline.llm.briefing import Briefing
+
 
 class ChatMessage(msgspec.Struct, frozen=True):
     """One turn of a conversation, as the LLM sees it."""
@@ -45,12 +47,15 @@ class LLMError(Exception):
         reason: str,
         retryable: bool,
         upstream_status: int | None = None,
+        retry_after_s: float | None = None,
     ) -> None:
         super().__init__(message)
         self.engine = engine
         self.reason = reason
         self.retryable = retryable
         self.upstream_status = upstream_status
+        self.retry_after_s = retry_after_s
+        """How long the upstream asked to wait before trying again (`Retry-After`), if it said."""
 
 
 class ReplyStream(Protocol):
@@ -69,9 +74,11 @@ class Responder(Protocol):
         """A short, honest name of the engine ("anthropic", "scripted-offline")."""
         ...
 
-    def stream(self, messages: Sequence[ChatMessage]) -> ReplyStream:
+    def stream(self, messages: Sequence[ChatMessage], briefing: Briefing | None = None) -> ReplyStream:
         """Stream the reply to `messages`, which end with the user's turn.
 
-        Raises `LLMError` (from iteration) when the engine fails.
+        `briefing`: what the persona knows of the person it is talking with in this
+        session (`pipeline.llm.briefing`), or None. Raises `LLMError` (from iteration)
+        when the engine fails.
         """
         ...

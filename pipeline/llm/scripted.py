@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import msgspec
 
 from pipeline.llm.base import ChatMessage, TokenUsage
+from pipeline.llm.briefing import Briefing
 
 # One streamed piece: a word with its following whitespace (the first piece
 # also keeps any leading whitespace), so the pieces concatenate to the reply.
@@ -66,17 +67,25 @@ class ScriptRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Script(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What a persona says offline; replies may contain `{name}` (the persona's name)."""
+    """What a persona says offline; replies may contain `{name}` (the persona's name).
+
+    `named_greeting` is the greeting for a resident whose name is known (a session's
+    briefing), with `{resident}` for it; without one, such a resident hears
+    "Hello, <name>." before the greeting.
+    """
 
     greeting: str
     rules: tuple[ScriptRule, ...]
     fallbacks: tuple[str, ...]
+    named_greeting: str | None = None
 
     def __post_init__(self) -> None:
         if not self.fallbacks:
             raise ValueError("a script needs at least one fallback reply")
         if not self.greeting.strip() or any(not line.strip() for line in self.fallbacks):
             raise ValueError("the greeting and fallback replies must not be blank")
+        if self.named_greeting is not None and "{resident}" not in self.named_greeting:
+            raise ValueError("the named greeting must say {resident}")
 
 
 class ScriptedReply:
@@ -105,7 +114,8 @@ class ScriptedResponder:
 
     For the last user message: the first rule with a keyword in it wins; else,
     if the assistant has not spoken yet and the message opens with a greeting,
-    the script's greeting; else a fallback chosen by a hash of the message.
+    the script's greeting (by name, when the session's briefing names the
+    resident); else a fallback chosen by a hash of the message.
     The same conversation always gets the same reply.
     """
 
@@ -121,25 +131,34 @@ class ScriptedResponder:
     def engine_name(self) -> str:
         return "scripted-offline"
 
-    def stream(self, messages: Sequence[ChatMessage]) -> ScriptedReply:
+    def stream(self, messages: Sequence[ChatMessage], briefing: Briefing | None = None) -> ScriptedReply:
         return ScriptedReply(
-            reply=self.reply_to(messages),
+            reply=self.reply_to(messages, briefing),
             input_tokens=sum(len(message.content.split()) for message in messages),
             piece_delay_s=self._piece_delay_s,
         )
 
-    def reply_to(self, messages: Sequence[ChatMessage]) -> str:
-        """The whole reply that `stream(messages)` streams."""
+    def reply_to(self, messages: Sequence[ChatMessage], briefing: Briefing | None = None) -> str:
+        """The whole reply that `stream(messages, briefing)` streams."""
         last_user = next((m.content for m in reversed(messages) if m.role == "user"), "")
-        return self._choose(last_user, messages).replace("{name}", self._persona_name)
+        resident = briefing.resident_name if briefing is not None else None
+        return self._choose(last_user, messages, resident).replace("{name}", self._persona_name)
 
-    def _choose(self, text: str, messages: Sequence[ChatMessage]) -> str:
+    def _choose(self, text: str, messages: Sequence[ChatMessage], resident: str | None) -> str:
         phrase = _phrase(text)
         for keywords, reply in self._rules:
             if any(keyword in phrase for keyword in keywords):
                 return reply
         first_turn = all(message.role != "assistant" for message in messages)
         if first_turn and phrase.startswith(_GREETINGS):
-            return self._script.greeting
+            return self._greeting(resident)
         fallbacks = self._script.fallbacks
         return fallbacks[zlib.crc32(phrase.strip().encode()) % len(fallbacks)]
+
+    def _greeting(self, resident: str | None) -> str:
+        script = self._script
+        if resident is None:
+            return script.greeting
+        if script.named_greeting is not None:
+            return script.named_greeting.replace("{resident}", resident)
+        return f"Hello, {resident}. {script.greeting}"

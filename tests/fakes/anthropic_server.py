@@ -15,13 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.fakes.http_fake import (
+    FakeHTTPServer,
+    RecordedRequest,
+    head,
+    local_socket,
+    serving,
+    two_word_pieces,
+    write_json,
+)
+
+__all__ = ["FakeAnthropic", "RecordedRequest", "fake_anthropic"]
 
 _ERROR_MESSAGES = {
     "authentication_error": "invalid x-api-key",
@@ -30,28 +39,6 @@ _ERROR_MESSAGES = {
     "overloaded_error": "Overloaded",
 }
 _SAMPLING_PARAMETERS = {"temperature", "top_p", "top_k"}
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    429: "Too Many Requests",
-    529: "Overloaded",
-}
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]  # names lowercased
-    body: Any
-
-    @property
-    def api_key(self) -> str | None:
-        """The key as the API reads it: `x-api-key`, else the `Authorization: Bearer` token."""
-        bearer = self.headers.get("authorization", "").removeprefix("Bearer ")
-        return self.headers.get("x-api-key") or bearer or None
 
 
 @dataclass
@@ -70,8 +57,7 @@ class FakeAnthropic:
     @property
     def deltas(self) -> list[str]:
         """The text deltas a stream sends: two words each, concatenating to `reply_text`."""
-        words = re.findall(r"\s*\S+\s*", self.reply_text)
-        return ["".join(words[i : i + 2]) for i in range(0, len(words), 2)]
+        return two_word_pieces(self.reply_text)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -83,81 +69,30 @@ def _error_body(error_type: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
-def _head(status: int, content_type: str, length: int | None = None) -> bytes:
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-        f"content-type: {content_type}",
-        "request-id: req_fake0001",
-        "connection: close",  # one request per connection keeps the server small
-    ]
-    if length is not None:
-        lines.append(f"content-length: {length}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-class _Server:
-    """The asyncio side: parses one HTTP/1.1 request per connection and answers it."""
+class _Server(FakeHTTPServer):
+    """Answers `POST /v1/messages` as the Messages API does."""
 
     def __init__(self, fake: FakeAnthropic) -> None:
+        super().__init__(fake)
         self.fake = fake
-        self.handlers: set[asyncio.Task[Any]] = set()
 
-    async def stop(self, listener: asyncio.Server) -> None:
-        listener.close()
-        for task in list(self.handlers):
-            task.cancel()  # e.g. a `delay_s` still sleeping after the client gave up
-        await asyncio.gather(*self.handlers, return_exceptions=True)
-        await listener.wait_closed()
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        try:
-            request = await self._read_request(reader)
-            self.fake.requests.append(request)
-            await self._respond(request, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            pass  # the client went away (e.g. its timeout fired), or the fake is shutting down
-        finally:
-            writer.close()
-            self.handlers.discard(task)
-
-    @staticmethod
-    async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest:
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-        request_line, *header_lines = head.rstrip("\r\n").split("\r\n")
-        method, path, _ = request_line.split(" ", 2)
-        headers = {}
-        for line in header_lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        raw = await reader.readexactly(int(headers.get("content-length", "0")))
-        return RecordedRequest(method, path, headers, json.loads(raw) if raw else None)
-
-    async def _respond(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
+    async def respond(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
         fake = self.fake
         if fake.delay_s:
             await asyncio.sleep(fake.delay_s)
         if (request.method, request.path) != ("POST", "/v1/messages"):
-            return await self._json(writer, 404, _error_body("not_found_error"))
+            return await write_json(writer, 404, _error_body("not_found_error"))
         if fake.fail_with_status is not None:
             status, error_type = fake.fail_with_status
-            return await self._json(writer, status, _error_body(error_type))
+            return await write_json(writer, status, _error_body(error_type))
         if sampling := _SAMPLING_PARAMETERS & request.body.keys():
             # API version 2026-10-21 rejects sampling parameters, whatever their value.
             message = f"{min(sampling)}: Extra inputs are not permitted"
             body = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
-            return await self._json(writer, 400, body)
+            return await write_json(writer, 400, body)
         if request.body.get("stream"):
             return await self._stream(writer, request.body["model"])
-        return await self._json(writer, 200, self._message(request.body["model"]))
-
-    @staticmethod
-    async def _json(writer: asyncio.StreamWriter, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        writer.write(_head(status, "application/json", len(payload)) + payload)
-        await writer.drain()
+        return await write_json(writer, 200, self._message(request.body["model"]))
 
     def _message(self, model: str) -> dict[str, Any]:
         return {
@@ -175,7 +110,7 @@ class _Server:
         fake = self.fake
         start = {**self._message(model), "content": [], "stop_reason": None}
         start["usage"] = {"input_tokens": fake.input_tokens, "output_tokens": 1}
-        writer.write(_head(200, "text/event-stream; charset=utf-8"))
+        writer.write(head(200, "text/event-stream; charset=utf-8"))
         writer.write(_sse("message_start", {"type": "message_start", "message": start}))
         block = {"type": "text", "text": ""}
         writer.write(
@@ -202,21 +137,7 @@ class _Server:
 @contextmanager
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     """Run a fake Messages API on 127.0.0.1 (a free port) until the block ends."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    fake = FakeAnthropic(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
-    server = _Server(fake)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fake-anthropic", daemon=True)
-    thread.start()
-
-    async def start() -> asyncio.Server:
-        return await asyncio.start_server(server.handle, sock=sock)
-
-    listener = asyncio.run_coroutine_threadsafe(start(), loop).result()
-    try:
+    sock, base_url = local_socket()
+    fake = FakeAnthropic(base_url=base_url)
+    with serving(fake, _Server(fake), sock, name="fake-anthropic"):
         yield fake
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(listener), loop).result()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()

@@ -23,6 +23,7 @@ from pipeline.engines.vad import VADEvent
 from pipeline.graph.events import LedState
 from pipeline.graph.timeline import TurnTimeline
 from pipeline.llm import ChatMessage, LLMError, TokenUsage
+from pipeline.llm.briefing import Briefing
 from pipeline.voices import VoiceError
 
 SAMPLE_RATE = 16_000
@@ -308,13 +309,15 @@ class FakeResponder:
         self.fail_after_tokens = fail_after_tokens
         self.delay_s = delay_s
         self.received: list[list[ChatMessage]] = []
+        self.briefings: list[Briefing | None] = []
 
     @property
     def engine_name(self) -> str:
         return "fake"
 
-    def stream(self, messages: Sequence[ChatMessage]) -> _FakeReplyStream:
+    def stream(self, messages: Sequence[ChatMessage], briefing: Briefing | None = None) -> _FakeReplyStream:
         self.received.append(list(messages))
+        self.briefings.append(briefing)
         reply = self._replies[min(len(self.received), len(self._replies)) - 1]
         return _FakeReplyStream(self, reply)
 
