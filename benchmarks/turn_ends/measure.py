@@ -61,6 +61,7 @@ from benchmarks.lib.machine import VOICE_PACKAGES, Machine, describe_machine
 from benchmarks.lib.progress import Progress
 from benchmarks.lib.report import pct, table
 from benchmarks.lib.server_process import ROOT
+from benchmarks.turn_ends.cues import cues_markdown, rates_markdown, replay_cues
 from benchmarks.turn_ends.pauses import Pause, Utterance
 from benchmarks.turn_ends.replay import ReplayPoint, replay_all, replay_markdown
 from benchmarks.turn_ends.sweep import SweepPoint, sweep, sweep_markdown
@@ -122,6 +123,8 @@ class TurnEndReport(msgspec.Struct, frozen=True, kw_only=True):
     replay: list[ReplayPoint] = []
     """With `--sweep`: each speaker's clips as one session, fixed against learned silences
     (`benchmarks.turn_ends.replay`)."""
+    cues: list[ReplayPoint] = []
+    """With `--sweep`: other cues replayed on top of the server's rule (`benchmarks.turn_ends.cues`)."""
 
 
 async def pauses_of(
@@ -259,6 +262,7 @@ def build_report(utterances: list[Utterance], command: str, *, with_sweep: bool 
         tallies=tallies,
         sweep=sweep(utterances) if with_sweep else [],
         replay=replay_all(utterances) if with_sweep else [],
+        cues=replay_cues(utterances) if with_sweep else [],
     )
 
 
@@ -336,6 +340,8 @@ def _with_sweep(report: TurnEndReport) -> str:
     text = "\n\n" + sweep_markdown(report.sweep, TurnParams())
     if report.replay:
         text += "\n\n" + replay_markdown(report.replay, TurnParams())
+    if report.cues:
+        text += "\n\n" + cues_markdown(report.cues) + "\n\n" + rates_markdown()
     return text
 
 

@@ -7,7 +7,8 @@ of utterances:
 
 - a clip is **talked over** when some pause inside its turn lasts longer than
   the silence the rule would wait there (`confident_silence_ms` when it judges
-  the turn complete, `fallback_silence_ms` otherwise): the turn would end
+  the turn complete, `fallback_silence_ms` otherwise, at least
+  `unfinished_silence_ms` when the transcript stops mid-sentence): the turn would end
   while the person was about to go on;
 - the **wait** is, at the true end, the VAD's lag (its pause edge after the
   labelled end; 0 without labels) plus the silence the rule waits: the part of
@@ -27,7 +28,7 @@ import msgspec
 from benchmarks.lib.report import table
 from benchmarks.turn_ends.pauses import Pause
 from pipeline.engines.turn import TurnPrediction
-from pipeline.graph.listen import TurnParams, judge_turn_end
+from pipeline.graph.listen import TurnParams, judge_turn_end, judge_unfinished
 
 CONFIDENT_MS = (200, 250, 350, 500, 700)
 FALLBACK_MS = (700, 950, 1200, 1500, 2000)
@@ -73,7 +74,11 @@ def wait_s(params: TurnParams, pause: Pause) -> float:
         complete=pause.smart_turn > 0.5, probability=pause.smart_turn, inference_ms=0.0
     )
     rule = judge_turn_end(params, prediction, pause.transcript)
-    return (params.fallback_silence_ms if rule == "silence" else params.confident_silence_ms) / 1000
+    if rule != "silence":
+        return params.confident_silence_ms / 1000
+    if judge_unfinished(params, prediction, pause.transcript):
+        return max(params.fallback_silence_ms, params.unfinished_silence_ms) / 1000
+    return params.fallback_silence_ms / 1000
 
 
 def point(source: str, utterances: Sequence[Judged], params: TurnParams) -> SweepPoint:

@@ -23,10 +23,14 @@ what `pipeline.graph.pauses` learned of this speaker's pauses) when
 
 and after a longer one otherwise (`fallback_silence_ms`, or learned), so a
 statement the model misjudges (TTS and read speech often are) is still
-answered within about a second. A window of voice the VAD has not yet
-confirmed holds the turn open until it has. Then a `CommitTurnFrame` releases
-the held reply; `TurnTimeline.end_rule` keeps what ended the turn. Every
-pause after which the speaker went on teaches the `PauseModel` (persona
+answered within about a second. When the turn plainly goes on — Smart Turn
+below `unfinished_probability` and a transcript that stops mid-sentence ("The
+person at extension", "…and", "…the", "Well…") — it waits at least
+`unfinished_silence_ms` (`judge_unfinished`): someone reading out a number or
+searching for a word gets the time, and no finished sentence waits longer.
+A window of voice the VAD has not yet confirmed holds the turn open until it
+has. Then a `CommitTurnFrame` releases the held reply; `TurnTimeline.end_rule`
+keeps what ended the turn. Every pause after which the speaker went on teaches the `PauseModel` (persona
 `adaptation_mode`), so someone who stops for a second mid-thought gets more
 time and a brisk speaker a quicker answer.
 
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -60,7 +65,7 @@ from pipeline.graph.frames import CommitTurnFrame, UserTurnFrame
 from pipeline.graph.output import Playback
 from pipeline.graph.pauses import AdaptationMode, PauseModel, PauseParams, PauseProfile
 from pipeline.graph.timeline import EndRule, TurnTimeline
-from pipeline.text.completeness import completeness
+from pipeline.text.completeness import MIN_WORDS, completeness
 
 SAMPLE_RATE = 16_000
 PRE_ROLL_S = 0.3
@@ -71,6 +76,8 @@ ONSET_WINDOWS = 4
 """At the end of the silence, how many VAD windows a possible start of speech may hold the turn open."""
 HEARD_TIMEOUT_S = 0.25
 """How long the end of a turn waits for the device's audio to catch up before it is judged without it."""
+_WORD = re.compile(r"[A-Za-z0-9']+")
+_TRAILING_ELLIPSIS = re.compile(r"(\.\.|…)$")
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,10 @@ class TurnParams:
     """Let a finished question or request, or a finished statement Smart Turn agrees with, end the turn
     after `confident_silence_ms`."""
     statement_probability: float = 0.5
+    unfinished_probability: float = 0.5
+    """Below this Smart Turn probability, a transcript that stops mid-sentence makes the turn unfinished."""
+    unfinished_silence_ms: int = 1500
+    """Silence that ends an unfinished turn (at least; every adaptation mode)."""
     continuation_ms: int = 1500
     """Speech starting again this soon after the end of a turn's speech continues that turn,
     unless its reply has been played to the end."""
@@ -111,6 +122,31 @@ def judge_turn_end(params: TurnParams, prediction: TurnPrediction, transcript: s
     if kind == "statement" and prediction.probability >= params.statement_probability:
         return "statement"
     return "silence"
+
+
+def judge_unfinished(params: TurnParams, prediction: TurnPrediction, transcript: str | None) -> bool:
+    """Whether a turn judged "silence" plainly goes on, so it waits `unfinished_silence_ms`.
+
+    Both must agree: Smart Turn below `unfinished_probability`, and a speculative
+    transcript that does not end a sentence — no final punctuation, a trailing "…",
+    or a last word after which an English sentence goes on ("and", "to", "the";
+    see `pipeline.text.completeness`). A short punctuated "Hello." or "Tell me."
+    is not enough: it is often a whole turn. No words (not ready, or none heard) is
+    not enough either.
+    """
+    if (
+        not params.use_transcript
+        or transcript is None
+        or prediction.probability >= params.unfinished_probability
+    ):
+        return False
+    text = transcript.strip().rstrip("\"')]")
+    if not text or completeness(text) != "incomplete":
+        return False
+    if text[-1] not in "?.!" or _TRAILING_ELLIPSIS.search(text):
+        return True
+    # Punctuated yet incomplete: too short, or ending on a word a sentence cannot end on.
+    return len(_WORD.findall(text)) >= MIN_WORDS
 
 
 class TurnTracker:
@@ -170,6 +206,7 @@ class TurnTracker:
         return PauseModel(
             confident_silence_ms=params.confident_silence_ms,
             fallback_silence_ms=params.fallback_silence_ms,
+            unfinished_silence_ms=params.unfinished_silence_ms,
             mode=mode,
             params=params.pauses,
             profile=profile,
@@ -262,13 +299,15 @@ class TurnTracker:
         assert timeline.speech_end is not None
         fallback_at = timeline.speech_end + self.pauses.silence_s(confident=False)
         rule = judge_turn_end(params, prediction, None)
+        unfinished = False
         if rule == "silence" and params.use_transcript:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(timeline.transcribed.wait(), fallback_at - time.perf_counter())
             if timeline.transcribed.is_set():
                 rule = judge_turn_end(params, prediction, timeline.user_text)
+                unfinished = rule == "silence" and judge_unfinished(params, prediction, timeline.user_text)
         self._pause_confident = rule != "silence"
-        silence_s = self.pauses.silence_s(confident=rule != "silence")
+        silence_s = self.pauses.silence_s(confident=rule != "silence", unfinished=unfinished)
         await asyncio.sleep(max(0.0, timeline.speech_end + silence_s - time.perf_counter()))
         # The silence must have been heard, not only waited: the VAD decides the audio in whole
         # windows, behind the clock, so speech resuming in the last moments is seen before answering.

@@ -19,6 +19,11 @@ taken back — and sets both silences just above the longest recent one:
   the confident silence; the static `fallback_silence_ms` until a pause has
   been seen.
 
+A third silence is for a turn that plainly goes on (the listening stage's
+"unfinished" verdict: the speculative transcript stops mid-sentence and Smart
+Turn agrees): the other silence, but at least `unfinished_silence_ms`, in every
+mode, since what it waits for is in the words, not in this speaker's habits.
+
 Both are capped (`max_confident_silence_ms`, `max_fallback_silence_ms`), so one
 long silence cannot leave a person waiting indefinitely for an answer. The
 persona's `adaptation_mode` chooses how far this goes: ``static`` keeps the
@@ -87,12 +92,14 @@ class PauseModel:
         *,
         confident_silence_ms: int,
         fallback_silence_ms: int,
+        unfinished_silence_ms: int | None = None,
         mode: AdaptationMode = "adaptive",
         params: PauseParams | None = None,
         profile: PauseProfile | None = None,
     ) -> None:
         self._static_confident_s = confident_silence_ms / 1000
         self._static_fallback_s = fallback_silence_ms / 1000
+        self._unfinished_s = (unfinished_silence_ms or 0) / 1000
         self._params = params or PauseParams()
         self.mode: AdaptationMode = mode
         profile = profile or PauseProfile()
@@ -118,14 +125,19 @@ class PauseModel:
         """A turn was judged over."""
         self._turns += 1
 
-    def silence_s(self, *, confident: bool) -> float:
-        """The silence after which a turn is over: when it sounds finished, or otherwise."""
-        if self.mode == "static":
-            return self._static_confident_s if confident else self._static_fallback_s
-        confident_s = self._confident_s()
+    def silence_s(self, *, confident: bool, unfinished: bool = False) -> float:
+        """The silence after which a turn is over: when it sounds finished, when it plainly goes on
+        (`unfinished`), or otherwise."""
         if confident:
-            return confident_s
-        return self._fallback_s(confident_s)
+            return self._static_confident_s if self.mode == "static" else self._confident_s()
+        if self.mode == "static":
+            fallback_s = self._static_fallback_s
+        else:
+            fallback_s = self._fallback_s(self._confident_s())
+        if not unfinished:
+            return fallback_s
+        cap_s = max(fallback_s, self._params.max_fallback_silence_ms / 1000)
+        return min(max(fallback_s, self._unfinished_s), cap_s)
 
     def _confident_s(self) -> float:
         p = self._params

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgspec
 
 from benchmarks.turn_ends.pauses import Utterance
@@ -32,7 +34,7 @@ def test_a_brisk_speaker_is_answered_sooner_when_the_turn_does_not_sound_finishe
         name="brisk",
         source="fixture",
         text="Press one, press two",
-        pauses=[pause(1.0, 0.2), pause(2.0, 0.25), pause(3.0, None)],
+        pauses=[pause(1.0, 0.2), pause(2.0, 0.25), pause(3.0, None, text="Press one, press two.")],
     )
     clips = [msgspec.structs.replace(brisk, name=f"brisk-{n}") for n in range(3)]
     static = replay("fixture", clips, TODAY, "static")
@@ -60,5 +62,27 @@ def test_human_clips_are_one_session_per_speaker_and_other_sets_one_per_source()
 def test_the_report_shows_both_modes_and_the_grid_for_every_set() -> None:
     points = replay_all([told("a"), msgspec.structs.replace(told("b"), source="human-dev")])
     text = replay_markdown(points, TODAY)
-    assert "| fixture | 1 | 1/1 · 414 / 414 | 1/1 · 1364 / 1364 |" in text
+    assert "| fixture | 1 | 1/1 · 414 / 414 | 1/1 · 1364 / 1364 | 1/1 · 1364 / 1364 |" in text
     assert text.count("| margin \\ first turn |") == 2
+    assert text.count("| unfinished \\ Smart Turn below |") == 2
+    assert "- fixture, talked over (today's settings): `a`" in text
+
+
+def test_a_number_read_out_slowly_is_not_talked_over_when_the_transcript_stops_mid_sentence() -> None:
+    digits = Utterance(
+        name="digits",
+        source="fixture",
+        text="The person at extension 2 0 5 is unavailable.",
+        pauses=[
+            pause(1.0, 0.96, smart_turn=0.47, text="The person at extension"),
+            pause(2.5, 0.8, smart_turn=0.06, text="The person at extension 2."),
+            pause(4.0, None, smart_turn=0.89, text="The person at extension 205 is unavailable."),
+        ],
+    )
+    without = replay("fixture", [digits], replace(TODAY, unfinished_silence_ms=0), "adaptive")
+    adaptive = replay("fixture", [digits], TODAY, "adaptive")
+
+    assert (without.talked_over, without.talked_over_clips) == (1, ("digits",))
+    assert (adaptive.talked_over, adaptive.cut_pauses) == (0, 0)
+    # The finished sentence at the end is answered after the confident silence of a stranger's first turn.
+    assert adaptive.wait_p50_ms == TODAY.pauses.first_confident_silence_ms

@@ -40,10 +40,12 @@ def slow_teller() -> Utterance:
     )
 
 
-def test_a_confident_pause_waits_the_short_silence_and_an_unsure_one_the_fallback() -> None:
-    sure, unsure = slow_teller().pauses[0], slow_teller().pauses[1]
+def test_a_sure_pause_waits_the_short_silence_an_unsure_one_the_fallback_an_unfinished_one_longer() -> None:
+    sure, unfinished = slow_teller().pauses[0], slow_teller().pauses[1]  # "and then": stops mid-sentence
+    unsure = pause(3.4, 0.3, text="And I bought apples.")  # a finished sentence Smart Turn rates 0.1
     assert wait_s(TODAY, sure) == TODAY.confident_silence_ms / 1000
     assert wait_s(TODAY, unsure) == TODAY.fallback_silence_ms / 1000
+    assert wait_s(TODAY, unfinished) == TODAY.unfinished_silence_ms / 1000
 
 
 def test_a_pause_longer_than_the_wait_talks_the_clip_over_and_the_wait_counts_the_vad_lag() -> None:
@@ -65,4 +67,5 @@ def test_the_sweep_covers_every_set_and_the_frontier_trades_waiting_for_talk_ove
     best = frontier([p for p in points if p.source == "human-dev"])
     assert [p.wait_p50_ms for p in best] == sorted(p.wait_p50_ms for p in best)
     assert best[-1].talked_over == 0
-    assert "**1/1 · 414 / 414**" in sweep_markdown(points, TODAY)  # today's cell, bold
+    # Today's cell, bold: the hesitation ("and then", no final punctuation) waits the unfinished 1.5 s.
+    assert "**0/1 · 414 / 414**" in sweep_markdown(points, TODAY)

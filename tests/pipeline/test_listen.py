@@ -280,3 +280,50 @@ async def test_after_another_speaker_is_held_speech_is_never_the_continuation_of
     assert second.timeline.continues is None
     # Nothing of the earlier turn's audio: the pre-roll and the new speech only.
     assert len(second.audio) <= samples(PRE_ROLL_S + 0.3 + CHUNK_S) + TAIL_SAMPLES
+
+
+async def _judged_with_transcript(transcript: str) -> Setup:
+    """A turn paused on, its speculative transcript `transcript` ready before Smart Turn (unsure: 0.3)
+    has answered; the fallback silence is nil, the silence after an unfinished transcript a minute."""
+    hold = asyncio.Event()
+    params = TurnParams(confident_silence_ms=0, fallback_silence_ms=0, unfinished_silence_ms=60_000)
+    s = Setup(turn_model=FakeTurnModel([0.3], hold=hold), params=params)
+    await s.feed(speech(0.4))
+    await s.feed(silence(CHUNK_S))
+    (turn,) = s.emitted.of(UserTurnFrame)
+    turn.timeline.user_text = transcript
+    turn.timeline.transcribed.set()
+    await asyncio.wait_for(s.turn_model.predicting.wait(), 5.0)
+    hold.set()
+    for _ in range(10):  # the judge runs on as soon as the prediction is back
+        await asyncio.sleep(0)
+    return s
+
+
+async def test_a_finished_sentence_smart_turn_is_unsure_of_ends_the_turn_after_the_fallback() -> None:
+    s = await _judged_with_transcript("The person at extension 205 is unavailable.")
+    await s.emitted.wait_for(CommitTurnFrame)
+    assert s.emitted.of(CommitTurnFrame)[0].timeline.end_rule == "silence"
+
+
+async def test_a_transcript_that_stops_mid_sentence_keeps_the_turn_open_through_a_long_pause() -> None:
+    s = await _judged_with_transcript("The person at extension")
+    assert s.emitted.of(CommitTurnFrame) == []  # not answered at the (nil) fallback silence
+
+    await s.feed(silence(0.9))  # a slow speaker reading out a number
+    await s.feed(speech(0.3))
+    await s.feed(silence(CHUNK_S))
+    first, second = s.emitted.of(UserTurnFrame)
+    # The speaker went on within the same turn: no reply was released, nothing is taken back.
+    assert not first.timeline.committed
+    assert not first.timeline.retracted
+    assert second.timeline.continues is None
+    assert s.emitted.kinds()[:4] == [
+        UserStartedSpeakingFrame,
+        UserTurnFrame,
+        InterruptionFrame,
+        UserTurnFrame,
+    ]
+    # One answer, to the whole utterance (its transcript is not ready: ended by the nil fallback).
+    await s.emitted.wait_for(CommitTurnFrame)
+    assert [c.timeline for c in s.emitted.of(CommitTurnFrame)] == [second.timeline]

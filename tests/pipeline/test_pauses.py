@@ -81,3 +81,31 @@ def test_bad_bounds_are_refused() -> None:
         PauseParams(memory=0)
     with pytest.raises(ValueError, match="max_fallback"):
         PauseParams(max_confident_silence_ms=2000, max_fallback_silence_ms=1000)
+
+
+@pytest.mark.parametrize("mode", ["static", "adaptive"])
+def test_a_turn_that_plainly_goes_on_waits_at_least_the_unfinished_silence(mode: str) -> None:
+    m = PauseModel(
+        confident_silence_ms=350,
+        fallback_silence_ms=950,
+        unfinished_silence_ms=1500,
+        mode=mode,  # type: ignore[arg-type]
+    )
+    m.turn_ended()
+    m.observe(0.2, confident=False)
+    assert m.silence_s(confident=False, unfinished=True) == pytest.approx(1.5)
+    # The finished-sounding and the unsure silences are not touched.
+    assert m.silence_s(confident=True) == pytest.approx(0.35)
+    assert m.silence_s(confident=False) == pytest.approx(0.95 if mode == "static" else 0.75)
+    # `unfinished` means nothing when the turn sounds finished.
+    assert m.silence_s(confident=True, unfinished=True) == pytest.approx(0.35)
+
+
+def test_the_unfinished_silence_follows_a_longer_learned_one_and_is_capped() -> None:
+    m = PauseModel(confident_silence_ms=350, fallback_silence_ms=950, unfinished_silence_ms=1500)
+    m.observe(1.7, confident=False)
+    assert m.silence_s(confident=False, unfinished=True) == pytest.approx(1.8)  # learned, above 1.5
+    capped = PauseModel(confident_silence_ms=350, fallback_silence_ms=950, unfinished_silence_ms=5000)
+    assert capped.silence_s(confident=False, unfinished=True) == pytest.approx(2.0)  # max_fallback_silence_ms
+    without = PauseModel(confident_silence_ms=350, fallback_silence_ms=950)
+    assert without.silence_s(confident=False, unfinished=True) == without.silence_s(confident=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.engines.turn import TurnPrediction
-from pipeline.graph.listen import TurnParams, judge_turn_end
+from pipeline.graph.listen import TurnParams, judge_turn_end, judge_unfinished
 
 PARAMS = TurnParams()
 
@@ -37,3 +37,27 @@ def test_without_the_transcript_only_smart_turn_counts() -> None:
     params = TurnParams(use_transcript=False)
     assert judge_turn_end(params, predicted(0.02), "What time is my medication?") == "silence"
     assert judge_turn_end(params, predicted(0.9), None) == "smart_turn"
+
+
+@pytest.mark.parametrize(
+    ("probability", "transcript", "unfinished"),
+    [
+        (0.47, "The person at extension", True),  # no final punctuation: a number is being read out
+        (0.06, "The person at extension 4 2", True),
+        (0.1, "I took my pills, but", True),
+        (0.1, "I read the letter from my sister and.", True),  # punctuated, yet a dangling last word
+        (0.2, "Well...", True),
+        (0.1, "The person at extension 205 is unavailable.", False),  # a finished sentence
+        (0.1, "Tell me.", False),  # short, but punctuated: often a whole turn
+        (0.1, "", False),  # nothing heard
+        (0.1, None, False),  # not transcribed yet
+        (0.62, "The person at extension 2 0 5 is unavailable", False),  # Smart Turn does not agree
+    ],
+)
+def test_a_turn_that_plainly_goes_on(probability: float, transcript: str | None, unfinished: bool) -> None:
+    assert judge_unfinished(PARAMS, predicted(probability), transcript) is unfinished
+
+
+def test_without_the_transcript_nothing_is_unfinished() -> None:
+    params = TurnParams(use_transcript=False)
+    assert not judge_unfinished(params, predicted(0.02), "The person at extension")
