@@ -26,6 +26,7 @@ from server.controllers.methods import allow_every_method
 from server.controllers.openapi import BEARER_SCHEME, RequestBodySchemaPlugin
 from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
+from server.controllers.webrtc import WebRTCController
 from server.heap import settle_after_start_up
 from server.http_errors import EXCEPTION_HANDLERS
 from server.llm_engines import LLMEngines, check_engines
@@ -35,6 +36,7 @@ from server.services import build_services
 from server.settings import Settings
 from server.state.base import Bus, Store
 from server.voice.runtime import VoiceRuntime
+from server.webrtc.peers import Peers
 from server.ws.handler import device_socket
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ def create_app(
         app.state["services"] = build_services(
             settings, store=store, bus=bus, personas=library, responders=responders, voice=voice
         )
+        app.state["peers"] = peers = Peers(app.state["services"])
         if settle_heap:
             settle_after_start_up()
         log.info(
@@ -74,6 +77,7 @@ def create_app(
         try:
             yield
         finally:
+            await peers.close()  # their devices go offline while the store is still open
             await app.state["services"].catch_up.close()
             if voice is not None:
                 await voice.close()
@@ -91,6 +95,7 @@ def create_app(
                     DialogController,
                     SessionController,
                     CoordinationController,
+                    WebRTCController,
                     health,
                     latency_metrics,
                     reply_audio,

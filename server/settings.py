@@ -24,6 +24,15 @@ ENV_PREFIX = "COMPANION_"
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+IceUrl = Annotated[str, msgspec.Meta(pattern=r"^(stun|turn|turns):[^?\s]+(\?transport=(udp|tcp))?$")]
+
+
+class IceServer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A STUN or TURN server WebRTC peers gather candidates with (a TURN server needs its credentials)."""
+
+    urls: Annotated[tuple[IceUrl, ...], msgspec.Meta(min_length=1)]
+    username: str | None = None
+    credential: str | None = None
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -91,6 +100,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_connections: NonNegativeInt = 0
     """Open connections before the oldest ones still sending their headers are closed to make room;
     0: the file-descriptor limit less a reserve (`server.http_limits.connection_budget`)."""
+
+    # WebRTC devices (server/webrtc)
+    webrtc_ice_servers: tuple[IceServer, ...] = ()
+    """STUN/TURN servers for NAT traversal: a comma list of URLs (`stun:host:3478`), or a JSON list of
+    `{"urls": [...], "username": ..., "credential": ...}`; none: host candidates only."""
+    webrtc_connect_timeout_s: PositiveFloat = 20.0
+    """An answered peer must connect (ICE, DTLS) and open its `events` channel within this long."""
 
     # Voice
     voice_enabled: bool = True
@@ -171,6 +187,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             key = ENV_PREFIX + name.upper()
             if key in env:
                 raw[name] = env[key]
+        if isinstance(ice := raw.get("webrtc_ice_servers"), str):
+            raw["webrtc_ice_servers"] = _ice_servers(ice)
         for name, key in (
             ("anthropic_api_key", "ANTHROPIC_API_KEY"),
             ("anthropic_base_url", "ANTHROPIC_BASE_URL"),
@@ -183,6 +201,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise SettingsError(f"invalid setting: {_env_name(str(exc))}") from None
         _check_whisper_model(settings)
         _check_llm(settings)
+        _check_ice_servers(settings)
         return settings.with_secret()
 
     def with_secret(self) -> Settings:
@@ -208,6 +227,28 @@ def _check_whisper_model(settings: Settings) -> None:
             f"`bash scripts/uv.sh sync --locked --extra {extra}` "
             f"(or unset {ENV_PREFIX}WHISPER_MODEL for tiny.en)"
         )
+
+
+def _ice_servers(value: str) -> object:
+    """`COMPANION_WEBRTC_ICE_SERVERS`: a JSON list of servers, or a comma list of URLs."""
+    value = value.strip()
+    if not value.startswith("["):
+        return [{"urls": [url.strip()]} for url in value.split(",") if url.strip()]
+    try:
+        servers = msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        raise SettingsError(f"invalid setting: {ENV_PREFIX}WEBRTC_ICE_SERVERS is not valid JSON") from None
+    for server in servers if isinstance(servers, list) else ():
+        if isinstance(server, dict) and isinstance(server.get("urls"), str):
+            server["urls"] = [server["urls"]]  # as browsers take it: one URL or a list
+    return servers
+
+
+def _check_ice_servers(settings: Settings) -> None:
+    for server in settings.webrtc_ice_servers:
+        if any(url.startswith("turn") for url in server.urls) and not (server.username and server.credential):
+            name = f"{ENV_PREFIX}WEBRTC_ICE_SERVERS"
+            raise SettingsError(f"invalid setting: {name}: a TURN server needs a username and credential")
 
 
 def _check_llm(settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Turns a device's voice-graph events into WebSocket messages, and keeps the store up to date.
+"""Turns a device's voice-graph events into device messages (and, over WebRTC, reply audio on the
+peer's track), and keeps the store up to date.
 
 The store is written through `services.catch_up`: while it is unreachable the device is still
 answered, and what a turn writes (context, metrics, activity, the reply's audio) is made once
@@ -15,7 +16,7 @@ import base64
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -49,6 +50,19 @@ LearnedPauses = Callable[[], PauseProfile | None]
 """What the graph learned of the speaker's pauses, if its persona keeps it (``learning``); else None."""
 
 
+class ReplyAudio(Protocol):
+    """Where a device's reply audio plays when not sent as `audio_response` chunks: a WebRTC peer's
+    outgoing track (server/webrtc/tracks.py)."""
+
+    def play(self, audio: bytes, sample_rate: int) -> None:
+        """Queue PCM16 mono for playback after what is queued."""
+        ...
+
+    def drop(self) -> None:
+        """Drop whatever is queued (a barge-in)."""
+        ...
+
+
 class DeviceVoice:
     """The `SessionListener` of one device's graph."""
 
@@ -61,11 +75,14 @@ class DeviceVoice:
         base_url: str,
         on_replying: Callable[[], Awaitable[None]] | None = None,
         learned_pauses: LearnedPauses | None = None,
+        reply_audio: ReplyAudio | None = None,
     ) -> None:
         """`base_url`: the server's address as the device reaches it, for absolute audio URLs;
         `on_replying` is awaited whenever `replying` changes; `learned_pauses` is kept with the
-        session after each spoken turn."""
+        session after each spoken turn; `reply_audio`, if given, plays the reply's audio instead
+        of `audio_response` chunks (the final `audio_response`, with its URL, is sent either way)."""
         self._services = services
+        self._reply_audio = reply_audio
         self._learned_pauses = learned_pauses
         self._base_url = base_url.rstrip("/")
         self._connection = connection
@@ -99,6 +116,9 @@ class DeviceVoice:
     async def on_reply_audio(
         self, audio: bytes, sample_rate: int, text: str, timeline: TurnTimeline | None
     ) -> None:
+        if self._reply_audio is not None:
+            self._reply_audio.play(audio, sample_rate)
+            return
         self._seq += 1
         payload = AudioChunkPayload(
             seq=self._seq,
@@ -160,6 +180,8 @@ class DeviceVoice:
         await self._services.catch_up.run(f"metrics of {self._device_id}", record)
 
     async def on_stop_playback(self) -> None:
+        if self._reply_audio is not None:
+            self._reply_audio.drop()
         self._connection.send(StopPlayback())
         await self.set_replying(False)
 

@@ -1,4 +1,8 @@
-"""One device's socket on this instance: a priority outbox drained by one writer task."""
+"""One device's connection on this instance, whatever carries it: a priority outbox drained by one writer.
+
+The writer hands each message to the connection's `Channel`: the WebSocket (server/ws/handler.py)
+or a WebRTC peer's `events` data channel (server/webrtc/peer.py); both carry the same JSON text.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,7 @@ import logging
 import secrets
 from collections import Counter, deque
 from collections.abc import AsyncIterator
-from typing import Any
-
-from litestar import WebSocket
+from typing import Protocol
 
 from server.state.records import CommandRecord, Disconnect
 from server.ws import messages
@@ -20,21 +22,33 @@ from server.ws.messages import Command, Message
 log = logging.getLogger(__name__)
 
 _CLOSE = b""
-"""Sentinel in the outbox: close the socket once everything before it is sent."""
+"""Sentinel in the outbox: close the connection once everything before it is sent."""
+
+
+class Channel(Protocol):
+    """What a device's messages travel on: one JSON text message at a time, and a close."""
+
+    async def send_text(self, data: bytes) -> None:
+        """Send one message (UTF-8 JSON); raises if the channel is gone."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection with a close code (README, "Close codes") and a short reason."""
+        ...
 
 
 class DeviceConnection:
     """Sends to one device in priority order (higher first, FIFO among equals).
 
     Every method only enqueues, so none blocks its caller (the bus reader among
-    them). The writer task owns the socket's send side.
+    them). The writer task owns the channel's send side.
     """
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], device_id: str) -> None:
-        self.socket = socket
+    def __init__(self, channel: Channel, device_id: str) -> None:
+        self.channel = channel
         self.device_id = device_id
         self.connection_id = f"conn_{secrets.token_hex(8)}"
-        """Names this socket among the device's: the store's presence says which one owns the device."""
+        """Names this connection among the device's: the store's presence says which one owns the device."""
         self._outbox: asyncio.PriorityQueue[tuple[int, int, bytes]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._unacked: deque[str] = deque(maxlen=256)
@@ -43,7 +57,7 @@ class DeviceConnection:
         self.close_code = 4410
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.device_id}")
+        self._writer = asyncio.create_task(self._write(), name=f"writer-{self.device_id}")
 
     def send(self, message: Message) -> None:
         self._outbox.put_nowait((-message.priority, next(self._order), messages.encode_message(message)))
@@ -52,7 +66,7 @@ class DeviceConnection:
         self._outbox.put_nowait((-priority, next(self._order), data))
 
     def close(self, message: Disconnect) -> None:
-        """Close the socket once everything queued ahead of the close is sent."""
+        """Close the connection once everything queued ahead of the close is sent."""
         self.close_reason = message.reason or "disconnected by the server"
         self.close_code = message.close_code
         self._enqueue(1_000_000, _CLOSE)
@@ -82,12 +96,12 @@ class DeviceConnection:
             while True:
                 _, _, data = await self._outbox.get()
                 if not data:  # the close sentinel
-                    await self.socket.close(code=self.close_code, reason=self.close_reason[:120])
+                    await self.channel.close(self.close_code, self.close_reason[:120])
                     return
-                await self.socket.send_data(data, mode="text")
+                await self.channel.send_text(data)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the socket went away mid-send; the reader side ends the connection
+        except Exception as exc:  # the channel went away mid-send; the reader side ends the connection
             log.debug("writer for %s stopped: %s", self.device_id, type(exc).__name__)
 
 

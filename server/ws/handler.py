@@ -2,17 +2,14 @@
 
 Authentication: `?token=…`, an `Authorization: Bearer …` header, or a first
 message `{"type": "auth", "payload": {"token": "…"}}` within a few seconds.
-A bad message gets an `error` message back; the connection stays open.
+A bad message gets an `error` message back; the connection stays open. The
+connection's life is the shared `DeviceSession` (server/ws/device_session.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import secrets
-import time
-from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -22,400 +19,82 @@ from litestar.params import FromPath
 
 from server.auth import Principal, bearer_token
 from server.controllers.common import public_base_url
-from server.errors import (
-    ApiError,
-    DeviceNotFound,
-    Forbidden,
-    InvalidJson,
-    NotSupported,
-    StoreUnavailable,
-    Unauthorized,
-    ValidationFailed,
-)
-from server.live.session import LiveSession
-from server.schemas.common import ErrorResponse
+from server.errors import ApiError, Forbidden, StoreUnavailable, Unauthorized
 from server.services import Services
-from server.services.clock import utcnow
 from server.state.errors import StoreUnreachable
-from server.state.records import (
-    BusMessage,
-    CommandDelivery,
-    Disconnect,
-    Presence,
-    PresenceStatus,
-    SessionChange,
-)
 from server.ws import messages, protocol
-from server.ws.connection import DeviceConnection
-from server.ws.messages import (
-    Connected,
-    ConnectedPayload,
-    HeartbeatAck,
-    HeartbeatAckPayload,
-    TextReply,
-    TextReplyPayload,
+from server.ws.device_session import (
+    DeviceSession,
+    check_standing,
+    error_message,
+    run_device_session,
+    server_fault,
 )
-from server.ws.voice_link import VoiceLink
-
-log = logging.getLogger(__name__)
+from server.ws.transport import Inbound
 
 AUTH_TIMEOUT_S = 10.0
-CLOSE_REPLACED = 4409
-REPLACED_REASON = "replaced by a newer connection"
-CLOSE_NO_HEARTBEAT = 4408
-CLOSE_SERVER_FAULT = 4500
-CLOSE_STORE_UNAVAILABLE = 4503
-"""Close codes are 4000 + the HTTP status the same condition has on REST (README, "Close codes")."""
-PRESENCE_RETRY_S = 1.0
-"""While the store is unreachable, how soon a live socket tries to write its presence again."""
 
 
 @websocket("/ws/{device_id:str}", name="device_socket")
 async def device_socket(socket: WebSocket[Any, Any, Any], device_id: FromPath[str]) -> None:
     services: Services = socket.app.state["services"]
+    transport = SocketTransport(socket)
     await socket.accept()
     try:
         principal = await _authenticate(socket, services, device_id)
     except ApiError as error:
-        await _refuse(socket, error)
+        await transport.refuse(error)
         return
     except WebSocketDisconnect:
         return
     except StoreUnreachable:  # the token or the device could not be checked: try again later
-        await _store_unavailable(socket, device_id)
+        await transport.refuse(StoreUnavailable())
         return
     except Exception as exc:
-        await _server_fault(socket, device_id, exc)
+        await server_fault(transport, device_id, exc)
         return
-    session = DeviceSession(socket, services, device_id, principal)
-    try:
-        await session.run()
-    except StoreUnreachable:  # while connecting; everything set up is already undone (run's finally)
-        await _store_unavailable(socket, device_id)
-    except Exception as exc:
-        await _server_fault(socket, device_id, exc)
+    await run_device_session(DeviceSession(transport, services, device_id, principal))
 
 
-class DeviceSession:
-    """The life of one authenticated device connection on this instance."""
+class SocketTransport:
+    """A device connection over the WebSocket: text and binary frames in, JSON text out."""
 
-    def __init__(
-        self, socket: WebSocket[Any, Any, Any], services: Services, device_id: str, principal: Principal
-    ) -> None:
-        self.socket = socket
-        self.services = services
-        self.device_id = device_id
-        self.principal = principal
-        self.connection = DeviceConnection(socket, device_id)
-        self.connected_at = utcnow()
-        self.device_busy = False
-        """The device's own view, from its heartbeats."""
-        self.turns_running = 0
-        """Text turns being answered without the voice loop."""
-        self._turn_lock = asyncio.Lock()
-        self._turns: set[asyncio.Task[None]] = set()
-        self._presence_refreshed = 0.0
-        self._presence_every_s = services.settings.presence_ttl_s / 3
-        self._presence_lock = asyncio.Lock()
-        """Presence writes one at a time, each with the status of its moment: the last write wins."""
-        self._closing = False
-        self.voice: VoiceLink | None = None
-        self.live = LiveSession(services=services, connection=self.connection, device_id=device_id)
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        self._socket = socket
+        self.base_url = public_base_url(socket)
+        self.sample_rate = _declared_rate(socket.query_params.get("sample_rate"))
 
-    def deliver(self, message: BusMessage) -> None:
-        """The bus's callback for this device: commands and closes go to the socket, session changes to
-        the live session (it only enqueues: the bus reader is never blocked)."""
-        match message:
-            case SessionChange(event=event):
-                self.live.submit(event)  # queued until the live session starts
-            case CommandDelivery(command=command):
-                self.connection.send_command(command)
-            case Disconnect(connection_id=target) if target in (None, self.connection.connection_id):
-                self.connection.close(message)
-            case Disconnect():
-                pass  # meant for another socket of the device (one this socket replaced)
+    @property
+    def channel(self) -> SocketTransport:
+        return self
 
-    async def run(self) -> None:
-        services = self.services
-        settings = services.settings
-        try:
-            try:
-                async with services.take_overs.turn(self.device_id):
-                    owner = await self._take_over()
-            except ApiError as error:  # the token went stale while this socket connected
-                await _refuse(self.socket, error)
-                return
-            if not owner:  # a newer socket of the device claimed it meanwhile, on another instance
-                await self.socket.close(code=CLOSE_REPLACED, reason=REPLACED_REASON)
-                return
-            # Only now does anything reach the device: a socket that lost the claim never sent a thing.
-            self.connection.start()
-            if services.voice is not None:
-                self.voice = VoiceLink(
-                    services=services,
-                    runtime=services.voice,
-                    connection=self.connection,
-                    device_id=self.device_id,
-                    base_url=public_base_url(self.socket),
-                    sample_rate=_declared_rate(self.socket.query_params.get("sample_rate")),
-                    on_replying=self._replying_changed,
-                )
-                await self.voice.start()
-            self.live.start(self.voice)
-            runtime = await services.store.get_runtime(self.device_id)
-            await services.devices.touch(self.device_id)
-            connected = ConnectedPayload(
-                device_id=self.device_id,
-                instance_id=settings.instance_id,
-                active_persona_id=services.devices.answering_persona(runtime),
-                active_session_id=runtime.active_session_id,
-                heartbeat_interval_s=settings.presence_ttl_s / 3,
-                server_time=utcnow().isoformat(),
-            )
-            self.connection.send(Connected(payload=connected))
-            await self._receive_loop()
-        finally:
-            await self._close()
+    async def send_text(self, data: bytes) -> None:
+        await self._socket.send_data(data, mode="text")
 
-    async def _take_over(self) -> bool:
-        """Make this socket the device's one socket, on every instance; False if a newer one won.
-
-        The claim is one atomic write of the store's presence (the newest claim wins), so of two
-        sockets connecting at the same moment, on one instance or two, exactly one stays: the other
-        is closed by a `Disconnect` addressed to its connection id or, if that came before it was
-        attached to the bus, finds the presence no longer its own just after attaching. Then the
-        token is checked again: a rotation or deregistration made while this socket connected either
-        reached it through the bus or is seen here."""
-        services = self.services
-        self._presence_refreshed = time.monotonic()
-        previous = await services.store.claim_presence(
-            self.device_id, self._presence("online"), services.settings.presence_ttl_s
-        )
-        if previous is not None and previous.connection_id != self.connection.connection_id:
-            await self._replace(previous)
-        services.connections[self.device_id] = self.connection
-        # Changes that arrive before the live session starts wait in its queue.
-        await services.bus.attach(self.device_id, self.deliver)
-        owner = await services.store.get_presence(self.device_id)
-        if owner is not None and owner.connection_id != self.connection.connection_id:
-            return False
-        await _check_standing(services, self.principal, self.device_id)
-        return True
-
-    async def _replace(self, previous: Presence) -> None:
-        """Close the socket this one replaces: here by a direct call (the bus would route to this
-        socket once it attaches), on another instance through the bus, addressed to that socket."""
-        services = self.services
-        replaced = Disconnect(
-            reason=REPLACED_REASON, close_code=CLOSE_REPLACED, connection_id=previous.connection_id or None
-        )
-        if previous.instance_id != services.settings.instance_id:
-            await services.bus.send(self.device_id, replaced)
-            return
-        local = services.connections.get(self.device_id)
-        if local is not None and local.connection_id == previous.connection_id:
-            local.close(replaced)
-
-    async def _close(self) -> None:
-        """Everything `run` set up, undone, whatever point it reached, each step whatever the others
-        did (the store may be unreachable): the socket never stays counted or routed to here."""
-        services = self.services
-        self._closing = True  # no presence write from here on: the device is going offline
-        for task in self._turns:
-            task.cancel()
-        try:
-            if self.voice is not None:
-                await _undo("voice loop", self.device_id, self.voice.stop())
-            await _undo("live session", self.device_id, self.live.stop())
-            await _undo("bus routing", self.device_id, services.bus.detach(self.device_id, self.deliver))
-        finally:
-            owned = services.connections.get(self.device_id) is self.connection
-            if owned:
-                del services.connections[self.device_id]
-            try:
-                if owned:
-                    # Only the device's current socket here owns its presence: a socket the device
-                    # has already replaced by reconnecting must not mark it offline as it closes.
-                    async with self._presence_lock:  # after any write already under way
-                        await _undo("presence", self.device_id, self._clear_presence())
-            finally:
-                await self.connection.stop()
-
-    async def _clear_presence(self) -> None:
-        """Mark the device offline; with the store away, once it is back (unless the device has connected
-        here again meanwhile), else its presence would show it online until its TTL ran out."""
-        services = self.services
-
-        async def clear() -> None:
-            if self.device_id not in services.connections:
-                await services.store.release_presence(self.device_id, self.connection.connection_id)
-
-        await services.catch_up.run(f"presence of {self.device_id}", clear)
-
-    async def _receive_loop(self) -> None:
-        limit = self.services.settings.max_ws_message_bytes
-        idle_timeout = self.services.settings.presence_ttl_s
+    async def receive(self) -> Inbound | None:
         while True:
             try:
-                # Not asyncio.wait_for: pipecat replaces it (wait_for2) with one that starts a task per
-                # call, i.e. per 20 ms audio frame of every device.
-                async with asyncio.timeout(idle_timeout):
-                    event = await self.socket.receive()
-            except TimeoutError:
-                await self.socket.close(code=CLOSE_NO_HEARTBEAT, reason="no heartbeat")
-                return
+                event = await self._socket.receive()
             except WebSocketDisconnect:
-                return
+                return None
             if event["type"] == "websocket.disconnect":
-                return
+                return None
             # `is None`, not `or`: an empty text frame is a (malformed) message and gets its error.
             data = event.get("text")
             if data is None:
                 data = event.get("bytes")
-            if not isinstance(data, str | bytes):
-                continue
-            if time.monotonic() - self._presence_refreshed >= self._presence_every_s:  # not on every frame
-                await self._refresh_presence()
-            size = _size_in_bytes(data)
-            if size > limit:
-                self._error(ValidationFailed("Message too large", details={"max_bytes": limit, "size": size}))
-            elif isinstance(data, bytes):
-                await self._handle_binary(data)
-            else:
-                await self._handle_text(data)
+            if isinstance(data, str | bytes):
+                return data
 
-    async def _handle_text(self, data: str) -> None:
-        try:
-            message = protocol.decode(data)
-        except msgspec.ValidationError as exc:  # JSON, but not a message of the protocol
-            self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
-            return
-        except msgspec.DecodeError as exc:  # not JSON at all: the same code REST gives a malformed body
-            self._error(InvalidJson("Message is not valid JSON", details={"reason": str(exc)}))
-            return
-        try:
-            await self._dispatch(message)
-        except ApiError as error:
-            self._error(error)
-        except msgspec.ValidationError as exc:
-            self._error(ValidationFailed(f"Invalid message: {exc}", details={"reason": str(exc)}))
-        except StoreUnreachable:  # what the message needed the store for is not done; the socket stays
-            self._error(StoreUnavailable())
+    async def refuse(self, error: ApiError) -> None:
+        """The `error` message, then the close code 4000 + its HTTP status."""
+        with contextlib.suppress(Exception):
+            await self._socket.send_data(messages.encode_message(error_message(error)), mode="text")
+        await self.close(4000 + error.status_code, error.error_code)
 
-    async def _handle_binary(self, data: bytes) -> None:
-        if self.voice is None:
-            self._error(NotSupported("Audio is not processed: this server runs without its voice models"))
-            return
-        try:
-            await self.voice.audio_binary(data)
-        except ApiError as error:
-            self._error(error)
-
-    async def _dispatch(self, message: protocol.Incoming) -> None:
-        match message:
-            case protocol.Heartbeat(payload=payload):
-                self.device_busy = payload.status == "busy"
-                await self._refresh_presence()
-                self.connection.send(
-                    HeartbeatAck(payload=HeartbeatAckPayload(server_time=utcnow().isoformat()))
-                )
-            case protocol.TextInput(payload=payload) if self.voice is not None:
-                await self.voice.text(payload.text, payload.session_id)
-            case protocol.TextInput(payload=payload):
-                task = asyncio.create_task(self._turn(payload.text, payload.session_id))
-                self._turns.add(task)
-                task.add_done_callback(self._turns.discard)
-            case protocol.Ack():
-                await self._ack(message)
-            case protocol.ButtonPress(payload=payload):
-                await self.services.catch_up.run(
-                    f"activity of {self.device_id}", lambda: self.services.devices.touch(self.device_id)
-                )
-                if self.voice is not None:
-                    await self.voice.button(payload)
-            case protocol.AudioStream(payload=payload):
-                if self.voice is None:
-                    raise NotSupported("Audio is not processed: this server runs without its voice models")
-                await self.voice.audio_message(payload)
-            case protocol.Auth():
-                raise ValidationFailed("Already authenticated", details={})
-
-    async def _turn(self, text: str, session_id: str | None) -> None:
-        started = time.perf_counter()
-        async with self._turn_lock:
-            self.turns_running += 1
-            await self._refresh_presence()
-            try:
-                result = await self.services.dialog.run_turn(
-                    device_id=self.device_id, text=text, session_id=session_id, started=started
-                )
-            except ApiError as error:
-                self._error(error)
-                return
-            except StoreUnreachable:
-                self._error(StoreUnavailable())
-                return
-            finally:
-                self.turns_running -= 1
-                await self._refresh_presence()
-        reply = TextReplyPayload(
-            text=result.text,
-            session_id=result.session.session_id,
-            persona_id=result.persona_id,
-            latency_ms=round(result.latency_ms),
-            tokens_used=result.tokens_used,
-        )
-        self.connection.send(TextReply(payload=reply))
-
-    async def _ack(self, message: protocol.Ack) -> None:
-        fields = protocol.ack_fields(message)
-        command_id = self.connection.take_unacked(fields.command_id)
-        if command_id is None:
-            raise ValidationFailed("Nothing to acknowledge", details={})
-        recorded = await self.services.commands.record_ack(self.device_id, command_id, message.payload)
-        if recorded is None:
-            raise ValidationFailed("Unknown command_id", details={"command_id": command_id})
-
-    async def _replying_changed(self) -> None:
-        """The voice loop started or finished producing and playing a reply: the status follows."""
-        await self._refresh_presence()
-
-    async def _refresh_presence(self) -> None:
-        """Write the presence key now (its status may have changed); the receive loop keeps it alive,
-        at most every third of its TTL.
-
-        `busy` while the device says so, or a reply is being produced or played for it."""
-        ttl = self.services.settings.presence_ttl_s
-        self._presence_refreshed = time.monotonic()
-        async with self._presence_lock:
-            if self._closing:
-                return
-            replying = self.turns_running > 0 or (self.voice is not None and self.voice.replying)
-            status: PresenceStatus = "busy" if (self.device_busy or replying) else "online"
-            presence = self._presence(status)
-            try:
-                await self._write_presence(presence, ttl)
-            except StoreUnreachable:
-                # The socket stays open; the presence is written again soon, and then kept up as usual.
-                self._presence_refreshed = time.monotonic() - self._presence_every_s + PRESENCE_RETRY_S
-                log.warning("store unreachable: presence of %s not written; retrying", self.device_id)
-
-    async def _write_presence(self, presence: Presence, ttl: float) -> None:
-        """Keep the presence this socket claimed; if a newer socket of the device claimed it, close
-        (its `Disconnect` may still be on its way, or lost while this socket was not yet listening)."""
-        if not await self.services.store.refresh_presence(self.device_id, presence, ttl):
-            self.connection.close(Disconnect(reason=REPLACED_REASON, close_code=CLOSE_REPLACED))
-
-    def _presence(self, status: PresenceStatus) -> Presence:
-        return Presence(
-            instance_id=self.services.settings.instance_id,
-            status=status,
-            connected_at=self.connected_at,
-            connection_id=self.connection.connection_id,
-        )
-
-    def _error(self, error: ApiError) -> None:
-        self.connection.send(_error_message(error))
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._socket.close(code=code, reason=reason)
 
 
 async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, device_id: str) -> Principal:
@@ -427,26 +106,8 @@ async def _authenticate(socket: WebSocket[Any, Any, Any], services: Services, de
     principal = services.tokens.verify_claims(token)
     if principal.role != "device" or principal.subject != device_id:
         raise Forbidden("Only this device's own token opens its socket", details={"device_id": device_id})
-    await _check_standing(services, principal, device_id)
+    await check_standing(services, principal, device_id)
     return principal
-
-
-async def _check_standing(services: Services, principal: Principal, device_id: str) -> None:
-    """The token still stands (server/auth.py): 4401 if rotated or revoked, 4404 for a device the
-    store does not know (never registered, or lost with a store that kept nothing)."""
-    try:
-        await services.tokens.check_standing(principal)
-    except Unauthorized as error:
-        if error.details.get("reason") == "unknown_device":
-            raise DeviceNotFound(device_id) from None
-        raise
-
-
-async def _refuse(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
-    """The `error` message, then the close code 4000 + its HTTP status."""
-    await _send_error(socket, error)
-    with contextlib.suppress(Exception):
-        await socket.close(code=4000 + error.status_code, reason=error.error_code)
 
 
 async def _token_from_first_message(socket: WebSocket[Any, Any, Any]) -> str:
@@ -464,58 +125,8 @@ async def _token_from_first_message(socket: WebSocket[Any, Any, Any]) -> str:
     return message.payload.token
 
 
-def _size_in_bytes(data: str | bytes) -> int:
-    """The frame's size on the wire: a text frame's UTF-8 bytes, not its characters."""
-    return len(data) if isinstance(data, bytes) else len(data.encode())
-
-
 def _declared_rate(value: str | None) -> int | None:
     """`?sample_rate=` if a plain number (`isdigit` alone takes "²", and `int` refuses 5,000 digits)."""
     if value is None or not value.isascii() or not value.isdigit() or len(value) > 6:
         return None
     return int(value)
-
-
-def _error_message(error: ApiError) -> messages.Error:
-    body = ErrorResponse(
-        error_code=error.error_code,
-        message=error.message,
-        details=error.details,
-        request_id=f"req_{secrets.token_hex(8)}",
-    )
-    return messages.Error(payload=body)
-
-
-async def _send_error(socket: WebSocket[Any, Any, Any], error: ApiError) -> None:
-    with contextlib.suppress(Exception):
-        await socket.send_data(messages.encode_message(_error_message(error)), mode="text")
-
-
-async def _undo(what: str, device_id: str, step: Awaitable[None]) -> None:
-    """One step of closing a socket; a failure is logged (by type: its text could carry what was said)
-    and the closing goes on."""
-    try:
-        await step
-    except Exception as exc:
-        log.warning("closing %s: %s failed (%s); the rest is undone", device_id, what, type(exc).__name__)
-
-
-async def _store_unavailable(socket: WebSocket[Any, Any, Any], device_id: str) -> None:
-    """The store is unreachable while the socket connects: `STORE_UNAVAILABLE`, then close 4503."""
-    log.warning("device socket %s refused: the store is unreachable", device_id)
-    await _send_error(socket, StoreUnavailable())
-    with contextlib.suppress(Exception):
-        await socket.close(code=CLOSE_STORE_UNAVAILABLE, reason=StoreUnavailable.error_code)
-
-
-async def _server_fault(socket: WebSocket[Any, Any, Any], device_id: str, exc: Exception) -> None:
-    """An unexpected failure: an `INTERNAL_ERROR` message, then close 4500.
-
-    Logged by type only (with the traceback at DEBUG): an exception's text could carry what was said.
-    """
-    log.error(
-        "device socket %s failed: %s", device_id, type(exc).__name__, exc_info=log.isEnabledFor(logging.DEBUG)
-    )
-    await _send_error(socket, ApiError("Internal server error; reconnect", details={}))
-    with contextlib.suppress(Exception):
-        await socket.close(code=CLOSE_SERVER_FAULT, reason="INTERNAL_ERROR")

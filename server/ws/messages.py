@@ -151,6 +151,20 @@ class Error(_Message, tag="error", frozen=True, kw_only=True):
     priority: Literal[0] = 0
 
 
+class ClosedPayload(msgspec.Struct, frozen=True, kw_only=True):
+    code: int
+    """The WebSocket's close code for the same condition (README, "Close codes")."""
+    reason: str
+
+
+class Closed(_Message, tag="close", frozen=True, kw_only=True):
+    """WebRTC only, the data channel's last message: the server closes the peer connection, and why
+    (a WebSocket says it in its close frame)."""
+
+    payload: ClosedPayload
+    priority: Literal[0] = 0
+
+
 class _CommandWire(msgspec.Struct, frozen=True, kw_only=True):
     type: CommandType
     payload: dict[str, Any]
@@ -184,6 +198,7 @@ Message = (
     | Connected
     | HeartbeatAck
     | Error
+    | Closed
 )
 """What the server sends on its own account (`DeviceConnection.send`); commands go by `send_command`."""
 Outgoing = Message | Command

@@ -1,4 +1,4 @@
-"""A device socket's side of the live voice loop: audio in, the graph, and the changes the live
+"""A device connection's side of the live voice loop: audio in, the graph, and the changes the live
 session applies to it (persona, held session)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from pipeline.audio import AudioFormatError, check_rate, pcm16_from_base64, pcm16_from_bytes
+from pipeline.audio import AudioFormatError, Int16Array, check_rate, pcm16_from_base64, pcm16_from_bytes
 from pipeline.graph.listen import TurnParams
 from pipeline.graph.pauses import PauseProfile
 from pipeline.graph.persona import PersonaBinding
@@ -16,7 +16,7 @@ from pipeline.graph.session import VoiceSession
 from server.errors import ValidationFailed
 from server.live.events import PersonaChanged
 from server.state.records import SessionRecord
-from server.voice.device_voice import DeviceVoice
+from server.voice.device_voice import DeviceVoice, ReplyAudio
 from server.ws import protocol
 from server.ws.connection import DeviceConnection
 
@@ -43,6 +43,7 @@ class VoiceLink:
         base_url: str,
         sample_rate: int | None,
         on_replying: Callable[[], Awaitable[None]] | None = None,
+        reply_audio: ReplyAudio | None = None,
     ) -> None:
         self._services = services
         self._runtime = runtime
@@ -54,6 +55,7 @@ class VoiceLink:
             base_url=base_url,
             on_replying=on_replying,
             learned_pauses=self._learned_pauses,
+            reply_audio=reply_audio,
         )
         self._session: VoiceSession | None = None
         self._held = self._listener.held
@@ -119,6 +121,10 @@ class VoiceLink:
         except AudioFormatError as exc:
             raise _invalid(exc) from None
         await self.session.push_audio(pcm, rate)
+
+    async def mic_audio(self, pcm: Int16Array, sample_rate: int) -> None:
+        """Microphone audio decoded at the edge (a WebRTC track), resampled by the listening stage."""
+        await self.session.push_audio(pcm, sample_rate)
 
     async def text(self, text: str, session_id: str | None = None) -> None:
         """A typed turn, answered and spoken like a spoken one, in the session it names (which

@@ -30,7 +30,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 async def test_every_error_is_declared_with_the_spec_body(document: dict[str, Any]) -> None:
     operations = _operations(document)
-    assert len(operations) == 23
+    assert len(operations) == 24
     for method, path, operation in operations:
         errors = {status: r for status, r in operation["responses"].items() if int(status) >= 400}
         assert errors or path == "/v1/health", (method, path)
@@ -47,6 +47,7 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert statuses("post", "/v1/dialog/send") >= {"400", "401", "403", "404", "410", "413", "415", "422"}
     assert statuses("post", "/v1/dialog/send") >= {"429", "502", "503"}
     assert statuses("post", "/v1/sessions/{session_id}/handoff") >= {"409", "410"}
+    assert statuses("post", "/v1/devices/{device_id}/webrtc/offer") >= {"400", "401", "403", "404", "422"}
     assert "400" not in statuses("get", "/v1/devices/{device_id}")  # no body, nothing to be malformed
     assert "415" not in statuses("get", "/v1/devices")
     assert statuses("get", "/v1/health") == {"200"}

@@ -1,0 +1,164 @@
+"""One device's WebRTC peer connection as a `Transport` of the shared device session.
+
+In: the `events` data channel's messages (the WebSocket protocol's JSON, the same decoder) and
+the microphone track's audio, one inbox in arrival order. Out: the device session's writer
+sends on the `events` channel; reply audio plays on `reply_track`. The peer is gone when its
+connection fails or closes, or its `events` channel closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+
+from server.errors import ApiError
+from server.webrtc.tracks import ReplyTrack, read_microphone
+from server.ws import messages
+from server.ws.device_session import error_message
+from server.ws.messages import Closed, ClosedPayload
+from server.ws.transport import Inbound, MicAudio
+
+log = logging.getLogger(__name__)
+
+EVENTS_LABEL = "events"
+MAX_AUDIO_BACKLOG = 250
+"""Microphone frames (20 ms each, so 5 s) waiting for the session before more are dropped."""
+HIGH_WATER_BYTES = 1024 * 1024
+"""Messages queued on the data channel before the writer waits for the device to take them."""
+LOW_WATER_BYTES = 256 * 1024
+FLUSH_S = 1.0
+"""How long a close waits for the last messages (the `close` message among them) to leave."""
+
+
+class PeerTransport:
+    def __init__(self, pc: RTCPeerConnection, *, base_url: str) -> None:
+        self.pc = pc
+        self.base_url = base_url
+        self.sample_rate: int | None = None
+        self.reply_track = ReplyTrack()
+        self._inbox: asyncio.Queue[Inbound | None] = asyncio.Queue()
+        self._events: RTCDataChannel | None = None
+        self._ready = asyncio.Event()
+        """The `events` channel is open, or the peer is gone."""
+        self._gone = False
+        self._drained = asyncio.Event()
+        self._microphone: asyncio.Task[None] | None = None
+        self._closed: asyncio.Task[None] | None = None
+        self._dropped = 0
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_state)
+
+    @property
+    def channel(self) -> PeerTransport:
+        return self
+
+    @property
+    def is_open(self) -> bool:
+        return not self._gone and self._events is not None and self._events.readyState == "open"
+
+    async def wait_ready(self) -> bool:
+        """Wait until the device's `events` channel is open: True, or False if the peer went first."""
+        await self._ready.wait()
+        return self.is_open
+
+    # Transport
+
+    async def receive(self) -> Inbound | None:
+        return await self._inbox.get()
+
+    async def send_text(self, data: bytes) -> None:
+        events = self._events
+        if events is None or events.readyState != "open":
+            raise ConnectionError("the events channel is closed")
+        if events.bufferedAmount > HIGH_WATER_BYTES:  # a device not reading: wait, as a socket would
+            self._drained.clear()
+            await self._drained.wait()
+            if events.readyState != "open":
+                raise ConnectionError("the events channel is closed")
+        events.send(data.decode())
+
+    async def refuse(self, error: ApiError) -> None:
+        if self.is_open:
+            await self.send_text(messages.encode_message(error_message(error)))
+        await self.close(4000 + error.status_code, error.error_code)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Say why in a last `close` message, let it leave, and close the peer connection."""
+        with contextlib.suppress(Exception):
+            if self.is_open:
+                await self.send_text(
+                    messages.encode_message(Closed(payload=ClosedPayload(code=code, reason=reason)))
+                )
+                await self._flush()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Close the peer connection and stop its tracks; the receiver sees the peer gone."""
+        self._gone_now()
+        self.reply_track.stop()
+        if self._microphone is not None:
+            self._microphone.cancel()
+        if self._closed is None:
+            # One close, run to its end even if a caller is cancelled meanwhile (the writer task may be
+            # the one closing): aiortc's second close would wait forever on a first one cut short.
+            self._closed = asyncio.create_task(self.pc.close(), name="webrtc-close")
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self._closed)
+
+    # aiortc's events
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label != EVENTS_LABEL or self._events is not None:
+            log.debug("data channel %r ignored", channel.label)
+            return
+        self._events = channel
+        channel.bufferedAmountLowThreshold = LOW_WATER_BYTES
+        channel.on("message", self._on_message)
+        channel.on("bufferedamountlow", self._drained.set)
+        channel.on("close", self._gone_now)
+        self._ready.set()
+
+    def _on_message(self, message: str | bytes) -> None:
+        self._inbox.put_nowait(message)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio" or self._microphone is not None:
+            return
+        self._microphone = asyncio.create_task(
+            read_microphone(track, self._on_audio), name="webrtc-microphone"
+        )
+
+    def _on_audio(self, audio: MicAudio) -> None:
+        if self._inbox.qsize() < MAX_AUDIO_BACKLOG:
+            self._inbox.put_nowait(audio)
+            return
+        self._dropped += 1
+        if self._dropped == 1:  # the session is not keeping up: say so once
+            log.warning(
+                "webrtc microphone: audio dropped, the session is %d frames behind", MAX_AUDIO_BACKLOG
+            )
+
+    async def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._gone_now()
+
+    def _gone_now(self) -> None:
+        if self._gone:
+            return
+        self._gone = True
+        self._inbox.put_nowait(None)
+        self._ready.set()
+        self._drained.set()
+
+    async def _flush(self) -> None:
+        events = self._events
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FLUSH_S):
+                # Polled: aiortc signals a drop below the low-water mark only, not an empty buffer.
+                while events is not None and events.bufferedAmount > 0 and events.readyState == "open":  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.05)  # handed to SCTP: give it a moment on the wire

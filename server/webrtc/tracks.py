@@ -1,0 +1,106 @@
+"""A WebRTC peer's audio: the reply track the server sends, and the microphone track it reads.
+
+The reply track paces itself: 20 ms frames at 48 kHz against its start time (as aiortc's own
+tracks do, so timing never drifts), reply audio while there is some, silence otherwise. The
+voice loop's paced output (pipeline/graph/output.py) keeps at most its lead queued here, so a
+barge-in drops little. The microphone is decoded by aiortc (Opus, 48 kHz) and mixed to mono
+here, once; the listening stage resamples it to 16 kHz, once, as it does any device's audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+from pipeline.audio import Int16Array, StreamResampler
+from server.ws.transport import MicAudio
+
+log = logging.getLogger(__name__)
+
+RATE = 48_000
+FRAME_S = 0.020
+SAMPLES = int(RATE * FRAME_S)
+FRAME_BYTES = SAMPLES * 2
+TIME_BASE = fractions.Fraction(1, RATE)
+_SILENCE = bytes(FRAME_BYTES)
+
+
+class ReplyTrack(MediaStreamTrack):
+    """The outgoing audio track: the persona's voice, in real time (the voice loop's `ReplyAudio`)."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queued = bytearray()
+        """48 kHz PCM16 mono not yet sent."""
+        self._resampler = StreamResampler(RATE)
+        self._start: float | None = None
+        self._pts = 0
+
+    @property
+    def queued_s(self) -> float:
+        return len(self._queued) / (2 * RATE)
+
+    def play(self, audio: bytes, sample_rate: int) -> None:
+        pcm = np.frombuffer(audio, dtype="<i2")
+        self._queued += self._resampler.process(pcm, sample_rate).astype("<i2", copy=False).tobytes()
+
+    def drop(self) -> None:
+        self._queued.clear()
+        self._resampler = StreamResampler(RATE)  # nothing of the cut reply comes out after it
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += SAMPLES
+            wait = self._start + self._pts / RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if self._queued:
+            data = bytes(self._queued[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
+            del self._queued[:FRAME_BYTES]
+        else:
+            data = _SILENCE
+        frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
+        frame.planes[0].update(data)
+        frame.sample_rate = RATE
+        frame.pts = self._pts
+        frame.time_base = TIME_BASE
+        return frame
+
+
+def mono(frame: AudioFrame) -> Int16Array:
+    """A decoded frame's samples as PCM16 mono (channels averaged)."""
+    samples = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if channels > 1:
+        # Packed formats interleave the channels in one row; planar ones give a row per channel.
+        rows = samples.reshape(channels, -1) if frame.format.is_planar else samples.reshape(-1, channels).T
+        mixed: Int16Array = (rows.astype(np.int32).sum(axis=0) // channels).astype(np.int16)
+        return mixed
+    single: Int16Array = samples.reshape(-1).astype(np.int16, copy=False)
+    return single
+
+
+async def read_microphone(track: MediaStreamTrack, deliver: Callable[[MicAudio], None]) -> None:
+    """Hand every frame of the peer's microphone track to `deliver`, until the track ends."""
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        if not isinstance(frame, AudioFrame) or frame.format.name not in ("s16", "s16p"):
+            continue
+        deliver(MicAudio(pcm=mono(frame), sample_rate=frame.sample_rate))

@@ -1,0 +1,230 @@
+"""WebRTC devices against the real app on a real socket, with a real aiortc peer (no voice models here:
+the voice loop over WebRTC is in tests/voice/test_voice_webrtc.py).
+
+The offer endpoint's errors, the `events` channel speaking the WebSocket protocol, presence, the
+newest connection of a device winning over the other kind, and peers that close or fall silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
+
+import httpx
+import pytest
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+from benchmarks.lib.device import of_type
+from benchmarks.lib.webrtc_device import MicrophoneTrack, WebRTCDevice
+from server.paths import API_PREFIX
+from tests.server.conftest import connect, register
+from tests.server.helpers import assert_error, assert_ws_error, close_code, device_state, wait_for_status
+from tests.support.live_server import LiveServer, live_server, make_settings
+
+ServerFactory = Callable[..., AbstractContextManager[LiveServer]]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(make_settings(tmp_path_factory.mktemp("state"))) as live:
+        yield live
+
+
+@pytest.fixture
+async def peer(server: LiveServer, device: tuple[str, str]) -> AsyncIterator[WebRTCDevice]:
+    connected = await WebRTCDevice.connect(server.base_url, *device)
+    yield connected
+    await connected.close()
+
+
+async def _offer(*, audio: bool = True, events: bool = True) -> str:
+    """A real aiortc offer (ICE gathered); the peer is closed again."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        if audio:
+            pc.addTrack(MicrophoneTrack())
+        if events:
+            pc.createDataChannel("events")
+        await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp)
+    finally:
+        await pc.close()
+
+
+def _post(server: LiveServer, device_id: str, token: str | None, body: object) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(
+        f"{server.base_url}{API_PREFIX}/devices/{device_id}/webrtc/offer",
+        json=body,
+        headers=headers,
+        timeout=30,
+        trust_env=False,
+    )
+
+
+# The offer endpoint's errors
+
+
+async def test_garbage_sdp_is_400_invalid_sdp(server: LiveServer, device: tuple[str, str]) -> None:
+    device_id, token = device
+    response = _post(server, device_id, token, {"sdp": "hello, I am not SDP", "type": "offer"})
+    assert_error(response, 400, "INVALID_SDP")
+
+
+async def test_an_offer_without_the_events_channel_is_400(
+    server: LiveServer, device: tuple[str, str]
+) -> None:
+    device_id, token = device
+    response = _post(server, device_id, token, {"sdp": await _offer(events=False), "type": "offer"})
+    body = assert_error(response, 400, "INVALID_SDP")
+    assert body["details"]["reason"] == "no_data_channel"
+
+
+async def test_an_answer_instead_of_an_offer_is_422(server: LiveServer, device: tuple[str, str]) -> None:
+    device_id, token = device
+    response = _post(server, device_id, token, {"sdp": await _offer(), "type": "answer"})
+    assert_error(response, 422, "VALIDATION_ERROR")
+
+
+async def test_tokens(server: LiveServer, client: httpx.AsyncClient, device: tuple[str, str]) -> None:
+    device_id, token = device
+    _, other_token = await register(client)
+    offer = {"sdp": await _offer(), "type": "offer"}
+    assert_error(_post(server, device_id, None, offer), 401, "UNAUTHORIZED")
+    assert_error(_post(server, device_id, token + "x", offer), 401, "UNAUTHORIZED")
+    assert_error(_post(server, device_id, other_token, offer), 403, "FORBIDDEN")
+    assert_error(_post(server, "dev_unknown", server.token(), offer), 404, "DEVICE_NOT_FOUND")
+    assert (await device_state(client, device_id))["status"] == "offline"  # nothing refused connected
+
+
+async def test_an_operator_token_opens_a_devices_peer(server: LiveServer, client: httpx.AsyncClient) -> None:
+    device_id, _ = await register(client)
+    peer = await WebRTCDevice.connect(server.base_url, device_id, server.token())
+    try:
+        assert (await device_state(client, device_id))["status"] == "online"
+    finally:
+        await peer.close()
+
+
+# The events channel speaks the WebSocket protocol
+
+
+async def test_connected_then_heartbeats(peer: WebRTCDevice, client: httpx.AsyncClient) -> None:
+    connected = peer.received(of_type("connected"))[0]
+    assert connected.payload["device_id"] == peer.device_id
+    await peer.heartbeat_acked()
+    state = await device_state(client, peer.device_id)
+    assert state["status"] == "online"
+    since = peer.mark()
+    await peer.send("heartbeat", {"status": "busy"})
+    await peer.wait_for(of_type("heartbeat_ack"), since=since)
+    assert (await device_state(client, peer.device_id))["status"] == "busy"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [("{not json", "INVALID_JSON"), ('{"type": "dance", "payload": {}}', "VALIDATION_ERROR")],
+)
+async def test_a_bad_message_gets_an_error_and_the_channel_stays(
+    peer: WebRTCDevice, raw: str, code: str
+) -> None:
+    since = peer.mark()
+    await peer.send_raw(raw)
+    error = await peer.wait_for(of_type("error"), since=since)
+    assert_ws_error({"type": error.type, "payload": error.payload}, code)
+    await peer.heartbeat_acked()
+
+
+async def test_text_input_is_answered(peer: WebRTCDevice) -> None:
+    since = peer.mark()
+    await peer.send("text_input", {"text": "Hello there"})
+    reply = await peer.wait_for(of_type("audio_response"), since=since)
+    assert reply.payload["final"] is True
+    assert reply.payload["text"]
+
+
+async def test_an_operator_command_arrives_and_is_acknowledged(
+    peer: WebRTCDevice, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        f"/devices/{peer.device_id}/commands", json={"type": "led_control", "payload": {"color": "blue"}}
+    )
+    assert response.status_code == 202, response.text
+    command_id = response.json()["command_id"]
+    command = await peer.wait_for(of_type("led_control", command_id=command_id))
+    assert command.payload["color"] == "blue"
+    since = peer.mark()
+    await peer.send("ack", {"command_id": command_id})
+    await peer.heartbeat_acked()  # the ack was read before the heartbeat that follows it
+    assert not peer.received(of_type("error"), since=since)
+    recorded = await client.get(f"/devices/{peer.device_id}/commands/{command_id}")
+    assert recorded.json()["acked"] is True, recorded.text
+
+
+# Presence, and which connection of a device wins
+
+
+async def test_a_peer_that_closes_goes_offline(server: LiveServer, client: httpx.AsyncClient) -> None:
+    device_id, token = await register(client)
+    peer = await WebRTCDevice.connect(server.base_url, device_id, token)
+    assert (await device_state(client, device_id))["status"] == "online"
+    await peer.close()
+    await wait_for_status(client, device_id, "offline")
+
+
+async def test_a_silent_peer_is_closed_and_offline(server_factory: ServerFactory) -> None:
+    """No audio and no message for the presence TTL: the peer is gone (`close` 4408), the device offline."""
+    with server_factory(presence_ttl_s=0.5) as live:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
+            device_id, token = await register(http)
+            peer = await WebRTCDevice.connect(live.base_url, device_id, token)
+            try:
+                closed = await peer.wait_for(of_type("close"), timeout=10)
+                assert closed.payload["code"] == 4408
+                await wait_for_status(http, device_id, "offline")
+            finally:
+                await peer.close()
+
+
+async def test_a_peer_takes_over_from_the_websocket(server: LiveServer, client: httpx.AsyncClient) -> None:
+    device_id, token = await register(client)
+    socket = await connect(server, device_id, token)
+    peer = await WebRTCDevice.connect(server.base_url, device_id, token)
+    try:
+        assert await close_code(socket) == 4409
+        await peer.heartbeat_acked()
+        assert (await device_state(client, device_id))["status"] == "online"
+    finally:
+        await peer.close()
+    await wait_for_status(client, device_id, "offline")
+
+
+async def test_a_websocket_takes_over_from_the_peer(server: LiveServer, client: httpx.AsyncClient) -> None:
+    device_id, token = await register(client)
+    peer = await WebRTCDevice.connect(server.base_url, device_id, token)
+    socket = await connect(server, device_id, token)
+    try:
+        closed = await peer.wait_for(of_type("close"))
+        assert closed.payload["code"] == 4409
+        await socket.send("heartbeat", {})
+        await socket.expect("heartbeat_ack")
+        assert (await device_state(client, device_id))["status"] == "online"
+    finally:
+        await socket.close()
+        await peer.close()
+
+
+async def test_an_offer_that_never_connects_takes_nothing_over(server_factory: ServerFactory) -> None:
+    """Answered, but the device never completes the connection: its WebSocket stays the device's."""
+    with server_factory(webrtc_connect_timeout_s=0.5) as live:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
+            device_id, token = await register(http)
+            socket = await connect(live, device_id, token)
+            async with socket:
+                response = _post(live, device_id, token, {"sdp": await _offer(), "type": "offer"})
+                assert response.status_code == 200, response.text
+                await asyncio.sleep(1.0)  # past the connect timeout: the answered peer is closed by now
+                await socket.send("heartbeat", {})
+                await socket.expect("heartbeat_ack")
+                assert (await device_state(http, device_id))["status"] == "online"
