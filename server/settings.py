@@ -77,6 +77,30 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """A connected device that sends no heartbeat for this long counts as offline."""
     command_ttl_s: PositiveInt = 24 * 3600
 
+    # Operator event stream and alerts (server/events, server/alerts; README "Operator event stream")
+    events_retention: PositiveInt = 10_000
+    """Operator events kept (about this many: a Redis stream capped with `MAXLEN ~`, or this instance's
+    memory); a client resuming from an older `Last-Event-ID` gets a `reset` event first."""
+    events_heartbeat_s: PositiveFloat = 15.0
+    """An event stream with nothing else to send for this long gets a comment line (a heartbeat)."""
+    alert_rules_dir: Path | None = None
+    """Per-facility alert rules: `default.toml` (replaces the shipped rules) and `<group_id>.toml` (rules
+    for that group's devices, replacing or adding to the defaults by rule id)."""
+    alert_retention: PositiveInt = 10_000
+    """Alerts kept at most (the oldest go first)."""
+    alert_retention_s: PositiveInt = 30 * 24 * 3600
+    """Alerts older than this are no longer kept."""
+    alert_repeat_s: NonNegativeInt = 120
+    """The same rule on the same device raises no new alert within this long of the last one."""
+    alert_webhook_urls: str = ""
+    """Comma list of http(s) URLs each alert is POSTed to (signed with `alert_webhook_secret`)."""
+    alert_webhook_secret: str = ""
+    """HMAC-SHA256 key of the webhook signature (at least 16 characters; required with URLs)."""
+    alert_webhook_max_attempts: PositiveInt = 8
+    """Attempts per delivery (backoff 0.5 s, doubling, at most 60 s between two)."""
+    alert_webhook_queue: PositiveInt = 1000
+    """Deliveries pending at most (waiting or retrying); past it new ones are dropped (logged)."""
+
     # Limits
     device_requests_per_minute: NonNegativeInt = 600
     """Per device token, across all instances; 0 disables."""
