@@ -14,6 +14,9 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from personas import PersonaLibrary, load_library
+from server.alerts.controller import AlertController
+from server.alerts.rules import AlertRules
+from server.alerts.speech import with_help_line
 from server.auth import JWTAuthMiddleware
 from server.console import console_router
 from server.controllers.audio import reply_audio
@@ -27,6 +30,8 @@ from server.controllers.openapi import BEARER_SCHEME, RequestBodySchemaPlugin
 from server.controllers.personas import PersonaController
 from server.controllers.sessions import SessionController
 from server.controllers.webrtc import WebRTCController
+from server.events.controller import event_stream
+from server.events.operator import close_operator_events, start_operator_events, webhook_urls
 from server.heap import settle_after_start_up
 from server.http_errors import EXCEPTION_HANDLERS
 from server.llm_engines import LLMEngines, check_engines
@@ -54,16 +59,25 @@ def create_app(
     if settings.default_persona_id not in library:
         raise ValueError(f"default persona '{settings.default_persona_id}' is not in the persona library")
     check_engines(settings, library)  # a persona file naming an engine the settings lack stops start-up here
+    alert_rules = AlertRules.load(settings.alert_rules_dir)  # a bad rules file stops start-up here
+    webhook_urls(settings)  # and so do webhook URLs that are not http(s), or have no secret
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         store, bus = await _open_state(settings)
         llm = LLMEngines.open(settings)
-        responders = llm.responders(library)
+        responders = with_help_line(llm.responders(library), alert_rules.default)
         voice = await VoiceRuntime.load(settings, library, responders) if settings.voice_enabled else None
         app.state["services"] = build_services(
-            settings, store=store, bus=bus, personas=library, responders=responders, voice=voice
+            settings,
+            store=store,
+            bus=bus,
+            personas=library,
+            responders=responders,
+            voice=voice,
+            alert_rules=alert_rules,
         )
+        start_operator_events(app.state["services"])
         app.state["peers"] = peers = Peers(app.state["services"])
         if settle_heap:
             settle_after_start_up()
@@ -79,6 +93,7 @@ def create_app(
         finally:
             await peers.close()  # their devices go offline while the store is still open
             await app.state["services"].catch_up.close()
+            await close_operator_events(app.state["services"])
             if voice is not None:
                 await voice.close()
             await bus.close()
@@ -96,6 +111,8 @@ def create_app(
                     SessionController,
                     CoordinationController,
                     WebRTCController,
+                    AlertController,
+                    event_stream,
                     health,
                     latency_metrics,
                     reply_audio,

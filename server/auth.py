@@ -1,7 +1,9 @@
 """JWT auth (§8.2): operator and device tokens, verified on every endpoint but health and docs.
 
 Tokens are HS256 (by default) JWTs carrying `role` ("operator" or "device"),
-`sub` (the operator's name or the device id) and `jti`.
+`sub` (the operator's name or the device id) and `jti`; an operator token may carry `scope`
+(space-separated, as in OAuth): `transcripts:read` lets it see residents' words on the
+operator event stream and in alerts (server/events, server/alerts).
 
 A device token fails closed: it is valid only while its device is in the store with
 that token's `jti` as its current one (`DeviceRecord.token_jti`), checked on every
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -38,6 +41,8 @@ class Principal(msgspec.Struct, frozen=True):
     subject: str
     jti: str
     expires_at: float
+    scopes: frozenset[str] = frozenset()
+    """What the token's `scope` claim grants beyond its role (e.g. `transcripts:read`)."""
 
     @property
     def is_operator(self) -> bool:
@@ -64,10 +69,10 @@ class TokenService:
         # Expiry and revocation are still checked on every use.
         self._verified: dict[str, Principal] = {}
 
-    def issue(self, *, role: Role, subject: str, ttl_s: int) -> IssuedToken:
+    def issue(self, *, role: Role, subject: str, ttl_s: int, scopes: Sequence[str] = ()) -> IssuedToken:
         now = int(time.time())
         jti = f"tok_{secrets.token_hex(12)}"
-        claims = {
+        claims: dict[str, Any] = {
             "iss": self._issuer,
             "sub": subject,
             "role": role,
@@ -75,6 +80,8 @@ class TokenService:
             "iat": now,
             "exp": now + ttl_s,
         }
+        if scopes:
+            claims["scope"] = " ".join(scopes)
         token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
         return IssuedToken(token=token, jti=jti, expires_at=datetime.fromtimestamp(now + ttl_s, UTC))
 
@@ -135,7 +142,11 @@ class TokenService:
         subject = claims.get("sub")
         if role not in ("operator", "device") or not isinstance(subject, str) or not subject:
             raise Unauthorized("Token has no valid role", reason="malformed")
-        return Principal(role=role, subject=subject, jti=str(claims["jti"]), expires_at=float(claims["exp"]))
+        scope = claims.get("scope")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        return Principal(
+            role=role, subject=subject, jti=str(claims["jti"]), expires_at=float(claims["exp"]), scopes=scopes
+        )
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     token = commands.add_parser("token", help="print an operator token signed with the configured secret")
     token.add_argument("--subject", default="operator", help="who the token is for (its `sub`)")
     token.add_argument("--ttl", type=int, help="lifetime in seconds (default COMPANION_OPERATOR_TOKEN_TTL_S)")
+    token.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="a scope to grant (repeatable): `transcripts:read` shows residents' words in events and alerts",
+    )
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -29,17 +35,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"companion-voice: {exc}", file=sys.stderr)
         return 2
     if args.command == "token":
-        return _token(settings, subject=args.subject, ttl=args.ttl)
+        return _token(settings, subject=args.subject, ttl=args.ttl, scopes=args.scope)
     return _serve(settings, host=args.host, port=args.port)
 
 
-def _token(settings: Settings, *, subject: str, ttl: int | None) -> int:
+def _token(settings: Settings, *, subject: str, ttl: int | None, scopes: list[str]) -> int:
     from server.auth import TokenService
 
     tokens = TokenService(
         secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer
     )
-    issued = tokens.issue(role="operator", subject=subject, ttl_s=ttl or settings.operator_token_ttl_s)
+    issued = tokens.issue(
+        role="operator", subject=subject, ttl_s=ttl or settings.operator_token_ttl_s, scopes=scopes
+    )
     print(issued.token)
     return 0
 

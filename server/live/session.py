@@ -93,6 +93,7 @@ class LiveSession:
                 outcome = Outcome(event_id=event.event_id, applied=False, error=type(exc).__name__)
             else:
                 outcome = Outcome(event_id=event.event_id, applied=True)
+                self._services.events.session_change(self._device_id, event)  # switches, handoffs
                 kind = event.__struct_config__.tag
                 self._services.latency.record_change(str(kind), (time.perf_counter() - arrived) * 1000)
             try:

@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING
 
 from personas import PersonaLibrary
 from pipeline.llm import Responder
+from server.alerts.rules import AlertRules
+from server.alerts.service import Alerts
 from server.audio_urls import AudioUrlSigner
 from server.auth import TokenService
+from server.events.feed import Feed
+from server.events.hub import EventHub
+from server.events.operator import build_operator_events
 from server.live.changes import LiveChanges
 from server.ratelimit import RateLimiter
 from server.services.commands import CommandService
@@ -50,6 +55,11 @@ class Services:
     latency: LatencyRecorder
     reply_audio: ReplyAudio
     """Reply audio behind pre-signed URLs, kept within bounds of time and bytes."""
+    events: EventHub
+    """The operator event stream's hooks (server/events): each a call that never waits."""
+    feed: Feed
+    alerts: Alerts
+    """Alert rules checked on what residents say (server/alerts)."""
     voice: VoiceRuntime | None = None
     """The voice engines, when the server takes audio (settings.voice_enabled)."""
     connections: dict[str, DeviceConnection] = field(default_factory=dict)
@@ -69,6 +79,7 @@ def build_services(
     personas: PersonaLibrary,
     responders: dict[str, Responder],
     voice: VoiceRuntime | None = None,
+    alert_rules: AlertRules | None = None,
 ) -> Services:
     tokens = TokenService(
         secret=settings.jwt_secret, algorithm=settings.jwt_algorithm, issuer=settings.jwt_issuer, store=store
@@ -86,6 +97,9 @@ def build_services(
         ttl_s=settings.audio_url_ttl_s,
         max_bytes=settings.reply_audio_max_bytes,
         max_bytes_per_device=settings.reply_audio_max_bytes_per_device,
+    )
+    events, feed, alerts = build_operator_events(
+        settings, store=store, rules=alert_rules or AlertRules.load(settings.alert_rules_dir)
     )
     dialog_voice = None
     if voice is not None:
@@ -114,6 +128,8 @@ def build_services(
             settings=settings,
             changes=changes,
             voice=dialog_voice,
+            events=events,
+            alerts=alerts,
         ),
         switcher=PersonaSwitcher(
             store=store,
@@ -126,6 +142,9 @@ def build_services(
         coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
         audio_urls=audio_urls,
         latency=LatencyRecorder(),
+        events=events,
+        feed=feed,
+        alerts=alerts,
         reply_audio=reply_audio,
         voice=voice,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
@@ -25,6 +25,10 @@ from server.services.sessions import SessionService
 from server.settings import Settings
 from server.state.base import Store
 from server.state.records import SessionRecord
+
+if TYPE_CHECKING:
+    from server.alerts.service import Alerts
+    from server.events.hub import EventHub
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +74,12 @@ class DialogService:
         settings: Settings,
         changes: LiveChanges,
         voice: DialogVoice | None = None,
+        events: EventHub | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self._store = store
+        self._events = events
+        self._alerts = alerts
         self._changes = changes
         self._sessions = sessions
         self._responders = responders
@@ -115,6 +123,7 @@ class DialogService:
             started=started,
             speak=self.voice is not None,
             limit_checked=True,
+            source="dialog",
         )
 
     async def run_turn(
@@ -127,6 +136,7 @@ class DialogService:
         on_piece: OnPiece | None = None,
         speak: bool = False,
         limit_checked: bool = False,
+        source: Literal["dialog", "text_input"] = "text_input",
     ) -> TurnResult:
         """Answer `text` from `device_id`; `started` is the `perf_counter()` when the request arrived.
 
@@ -139,6 +149,8 @@ class DialogService:
         if not limit_checked:
             await self._limiter.check_dialog_turn(device_id)
         session = await self._session(device_id, session_id)
+        if self._alerts is not None:
+            self._alerts.heard(device_id, session.session_id, text, source)
         responder = self._responders[session.persona_id]
         history = await self._store.get_context(session.session_id)
         user = ChatMessage(role="user", content=text)
@@ -174,6 +186,16 @@ class DialogService:
         )
         session = await self._sessions.extend(session)
         latency_ms = elapsed_ms(started)
+        if self._events is not None:
+            self._events.turn_finished(
+                device_id,
+                session_id=session.session_id,
+                persona_id=session.persona_id,
+                latency_ms=latency_ms,
+                source=source,
+                user_text=text,
+                reply_text=reply,
+            )
         # The device's live loop (if it holds this session) takes the turn into its conversation too.
         await self._changes.publish(
             device_id, ContextChanged(event_id=new_event_id(), session_id=session.session_id)

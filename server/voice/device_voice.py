@@ -110,6 +110,7 @@ class DeviceVoice:
 
     async def on_transcript(self, text: str, timeline: TurnTimeline) -> None:
         continues = msgspec.UNSET if timeline.continues is None else timeline.continues
+        self._services.alerts.heard(self._device_id, self.held.id, text, "voice")  # checked off the loop
         payload = TranscriptPayload(text=text, turn_id=timeline.turn_id, continues_turn_id=continues)
         self._connection.send(Transcript(payload=payload))
 
@@ -198,6 +199,16 @@ class DeviceVoice:
                 await self._count_interaction(breakdown["first_byte_sent"])
         if not user_text:
             return  # a transition message or another line not answering the user
+        services.events.turn_finished(
+            self._device_id,
+            session_id=self.held.id,
+            persona_id=self.persona_id,
+            latency_ms=timeline.breakdown_ms().get("first_byte_sent") if timeline is not None else None,
+            source="voice" if timeline is not None and timeline.speech_end is not None else "text_input",
+            user_text=user_text,
+            reply_text=spoken_text,
+            interrupted=interrupted,
+        )
         messages = [ChatMessage(role="user", content=user_text)]
         if spoken_text:
             messages.append(ChatMessage(role="assistant", content=spoken_text))

@@ -233,6 +233,7 @@ class DeviceSession:
                 if owned:
                     # Only the device's current connection here owns its presence: a connection the device
                     # has already replaced by reconnecting must not mark it offline as it closes.
+                    services.events.device_status(self.device_id, "offline")
                     async with self._presence_lock:  # after any write already under way
                         await _undo("presence", self.device_id, self._clear_presence())
             finally:
@@ -375,6 +376,7 @@ class DeviceSession:
         recorded = await self.services.commands.record_ack(self.device_id, command_id, message.payload)
         if recorded is None:
             raise ValidationFailed("Unknown command_id", details={"command_id": command_id})
+        self.services.events.command_acked(self.device_id, command_id, recorded.payload.message_type)
 
     async def _replying_changed(self) -> None:
         """The voice loop started or finished producing and playing a reply: the status follows."""
@@ -395,6 +397,7 @@ class DeviceSession:
             presence = self._presence(status)
             try:
                 await self._write_presence(presence, ttl)
+                self.services.events.device_status(self.device_id, status)
             except StoreUnreachable:
                 # The connection stays open; the presence is written again soon, and then kept up as usual.
                 self._presence_refreshed = time.monotonic() - self._presence_every_s + PRESENCE_RETRY_S

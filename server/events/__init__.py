@@ -1,0 +1,1 @@
+"""The operator event stream: what happens on devices, as Server-Sent Events, across instances."""
