@@ -18,7 +18,7 @@ from server.alerts.matcher import CompiledRule, compile_rule
 
 Severity = Literal["info", "warning", "critical"]
 SHIPPED = Path(__file__).with_name("rules.toml")
-_GROUP_FILE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_GROUP_FILE = re.compile(r"^[^\x00-\x1f/]{1,64}$")
 
 Phrase = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -68,7 +68,7 @@ class AlertRules:
                 raise RulesError(f"{directory}: COMPANION_ALERT_RULES_DIR is not a directory")
             for path in sorted(directory.glob("*.toml")):
                 if not _GROUP_FILE.match(path.stem):
-                    raise RulesError(f"{path}: the file name must be a group id (letters, digits, _ . -)")
+                    raise RulesError(f"{path}: the file name must be a group id (1-64 characters, no control characters)")
                 if path.stem == "default":
                     base = _read(path)
                 else:
