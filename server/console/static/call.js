@@ -94,8 +94,15 @@ export class Call {
   stop() {
     clearInterval(this.#heartbeat);
     this.#heartbeat = null;
-    if (this.#channel) this.#channel.close();
-    if (this.#pc) this.#pc.close();
+    if (this.#channel) {
+      this.#channel.onclose = null;
+      this.#channel.onmessage = null;
+      this.#channel.close();
+    }
+    if (this.#pc) {
+      this.#pc.onconnectionstatechange = null;
+      this.#pc.close();
+    }
     if (this.#media) for (const track of this.#media.getTracks()) track.stop();
     this.#audio.srcObject = null;
     this.#channel = null;

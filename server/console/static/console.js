@@ -133,8 +133,8 @@ function setPersona(id) {
 }
 
 function signOut() {
-  stopCall();
   state.api = null;
+  stopCall();
   state.operator = false;
   state.deviceId = null;
   state.transcript.clear();
@@ -175,19 +175,32 @@ async function startCall() {
 function stopCall() {
   clearInterval(state.statsTimer);
   state.statsTimer = null;
+  const wasOpen = state.call !== null;
   if (state.call) state.call.stop();
   state.call = null;
   $("start").disabled = false;
   $("stop").disabled = true;
+  if (wasOpen && state.api) refreshStatus();
 }
 
+async function refreshStatus() {
+  try {
+    const deviceState = await state.api.request("GET", devicePath(state.deviceId, "/state"));
+    $("device-status").textContent = deviceState.status;
+  } catch {
+    // The status shown stays as it was; the next sign-in reads it again.
+  }
+}
+
+const ENDED = ["failed", "closed", "data channel closed"];
+
 function onCallState(text) {
+  if (ENDED.includes(text) && state.call) {
+    stopCall();
+  }
   $("call-state").textContent = text;
   const open = state.call !== null && state.call.open;
   for (const id of ["text-input", "send-text", "stop-reply"]) $(id).disabled = !open;
-  if (["failed", "closed", "disconnected", "data channel closed"].includes(text) && state.call) {
-    $("stop").disabled = false;
-  }
 }
 
 async function updateStats() {
@@ -224,6 +237,7 @@ function onMessage(message) {
   switch (type) {
     case "connected":
       setPersona(payload.active_persona_id);
+      $("device-status").textContent = "online";
       break;
     case "transcript":
       state.transcript.heard(payload);
@@ -247,6 +261,14 @@ function onMessage(message) {
       break;
     case "error":
       showError(`The device's voice loop answered: ${payload.error_code}: ${payload.message}`);
+      break;
+    case "close":
+      // The server's last message before it closes the peer (e.g. 4409: the device connected again).
+      showError(`The server ended the call: ${payload.code} ${payload.reason || ""}`.trim());
+      queueMicrotask(() => {
+        stopCall();
+        $("call-state").textContent = `ended by the server (${payload.code})`;
+      });
       break;
     default:
       break;
