@@ -1,0 +1,89 @@
+"""The `Stage` of a game on real devices (server/activities/stage.py says what each step does)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from server.errors import ApiError
+from server.live.changes import LiveChanges, new_event_id
+from server.live.events import Announcement, SessionEvent
+from server.services.activities import Activities
+from server.services.clock import utcnow
+from server.services.commands import CommandService
+from server.state.base import Bus, Store
+from server.state.records import BusMessage, CommandDelivery
+from server.ws.commands import BroadcastEvent
+
+log = logging.getLogger(__name__)
+
+QUIET_POLL_S = 0.25
+
+
+class LiveStage:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bus: Bus,
+        commands: CommandService,
+        changes: LiveChanges,
+        activities: Activities,
+        voice_enabled: bool,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._commands = commands
+        self._changes = changes
+        self._activities = activities
+        self._voice_enabled = voice_enabled
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    async def sleep_until(self, when: datetime) -> None:
+        delay = (when - utcnow()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def connected(self, device_ids: Sequence[str]) -> list[str]:
+        presences = await self._store.get_presences(device_ids)
+        return [d for d, p in zip(device_ids, presences, strict=True) if p is not None]
+
+    async def cue(self, device_ids: Sequence[str], event_type: str, fields: dict[str, Any]) -> None:
+        payload = BroadcastEvent(fields=fields, event_type=event_type, event_id=f"evt_{secrets.token_hex(8)}")
+        commands = [self._commands.make(d, payload) for d in device_ids]
+        await self._store.save_commands(commands, self._commands.ttl_s)
+        messages: list[tuple[str, BusMessage]] = [(c.device_id, CommandDelivery(command=c)) for c in commands]
+        await self._bus.send_many(messages)
+
+    async def say(self, device_ids: Sequence[str], text: str, *, interrupt: bool) -> None:
+        if not self._voice_enabled:  # no live voice loop to speak: the sync_event carries the words
+            return
+        lines: list[tuple[str, SessionEvent]] = [
+            (d, Announcement(event_id=new_event_id(), session_id="", text=text, interrupt=interrupt))
+            for d in device_ids
+        ]
+        failed = {d: r for d, r in (await self._changes.publish_many(lines)).items() if r is not None}
+        if failed:  # a device that missed a line still gets the next; its sync_event has the words
+            log.warning("activity line not taken by %d device(s)", len(failed))
+
+    async def quiet(self, device_ids: Sequence[str], *, at_least_s: float, at_most_s: float) -> None:
+        await asyncio.sleep(at_least_s)
+        deadline = asyncio.get_running_loop().time() + max(0.0, at_most_s - at_least_s)
+        # Polled: a device's reply ends on the instance holding its socket; its presence says so.
+        while asyncio.get_running_loop().time() < deadline:
+            presences = await self._store.get_presences(device_ids)
+            if not any(p is not None and p.status == "busy" for p in presences):
+                return
+            await asyncio.sleep(QUIET_POLL_S)
+
+    async def finish(self, activity_id: str) -> None:
+        try:
+            await self._activities.stop(activity_id)
+        except ApiError as error:  # stopped in the store; a live loop that missed it follows on reconnect
+            log.warning("activity %s: stop not applied everywhere (%s)", activity_id, error.error_code)
