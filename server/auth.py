@@ -29,6 +29,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from server.errors import Forbidden, Unauthorized
 from server.request_ids import mark_received
 from server.state.base import Store
+from server.state.records import RateCount, RateWindow
 
 Role = Literal["operator", "device"]
 _CACHE_LIMIT = 4096
@@ -104,22 +105,23 @@ class TokenService:
             raise Unauthorized("Token has expired", reason="expired")
         return principal
 
-    async def check_standing(self, principal: Principal) -> None:
+    async def check_standing(
+        self, principal: Principal, *, count: RateCount | None = None
+    ) -> RateWindow | None:
         """`Unauthorized` unless the token still stands: a device token only while its device is
         registered with this token's `jti` (`reason`: `revoked`, or `unknown_device` for a device the
-        store does not know and never revoked); an operator token unless its `jti` was revoked."""
+        store does not know and never revoked); an operator token unless its `jti` was revoked.
+        With `count`, a token that stands also counts one hit of it, in the same store call: the
+        window after it is returned (a refused token counts nothing)."""
         if self._store is None:
-            return
-        if principal.is_operator:
-            if await self._store.is_revoked(principal.jti):
-                raise Unauthorized("Token has been revoked", reason="revoked")
-            return
-        device = await self._store.get_device(principal.subject)
-        if device is not None and device.token_jti == principal.jti:
-            return
-        if device is not None or await self._store.is_revoked(principal.jti):
+            return None
+        device_id = None if principal.is_operator else principal.subject
+        check = await self._store.check_token(principal.jti, device_id=device_id, count=count)
+        if check.standing == "revoked":
             raise Unauthorized("Token has been revoked", reason="revoked")
-        raise Unauthorized("The token's device is not registered", reason="unknown_device")
+        if check.standing == "unknown_device":
+            raise Unauthorized("The token's device is not registered", reason="unknown_device")
+        return check.window
 
     def _decode(self, token: str) -> Principal:
         try:
@@ -167,8 +169,11 @@ class JWTAuthMiddleware(AbstractAuthenticationMiddleware):
     ) -> AuthenticationResult:
         mark_received(connection.scope)
         services = connection.app.state["services"]
-        principal = await services.tokens.verify(bearer_token(connection.headers.get("authorization")))
-        await services.limiter.check_request(principal)
+        principal = services.tokens.verify_claims(bearer_token(connection.headers.get("authorization")))
+        # The token's standing and the request's rate-limit hit: one store call (one Redis round trip).
+        limiter = services.limiter
+        window = await services.tokens.check_standing(principal, count=limiter.request_count(principal))
+        limiter.judge_request(principal, window)
         return AuthenticationResult(user=principal, auth=None)
 
 

@@ -11,6 +11,7 @@ from server.auth import Principal
 from server.errors import ApiError, RateLimited
 from server.settings import Settings
 from server.state.base import Store
+from server.state.records import RateCount, RateWindow
 
 WINDOW_S = 60
 HOUR_S = 3600
@@ -27,13 +28,17 @@ class RateLimiter:
         self._sessions_per_hour = settings.sessions_per_device_per_hour
         self._in_progress: set[str] = set()
 
-    async def check_request(self, principal: Principal) -> None:
-        """Count one API request of `principal`; `RateLimited` past its role's limit."""
-        limit = self._per_role[principal.role]
-        if limit:
-            await self._hit(
-                f"req:{principal.role}:{principal.subject}", limit, scope=f"{principal.role} requests"
-            )
+    def request_count(self, principal: Principal) -> RateCount | None:
+        """The hit one API request of `principal` counts (made with its token check, in the same store
+        call: `TokenService.check_standing`); None if its role is not limited."""
+        if not self._per_role[principal.role]:
+            return None
+        return RateCount(key=f"req:{principal.role}:{principal.subject}", window_s=WINDOW_S)
+
+    def judge_request(self, principal: Principal, window: RateWindow | None) -> None:
+        """`RateLimited` if the request counted in `window` is past its role's limit."""
+        if window is not None:
+            self._judge(window, self._per_role[principal.role], scope=f"{principal.role} requests")
 
     async def check_dialog_turn(self, device_id: str) -> None:
         """Count one dialog turn of a device (REST or WebSocket); `RateLimited` past the limit."""
@@ -61,8 +66,10 @@ class RateLimiter:
             self._in_progress.discard(key)
 
     async def _hit(self, key: str, limit: int, *, scope: str) -> None:
-        window = await self._store.hit(key, WINDOW_S)
-        if window.count > limit:
+        self._judge(await self._store.hit(key, WINDOW_S), limit, scope=scope)
+
+    def _judge(self, window: RateWindow, limit: int, *, scope: str) -> None:
+        if limit and window.count > limit:
             raise RateLimited(scope=scope, limit=limit, retry_after_s=max(1, math.ceil(window.reset_in_s)))
 
 

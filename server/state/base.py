@@ -24,9 +24,11 @@ from server.state.records import (
     DeviceRuntime,
     DeviceSnapshot,
     Presence,
+    RateCount,
     RateWindow,
     RuntimeChange,
     SessionRecord,
+    TokenCheck,
 )
 
 __all__ = ["OUTCOME_TTL_S", "UNSET", "Bus", "Deliver", "Store", "UnsetType"]
@@ -107,6 +109,16 @@ class Store(Protocol):
         ...
 
     async def is_revoked(self, jti: str) -> bool: ...
+
+    async def check_token(
+        self, jti: str, *, device_id: str | None, count: RateCount | None = None
+    ) -> TokenCheck:
+        """A token's standing, and if it stands one hit of `count` counted (as `hit` counts), in one
+        step: a REST request's whole token check. A device token (`device_id` given) stands only while
+        that device is registered with `jti` as its token: otherwise `revoked`, or `unknown_device`
+        if the store knows neither the device nor a revocation of `jti`. An operator token
+        (`device_id` None) stands unless `jti` was revoked."""
+        ...
 
     # Sessions and their conversation context
     async def add_session(self, session: SessionRecord) -> None: ...

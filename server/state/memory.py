@@ -31,9 +31,12 @@ from server.state.records import (
     DeviceRuntime,
     DeviceSnapshot,
     Presence,
+    RateCount,
     RateWindow,
     RuntimeChange,
     SessionRecord,
+    TokenCheck,
+    TokenStanding,
 )
 
 K = TypeVar("K")
@@ -199,6 +202,19 @@ class MemoryStore:
 
     async def is_revoked(self, jti: str) -> bool:
         return self._revoked.get(jti, time.time()) is not None
+
+    async def check_token(
+        self, jti: str, *, device_id: str | None, count: RateCount | None = None
+    ) -> TokenCheck:
+        if device_id is None:
+            standing: TokenStanding = "revoked" if await self.is_revoked(jti) else "ok"
+        elif (device := self._devices.get(device_id)) is not None:
+            standing = "ok" if device.token_jti == jti else "revoked"
+        else:
+            standing = "revoked" if await self.is_revoked(jti) else "unknown_device"
+        if standing != "ok" or count is None:
+            return TokenCheck(standing=standing)
+        return TokenCheck(standing=standing, window=await self.hit(count.key, count.window_s))
 
     # Sessions and their context
     async def add_session(self, session: SessionRecord) -> None:

@@ -174,3 +174,21 @@ class SessionChange(_BusMessage, frozen=True, kw_only=True, tag="session_change"
 
 
 BusMessage = CommandDelivery | Disconnect | SessionChange
+
+
+class RateCount(msgspec.Struct, frozen=True):
+    """One hit to count against `key` in the current `window_s` window (as `Store.hit` counts)."""
+
+    key: str
+    window_s: int
+
+
+TokenStanding = Literal["ok", "revoked", "unknown_device"]
+
+
+class TokenCheck(msgspec.Struct, frozen=True):
+    """A token's standing, and the rate window after the hit counted with it (only if one was asked
+    for and the token stands: a refused token counts nothing)."""
+
+    standing: TokenStanding
+    window: RateWindow | None = None

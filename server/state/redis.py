@@ -17,10 +17,11 @@ concurrent writers never overwrite each other's fields:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -40,11 +41,15 @@ from server.state.records import (
     DeviceRuntime,
     DeviceSnapshot,
     Presence,
+    RateCount,
     RateWindow,
     RuntimeChange,
     SessionRecord,
+    TokenCheck,
+    TokenStanding,
 )
 from server.state.redis_errors import CONNECT_TIMEOUT_S, OUTAGES, REPLY_TIMEOUT_S, translate_outages
+from server.state.redis_link import LinkScript, RedisLink
 
 __all__ = ["RedisStore"]
 
@@ -132,6 +137,31 @@ return {device, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), day}
 """KEYS: device, runtime, presence, the day's metrics. One round trip for a device's state (a REST
 read of it is otherwise four); false for an unknown device, a missing presence as nil."""
 
+_CHECK_TOKEN = """
+local standing = 'ok'
+if ARGV[2] == 'device' then
+  local device = redis.call('GET', KEYS[2])
+  if not device then
+    standing = redis.call('EXISTS', KEYS[1]) == 1 and 'revoked' or 'unknown_device'
+  elseif cjson.decode(device)['token_jti'] ~= ARGV[1] then
+    standing = 'revoked'
+  end
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
+  standing = 'revoked'
+end
+if standing ~= 'ok' or ARGV[3] == '0' then return {standing} end
+local count = redis.call('INCR', KEYS[#KEYS])
+redis.call('EXPIRE', KEYS[#KEYS], ARGV[3])
+return {standing, count}
+"""
+"""KEYS: the jti's revocation, the device (a device token's only), the rate counter (with a count).
+ARGV: jti, "device" or "operator", the counter's ttl s ("0": count nothing). A REST request's token
+check and rate-limit hit in one round trip; a refused token counts nothing."""
+
+_Script = Callable[..., Awaitable[Any]]
+"""A Lua script called with `keys=` and `args=`: the link's, or redis-py's on a connection the link
+does not speak."""
+
 _RUNTIME_FIELDS = ("active_persona_id", "active_session_id", "last_activity")
 _PRUNE_SAMPLE = 8
 """Index entries checked per new session; dead ones go (as Redis samples keys to expire them)."""
@@ -166,7 +196,17 @@ class RedisStore:
         self._put_session = client.register_script(_PUT_SESSION)
         self._append_context = client.register_script(_APPEND_CONTEXT)
         self._set_pauses = client.register_script(_SET_PAUSES)
-        self._device_snapshot = client.register_script(_DEVICE_SNAPSHOT)
+        # A REST request's commands (its token check and reads) go over the lean link; the rest, and
+        # everything on a TLS connection the link does not speak, over redis-py (redis_link.py).
+        self._link = RedisLink.for_client(client)
+        if self._link is None:
+            self._get: Callable[[str], Awaitable[Any]] = client.get
+            self._device_snapshot: _Script = client.register_script(_DEVICE_SNAPSHOT)
+            self._check_token: _Script = client.register_script(_CHECK_TOKEN)
+        else:
+            self._get = functools.partial(self._link.call, "GET")
+            self._device_snapshot = LinkScript(self._link, _DEVICE_SNAPSHOT)
+            self._check_token = LinkScript(self._link, _CHECK_TOKEN)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "cv:", session_retention_s: int = 86400) -> RedisStore:
@@ -187,8 +227,14 @@ class RedisStore:
             return False
 
     async def close(self) -> None:
+        if self._link is not None:
+            await self._link.close()
         if self._close_client:
             await self._r.aclose()
+
+    def keyspace(self) -> tuple[Redis, str]:
+        """The client and key prefix, for records kept beside these (`server.state.profiles`)."""
+        return self._r, self._p
 
     # Devices
     async def add_device(self, device: DeviceRecord) -> None:
@@ -202,7 +248,7 @@ class RedisStore:
         await self._r.set(self._k("device", device.device_id), _encoder.encode(device), xx=True)
 
     async def get_device(self, device_id: str) -> DeviceRecord | None:
-        raw = await self._r.get(self._k("device", device_id))
+        raw = await self._get(self._k("device", device_id))
         return None if raw is None else _device_decoder.decode(raw)
 
     async def list_devices(self) -> list[DeviceRecord]:
@@ -293,6 +339,22 @@ class RedisStore:
     async def is_revoked(self, jti: str) -> bool:
         return bool(await self._r.exists(self._k("revoked", jti)))
 
+    async def check_token(
+        self, jti: str, *, device_id: str | None, count: RateCount | None = None
+    ) -> TokenCheck:
+        keys = [self._k("revoked", jti)]
+        if device_id is not None:
+            keys.append(self._k("device", device_id))
+        args: list[EncodableT] = [jti, "operator" if device_id is None else "device", 0]
+        reset_in_s = 0.0
+        if count is not None:
+            counter, reset_in_s = self._window(count.key, count.window_s)
+            keys.append(counter)
+            args[2] = math.ceil(reset_in_s) + 1
+        standing, *counted = await self._check_token(keys=keys, args=args)
+        window = RateWindow(count=counted[0], reset_in_s=reset_in_s) if counted else None
+        return TokenCheck(standing=cast(TokenStanding, standing.decode()), window=window)
+
     # Sessions and their context
     async def add_session(self, session: SessionRecord) -> None:
         if await self._write_session(session, only_existing=False):
@@ -354,10 +416,7 @@ class RedisStore:
     # Rate limits
     async def hit(self, key: str, window_s: int) -> RateWindow:
         """Fixed windows aligned on the epoch, so every instance counts in the same one."""
-        now = time.time()
-        index = int(now // window_s)
-        reset_in_s = (index + 1) * window_s - now
-        counter = self._k("rl", f"{key}:{index}")
+        counter, reset_in_s = self._window(key, window_s)
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.incr(counter)
             pipe.expire(counter, math.ceil(reset_in_s) + 1)
@@ -474,6 +533,13 @@ class RedisStore:
             return []
         raws = await self._r.mget([self._k(kind, name) for name in names])
         return cast(list[bytes | None], raws)  # the client does not decode responses
+
+    def _window(self, key: str, window_s: int) -> tuple[str, float]:
+        """The counter of `key`'s current window (aligned on the epoch, so every instance counts in
+        the same one), and the seconds until it ends."""
+        now = time.time()
+        index = int(now // window_s)
+        return self._k("rl", f"{key}:{index}"), (index + 1) * window_s - now
 
     def _k(self, kind: str, name: str = "") -> str:
         return f"{self._p}{kind}:{name}" if name else f"{self._p}{kind}"

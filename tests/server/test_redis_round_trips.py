@@ -47,3 +47,25 @@ async def test_device_state_is_read_in_one_round_trip(
 
             sent = await commands_naming(redis_url, device_id, read_state)
     assert len(sent) == 1, sent
+
+
+async def test_a_device_tokens_check_and_rate_limit_hit_are_one_command(
+    server_factory: Callable[..., AbstractContextManager[LiveServer]], redis_url: str
+) -> None:
+    """A device token's standing (its device holds its jti) and the request's rate-limit hit are one
+    script: with the state read, two commands per request name the device (four before: the device
+    read, the counter's INCR and EXPIRE, the state read)."""
+    with server_factory(redis_url=redis_url, redis_key_prefix=f"t{secrets.token_hex(4)}:") as live:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
+            device_id, token = await register(http)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=live.api_url, headers=headers) as device:
+            assert (await device.get(f"/devices/{device_id}/state")).status_code == 200  # scripts loaded
+
+            async def read_state() -> None:
+                response = await device.get(f"/devices/{device_id}/state")
+                assert response.status_code == 200
+
+            sent = await commands_naming(redis_url, device_id, read_state)
+    assert len(sent) == 2, sent
+    assert all(command.startswith("EVALSHA") for command in sent), sent

@@ -25,9 +25,11 @@ from server.state.records import (
     DeviceRuntime,
     DeviceSnapshot,
     Presence,
+    RateCount,
     Return,
     RuntimeChange,
     SessionRecord,
+    TokenCheck,
 )
 from server.state.redis import RedisStore
 from server.ws.commands import (
@@ -275,6 +277,51 @@ async def test_revoked_token_is_refused_until_its_expiry(stores: StoreFactory) -
 
     await eventually(lapsed)
     assert await second.is_revoked("jti-long")
+
+
+async def test_a_device_token_stands_only_while_its_device_holds_its_jti(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    await first.add_device(device("dev-1", jti="jti-current"))
+    assert (await second.check_token("jti-current", device_id="dev-1")).standing == "ok"
+    assert (await second.check_token("jti-rotated-away", device_id="dev-1")).standing == "revoked"
+    assert (await second.check_token("jti-current", device_id="dev-unknown")).standing == "unknown_device"
+    await first.revoke_token("jti-deregistered", now() + timedelta(hours=1))
+    assert (await second.check_token("jti-deregistered", device_id="dev-gone")).standing == "revoked"
+    await first.replace_device(device("dev-1", jti="jti-next"))  # a rotation
+    assert (await second.check_token("jti-current", device_id="dev-1")).standing == "revoked"
+    assert (await second.check_token("jti-next", device_id="dev-1")).standing == "ok"
+    await first.delete_device("dev-1")  # a deregistration (its service revokes the jti as well)
+    assert (await second.check_token("jti-next", device_id="dev-1")).standing == "unknown_device"
+
+
+async def test_an_operator_token_stands_unless_revoked(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    await first.add_device(device("dev-1", jti="jti-op"))  # a device's jti is not an operator's standing
+    assert (await second.check_token("jti-op", device_id=None)).standing == "ok"
+    await first.revoke_token("jti-op", now() + timedelta(hours=1))
+    assert (await second.check_token("jti-op", device_id=None)).standing == "revoked"
+
+
+async def test_a_token_check_counts_a_hit_only_for_a_token_that_stands(stores: StoreFactory) -> None:
+    first, second = stores(), stores()
+    await first.add_device(device("dev-1", jti="jti-1"))
+    count = RateCount(key="req:device:dev-1", window_s=HOUR)
+    assert (await first.check_token("jti-1", device_id="dev-1")).window is None  # nothing asked
+    checked = await first.check_token("jti-1", device_id="dev-1", count=count)
+    assert checked.standing == "ok"
+    assert checked.window is not None
+    assert checked.window.count == 1
+    assert 0 < checked.window.reset_in_s <= HOUR
+    refused = await second.check_token("jti-old", device_id="dev-1", count=count)
+    assert refused == TokenCheck(standing="revoked", window=None)
+    # The same counter as `hit`, across instances: the refused check counted nothing.
+    assert (await second.hit("req:device:dev-1", HOUR)).count == 2
+    again = await second.check_token("jti-1", device_id="dev-1", count=count)
+    assert again.window is not None
+    assert again.window.count == 3
+    operator = await second.check_token("jti-op", device_id=None, count=RateCount("req:operator:ops", HOUR))
+    assert operator.window is not None
+    assert operator.window.count == 1
 
 
 # Sessions
