@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from personas import PersonaLibrary, load_library
+from server.activities.host import GameHost
 from server.alerts.controller import AlertController
 from server.alerts.rules import AlertRules
 from server.alerts.speech import with_help_line
@@ -28,6 +29,7 @@ from server.controllers.health import VERSION, health, latency_metrics
 from server.controllers.methods import allow_every_method
 from server.controllers.openapi import BEARER_SCHEME, RequestBodySchemaPlugin
 from server.controllers.personas import PersonaController
+from server.controllers.residents import ResidentController
 from server.controllers.sessions import SessionController
 from server.controllers.webrtc import WebRTCController
 from server.events.controller import event_stream
@@ -78,6 +80,8 @@ def create_app(
             alert_rules=alert_rules,
         )
         start_operator_events(app.state["services"])
+        games = GameHost(app.state["services"])  # runs trivia and story activities (server/activities)
+        games.start()
         app.state["peers"] = peers = Peers(app.state["services"])
         if settle_heap:
             settle_after_start_up()
@@ -91,6 +95,7 @@ def create_app(
         try:
             yield
         finally:
+            await games.close()
             await peers.close()  # their devices go offline while the store is still open
             await app.state["services"].catch_up.close()
             await close_operator_events(app.state["services"])
@@ -109,6 +114,7 @@ def create_app(
                     PersonaController,
                     DialogController,
                     SessionController,
+                    ResidentController,
                     CoordinationController,
                     WebRTCController,
                     AlertController,

@@ -171,3 +171,12 @@ class StoreUnavailable(ApiError):
             details={"retry_after_s": STORE_RETRY_AFTER_S},
             headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
         )
+
+
+class ProfileNotFound(ApiError):
+    status_code = 404
+    error_code = "PROFILE_NOT_FOUND"
+
+    def __init__(self) -> None:
+        # The user id is not echoed: it may be a resident's name.
+        super().__init__("No profile is kept for this resident")

@@ -12,7 +12,8 @@ before a final newline, so an id with a trailing newline would pass)."""
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+" + _END)]
 """Ids the server or the persona library chose (devices, sessions, personas): short, URL-safe."""
-Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+" + _END)]
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f]+" + _END
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=LABEL_PATTERN)]
 """Identifiers people choose (users, groups, event types): any printable text, "Mrs Smith" included;
 short, and without control characters (which could forge log lines)."""
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]

@@ -21,11 +21,13 @@ from server.services.commands import CommandService
 from server.services.coordination import Coordinator
 from server.services.devices import DeviceService
 from server.services.dialog import DialogService
+from server.services.residents import ResidentService
 from server.services.sessions import SessionService
 from server.services.switching import PersonaSwitcher
 from server.settings import Settings
 from server.state.base import Bus, Store
 from server.state.catch_up import CatchUp
+from server.state.profiles import profiles_beside
 from server.voice.dialog_audio import DialogAudio
 from server.voice.latency import LatencyRecorder
 from server.voice.reply_audio import ReplyAudio
@@ -60,6 +62,8 @@ class Services:
     feed: Feed
     alerts: Alerts
     """Alert rules checked on what residents say (server/alerts)."""
+    residents: ResidentService
+    """Residents' profiles, and what a session's persona knows of its person."""
     voice: VoiceRuntime | None = None
     """The voice engines, when the server takes audio (settings.voice_enabled)."""
     connections: dict[str, DeviceConnection] = field(default_factory=dict)
@@ -98,6 +102,7 @@ def build_services(
         max_bytes=settings.reply_audio_max_bytes,
         max_bytes_per_device=settings.reply_audio_max_bytes_per_device,
     )
+    residents = ResidentService(profiles=profiles_beside(store))
     events, feed, alerts = build_operator_events(
         settings, store=store, rules=alert_rules or AlertRules.load(settings.alert_rules_dir)
     )
@@ -130,6 +135,7 @@ def build_services(
             voice=dialog_voice,
             events=events,
             alerts=alerts,
+            briefings=residents.briefing_for,
         ),
         switcher=PersonaSwitcher(
             store=store,
@@ -145,6 +151,7 @@ def build_services(
         events=events,
         feed=feed,
         alerts=alerts,
+        residents=residents,
         reply_audio=reply_audio,
         voice=voice,
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import msgspec
 
 from pipeline.llm import ChatMessage, LLMError, Responder
+from pipeline.llm.briefing import Briefing
 from server.errors import LLMApiError, NotSupported
 from server.live.changes import LiveChanges, new_event_id
 from server.live.events import ContextChanged
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnPiece = Callable[[str], Awaitable[None]]
+Briefings = Callable[[SessionRecord], Awaitable[Briefing | None]]
+"""What a session's persona knows of its person (`ResidentService.briefing_for`)."""
 AUDIO_AT_ONCE = "REST audio turns in progress per device"
 
 
@@ -76,8 +79,10 @@ class DialogService:
         voice: DialogVoice | None = None,
         events: EventHub | None = None,
         alerts: Alerts | None = None,
+        briefings: Briefings | None = None,
     ) -> None:
         self._store = store
+        self._briefings = briefings
         self._events = events
         self._alerts = alerts
         self._changes = changes
@@ -156,7 +161,8 @@ class DialogService:
         user = ChatMessage(role="user", content=text)
         pieces: list[str] = []
         first_piece_ms = 0.0
-        stream = responder.stream([*history, user])
+        briefing = await self._briefings(session) if self._briefings is not None else None
+        stream = responder.stream([*history, user], briefing)
         try:
             async for piece in stream:
                 if not pieces:

@@ -13,6 +13,7 @@ from pipeline.graph.listen import TurnParams
 from pipeline.graph.pauses import PauseProfile
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import VoiceSession
+from server.activities.answers import activity_binding, answering_of
 from server.errors import ValidationFailed
 from server.live.events import PersonaChanged
 from server.state.records import SessionRecord
@@ -91,6 +92,7 @@ class VoiceLink:
                 use_transcript=settings.turn_use_transcript,
             ),
         )
+        self._session.conversation.briefing = await services.residents.briefing_for(session)
         await self._session.start()
 
     async def stop(self) -> None:
@@ -143,6 +145,12 @@ class VoiceLink:
         await self.session.push_text(text)
 
     async def button(self, payload: protocol.ButtonPressPayload) -> None:
+        answering = answering_of(self.session.binding)  # in a game, an option's button answers
+        if answering is not None and payload.action == "press":
+            line = await answering.pressed(payload.button)
+            if line is not None:
+                await self.session.say(line)
+                return
         if payload.button in TALK_BUTTONS:
             await self.session.push_to_talk(payload.action in ("press", "long_press"))
         elif payload.button in STOP_BUTTONS and payload.action == "press":
@@ -171,7 +179,9 @@ class VoiceLink:
             binding = self._binding_for(session)
             self._listener.persona_id = binding.persona_id
             history = await self._services.store.get_context(session.session_id)
+            briefing = await self._services.residents.briefing_for(session)
             self.session.hold(binding, history, await self._kept_pauses(session.session_id, binding))
+            self.session.conversation.briefing = briefing  # what is known of this session's person only
             self._held.set(session.session_id)
             await self._listening_again()
             if line:
@@ -193,10 +203,14 @@ class VoiceLink:
                 await self.session.say(line)
 
     async def reload(self, session_id: str) -> None:
-        """The store's conversation of `session_id` changed elsewhere: hold it as the store has it."""
+        """The store's conversation of `session_id` changed elsewhere: hold it as the store has it (and
+        what is known of its person, as it is now)."""
         async with self._lock:
             if self._held.id == session_id:
-                self.session.conversation.replace(await self._services.store.get_context(session_id))
+                store = self._services.store
+                session = await store.get_session(session_id)
+                briefing = await self._services.residents.briefing_for(session) if session else None
+                self.session.conversation.replace(await store.get_context(session_id), briefing)
 
     async def switch_persona(self, event: PersonaChanged) -> None:
         """Swap the persona in place (`POST /devices/{id}/persona/switch`)."""
@@ -234,7 +248,9 @@ class VoiceLink:
     def _binding_for(self, session: SessionRecord) -> PersonaBinding:
         # A session may name a persona no longer in the library (its file was removed): use the default.
         bindings = self._runtime.bindings
-        return bindings.get(session.persona_id) or bindings[self._services.settings.default_persona_id]
+        binding = bindings.get(session.persona_id) or bindings[self._services.settings.default_persona_id]
+        # A game's session: the same voice, its turns answering the game (server/activities/answers.py).
+        return activity_binding(binding, session, store=self._services.store, device_id=self._device_id)
 
     async def _listening_again(self) -> None:
         """The reply was cut before a word of it played (the output has nothing to stop): the device

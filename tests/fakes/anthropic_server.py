@@ -69,19 +69,16 @@ def _error_body(error_type: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
-class _Server(FakeHTTPServer):
+class _Server(FakeHTTPServer[FakeAnthropic]):
     """Answers `POST /v1/messages` as the Messages API does."""
 
-    def __init__(self, fake: FakeAnthropic) -> None:
-        super().__init__(fake)
-        self.fake = fake
+    path = "/v1/messages"
 
-    async def respond(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
+    def error_body(self, status: int) -> dict[str, Any]:
+        return _error_body("not_found_error")
+
+    async def answer(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
         fake = self.fake
-        if fake.delay_s:
-            await asyncio.sleep(fake.delay_s)
-        if (request.method, request.path) != ("POST", "/v1/messages"):
-            return await write_json(writer, 404, _error_body("not_found_error"))
         if fake.fail_with_status is not None:
             status, error_type = fake.fail_with_status
             return await write_json(writer, status, _error_body(error_type))

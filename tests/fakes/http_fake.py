@@ -1,9 +1,9 @@
 """What the fake model servers share: a tiny HTTP/1.1 server on a real local socket, in its own thread.
 
-Each fake subclasses `FakeHTTPServer` and answers `respond(request, writer)`; the server parses one
-request per connection (`connection: close` keeps it small), records it, and cancels whatever is
-still answering when the block ends. Its own event loop runs in a background thread, so sync and
-async tests can both use it.
+Each fake subclasses `FakeHTTPServer` and answers its one path in `answer(request, writer)`; the
+server parses one request per connection (`connection: close` keeps it small), records it, waits the
+fake's `delay_s`, and cancels whatever is still answering when the block ends. Its own event loop
+runs in a background thread, so sync and async tests can both use it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 REASONS = {
     200: "OK",
@@ -73,19 +73,26 @@ async def write_json(writer: asyncio.StreamWriter, status: int, body: Any, **hea
 class Recording(Protocol):
     base_url: str
     requests: list[RecordedRequest]
+    delay_s: float  # before the response starts
 
 
 _F = TypeVar("_F", bound=Recording)
 
 
-class FakeHTTPServer:
-    """The asyncio side: one request per connection, recorded in `fake.requests`, then `respond`."""
+class FakeHTTPServer(Generic[_F]):
+    """The asyncio side: one request per connection, recorded in `fake.requests`, answered (after the
+    fake's `delay_s`) by `answer` if it is a `POST` to `path`, else by a 404 with `error_body(404)`."""
 
-    def __init__(self, fake: Recording) -> None:
+    path: str
+
+    def __init__(self, fake: _F) -> None:
+        self.fake = fake
         self.handlers: set[asyncio.Task[Any]] = set()
-        self._fake = fake
 
-    async def respond(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
+    def error_body(self, status: int) -> Any:
+        raise NotImplementedError
+
+    async def answer(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
 
     async def stop(self, listener: asyncio.Server) -> None:
@@ -101,8 +108,13 @@ class FakeHTTPServer:
         self.handlers.add(task)
         try:
             request = await _read_request(reader)
-            self._fake.requests.append(request)
-            await self.respond(request, writer)
+            self.fake.requests.append(request)
+            if self.fake.delay_s:
+                await asyncio.sleep(self.fake.delay_s)
+            if (request.method, request.path) != ("POST", self.path):
+                await write_json(writer, 404, self.error_body(404))
+            else:
+                await self.answer(request, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass  # the client went away (e.g. its timeout fired), or the fake is shutting down
         finally:
@@ -123,7 +135,7 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest:
 
 
 @contextmanager
-def serving(fake: _F, server: FakeHTTPServer, sock: socket.socket, *, name: str) -> Iterator[_F]:
+def serving(fake: _F, server: FakeHTTPServer[_F], sock: socket.socket, *, name: str) -> Iterator[_F]:
     """Run `server` on `sock` (a listening socket on 127.0.0.1) until the block ends."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)

@@ -81,17 +81,14 @@ def _error_body(error_type: str, status: int) -> dict[str, Any]:
     return {"error": {"message": "fake failure", "type": error_type, "param": None, "code": status}}
 
 
-class _Server(FakeHTTPServer):
-    def __init__(self, fake: FakeOpenAI) -> None:
-        super().__init__(fake)
-        self.fake = fake
+class _Server(FakeHTTPServer[FakeOpenAI]):
+    path = PATH
 
-    async def respond(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
+    def error_body(self, status: int) -> dict[str, Any]:
+        return _error_body("not_found_error", status)
+
+    async def answer(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
         fake = self.fake
-        if fake.delay_s:
-            await asyncio.sleep(fake.delay_s)
-        if (request.method, request.path) != ("POST", PATH):
-            return await write_json(writer, 404, _error_body("not_found_error", 404))
         if failure := fake.take_failure():
             status, error_type = failure
             headers = {"retry_after": fake.retry_after} if fake.retry_after is not None else {}

@@ -9,8 +9,10 @@ import anthropic
 import pytest
 
 from pipeline.llm.anthropic import AnthropicResponder, make_anthropic_client
-from pipeline.llm.base import ChatMessage, LLMError, ReplyStream, Responder, TokenUsage
+from pipeline.llm.base import ChatMessage, LLMError, Responder, TokenUsage
+from pipeline.llm.briefing import make_briefing
 from tests.fakes.anthropic_server import FakeAnthropic, fake_anthropic
+from tests.pipeline.llm_checks import clean_failure
 
 API_KEY = "sk-ant-test-0123456789-secret"
 SYSTEM_PROMPT = "You are Mira, a warm and curious companion."
@@ -36,22 +38,9 @@ def responder(fake: FakeAnthropic, *, timeout_s: float = 5.0) -> AnthropicRespon
     )
 
 
-async def drain(reply: ReplyStream, pieces: list[str]) -> None:
-    async for piece in reply:
-        pieces.append(piece)
-
-
 async def failure(engine: Responder, pieces: list[str] | None = None) -> LLMError:
-    """The `LLMError` a reply fails with, checked to carry no secret and no SDK error."""
-    with pytest.raises(LLMError) as caught:
-        await drain(engine.stream(CONVERSATION), [] if pieces is None else pieces)
-    error = caught.value
-    assert error.engine == "anthropic"
-    assert API_KEY not in str(error)
-    # The SDK's exception holds the request, headers included: it must not ride along.
-    assert error.__cause__ is None
-    assert error.__context__ is None
-    return error
+    reply = engine.stream(CONVERSATION)
+    return await clean_failure(reply, engine="anthropic", secret=API_KEY, pieces=pieces)
 
 
 async def test_streams_the_reply_in_pieces(fake: FakeAnthropic) -> None:
@@ -138,3 +127,12 @@ def test_fake_serves_sync_clients_and_plain_messages(fake: FakeAnthropic) -> Non
     message = client.messages.create(model="m", max_tokens=10, messages=[{"role": "user", "content": "Hi"}])
     assert [block.text for block in message.content if block.type == "text"] == [fake.reply_text]
     assert fake.requests[0].api_key == API_KEY
+
+
+async def test_the_briefing_follows_the_system_prompt(fake: FakeAnthropic) -> None:
+    briefing = make_briefing(name="Margaret", schedule_notes=["blood pressure tablet at nine"])
+    assert briefing is not None
+    async for _ in responder(fake).stream(CONVERSATION, briefing):
+        pass
+    assert fake.requests[0].body["system"] == f"{SYSTEM_PROMPT}\n\n{briefing.text}"
+    assert "blood pressure tablet at nine" in briefing.text

@@ -19,12 +19,13 @@ from pipeline.graph.frames import ReplyEndFrame, ReplyTextFrame, UserTextFrame
 from pipeline.graph.persona import PersonaBinding, PersonaSlot
 from pipeline.graph.reply import APOLOGY, ReplyGenerator
 from pipeline.graph.timeline import TurnTimeline
-from pipeline.llm.base import ChatMessage, LLMError, ReplyStream, TokenUsage
+from pipeline.llm.base import ChatMessage, LLMError, TokenUsage
 from pipeline.llm.briefing import make_briefing
 from pipeline.llm.openai_compat import ChatCompletionsResponder, make_chat_completions_client
 from pipeline.llm.remote import MAX_BACKOFF_S
 from tests.fakes.openai_server import FakeOpenAI, fake_openai
 from tests.pipeline.fakes import FakeVoice
+from tests.pipeline.llm_checks import clean_failure, drain
 
 API_KEY = "local-key-0123456789-secret"
 SYSTEM_PROMPT = "You are Sam, a warm and patient companion."
@@ -56,21 +57,10 @@ def responder(
     )
 
 
-async def drain(reply: ReplyStream, pieces: list[str]) -> None:
-    async for piece in reply:
-        pieces.append(piece)
-
-
 async def failure(engine: ChatCompletionsResponder, pieces: list[str] | None = None) -> LLMError:
-    """The `LLMError` a reply fails with, checked to carry no secret and no transport error."""
-    with pytest.raises(LLMError) as caught:
-        await drain(engine.stream(CONVERSATION), [] if pieces is None else pieces)
-    error = caught.value
-    assert error.engine == "openai-compatible"
-    assert API_KEY not in str(error)
-    assert error.__cause__ is None
-    assert error.__context__ is None
-    return error
+    return await clean_failure(
+        engine.stream(CONVERSATION), engine="openai-compatible", secret=API_KEY, pieces=pieces
+    )
 
 
 async def test_streams_the_reply_in_pieces_with_the_servers_usage(fake: FakeOpenAI) -> None:

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from pipeline.llm.base import ChatMessage, Responder, TokenUsage
+from pipeline.llm.briefing import make_briefing
 from pipeline.llm.scripted import Script, ScriptedResponder, ScriptRule
 
 SCRIPT = Script(
@@ -145,3 +146,25 @@ def test_script_decodes_from_data_and_rejects_bad_scripts() -> None:
         msgspec.json.decode(b'{"keywords": ["?!"], "reply": "x"}', type=ScriptRule)
     with pytest.raises(msgspec.ValidationError, match="unknown field"):
         msgspec.json.decode(b'{"keywords": ["a"], "reply": "x", "mood": 1}', type=ScriptRule)
+
+
+def test_a_named_resident_is_greeted_by_name() -> None:
+    briefing = make_briefing(name="Margaret", preferences=["tea"])
+    named = msgspec.structs.replace(SCRIPT, named_greeting="Hello {resident}! I'm {name}.")
+    assert ScriptedResponder(persona_name="Mira", script=named).reply_to([user("Hi!")], briefing) == (
+        "Hello Margaret! I'm Mira."
+    )
+    # A script without a named greeting puts the name before its greeting.
+    assert (
+        responder().reply_to([user("Hi!")], briefing)
+        == "Hello, Margaret. Hello! I'm Mira. How has your day been?"
+    )
+    # Without a name (no briefing, or one without it): the plain greeting.
+    assert responder().reply_to([user("Hi!")]) == "Hello! I'm Mira. How has your day been?"
+    unnamed = make_briefing(metadata={"room": "12"})
+    assert responder().reply_to([user("Hi!")], unnamed) == "Hello! I'm Mira. How has your day been?"
+
+
+def test_a_named_greeting_must_say_the_name() -> None:
+    with pytest.raises(ValueError, match="resident"):
+        Script(greeting="Hi.", rules=(), fallbacks=("Go on.",), named_greeting="Hello there!")

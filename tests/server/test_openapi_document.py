@@ -52,6 +52,8 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert "415" not in statuses("get", "/v1/devices")
     assert statuses("get", "/v1/health") == {"200"}
     assert statuses("get", "/v1/audio/{blob_id}") == {"200", "403", "404", "410", "503"}  # 503: store away
+    assert statuses("put", "/v1/residents/{user_id}/profile") >= {"403", "413", "415", "422", "503"}
+    assert statuses("get", "/v1/residents/{user_id}/profile") >= {"403", "404", "422"}
 
 
 async def test_security_is_declared_per_operation(document: dict[str, Any]) -> None:
