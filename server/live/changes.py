@@ -4,11 +4,12 @@ for its answer."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from server.errors import ApiError
 from server.live.events import SessionEvent
 from server.state.base import Bus
-from server.state.records import SessionChange
+from server.state.records import BusMessage, SessionChange
 
 ANSWER_TIMEOUT_S = 5.0
 """How long a change waits for the live session to apply it (a cut reply is stopped well within)."""
@@ -57,3 +58,23 @@ class LiveChanges:
         if not outcome.applied:
             raise LiveUpdateFailed(device_id, event, outcome.error or "not applied")
         return True
+
+    async def publish_many(self, changes: Sequence[tuple[str, SessionEvent]]) -> dict[str, str | None]:
+        """`publish` for many devices at once: every event sent in one batch, every answer awaited
+        together, so the time taken does not grow with the number of devices.
+
+        Returns, per device whose socket some instance holds, None once applied or why it was not
+        (a failed or missing answer); devices with no socket are left out (the store has the change).
+        """
+        messages: list[tuple[str, BusMessage]] = [(d, SessionChange(event=e)) for d, e in changes]
+        sent = await self._bus.send_many(messages)
+        waiting = {e.event_id: d for (d, e), ok in zip(changes, sent, strict=True) if ok}
+        outcomes = await self._bus.outcomes(list(waiting), self._timeout_s)
+        results: dict[str, str | None] = {}
+        for event_id, device_id in waiting.items():
+            outcome = outcomes.get(event_id)
+            if outcome is None:
+                results[device_id] = f"no answer within {self._timeout_s:g} s"
+            else:
+                results[device_id] = None if outcome.applied else (outcome.error or "not applied")
+        return results

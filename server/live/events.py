@@ -34,7 +34,8 @@ class PersonaChanged(_Event, frozen=True, kw_only=True, tag="persona_changed"):
 
 
 class SessionStarted(_Event, frozen=True, kw_only=True, tag="session_started"):
-    """A new session is the device's active one (`POST /sessions`, a group activity): fresh conversation."""
+    """A session is the device's active one: a new one (`POST /sessions`, a group activity: fresh
+    conversation), or the one it goes back to when its activity stops (its conversation as stored)."""
 
     persona_id: str
     activity_id: str | None = None
@@ -68,7 +69,24 @@ class ContextChanged(_Event, frozen=True, kw_only=True, tag="context_changed"):
     """The session's stored conversation grew outside the live loop (a `POST /dialog/send` turn)."""
 
 
-SessionEvent = PersonaChanged | SessionStarted | SessionEnded | HandedOffFrom | HandedOffTo | ContextChanged
+class Announcement(_Event, frozen=True, kw_only=True, tag="announcement"):
+    """A broadcast's line to be spoken in the device's current persona's voice (`session_id` is "":
+    it belongs to no conversation). `interrupt`: cut what the device is saying; otherwise it is
+    said once the device has finished (at most `ANNOUNCE_WAIT_S` later)."""
+
+    text: str
+    interrupt: bool
+
+
+SessionEvent = (
+    PersonaChanged
+    | SessionStarted
+    | SessionEnded
+    | HandedOffFrom
+    | HandedOffTo
+    | ContextChanged
+    | Announcement
+)
 
 
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from server.live.changes import new_event_id
 from server.live.events import (
+    Announcement,
     ContextChanged,
     HandedOffFrom,
     HandedOffTo,
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 REPLY_RECHECK_S = 0.5
 STORE_RETRY_S = 1.0
 """While the store is unreachable, how soon the expiry watch looks at the held session again."""
+ANNOUNCE_WAIT_S = 60.0
+"""How long a broadcast's line that does not interrupt waits for the device to finish what it is
+saying; past it, the line cuts in."""
+ANNOUNCE_POLL_S = 0.1
 ARRIVAL_LINE = "Here I am again."
 """What the target of a handoff says with `notify_user`, in the session's persona's voice."""
 
@@ -55,6 +60,8 @@ class LiveSession:
         self._voice: VoiceLink | None = None
         self._events: asyncio.Queue[tuple[SessionEvent, float]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._waiting_lines: set[asyncio.Task[None]] = set()
+        """Broadcast lines waiting for the device to finish what it is saying."""
 
     def start(self, voice: VoiceLink | None) -> None:
         """Apply changes from now on (those submitted before wait in order); `voice`: the device's
@@ -65,6 +72,7 @@ class LiveSession:
             self._tasks.append(asyncio.create_task(self._watch_expiry(), name=f"expiry-{self._device_id}"))
 
     async def stop(self) -> None:
+        self._tasks.extend(self._waiting_lines)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -129,8 +137,30 @@ class LiveSession:
                 await voice.follow(await sessions.get(event.session_id), line=line)
             case ContextChanged() if voice is not None:
                 await voice.reload(event.session_id)
+            case Announcement() if voice is not None:
+                if event.interrupt or not voice.replying:
+                    await self._say(voice, event.text, cut=event.interrupt)
+                else:  # said once the device is quiet; meanwhile other changes are applied
+                    task = asyncio.create_task(self._say_when_quiet(voice, event.text))
+                    self._waiting_lines.add(task)
+                    task.add_done_callback(self._waiting_lines.discard)
             case _:
                 pass  # without a voice loop there is nothing live to change
+
+    @staticmethod
+    async def _say(voice: VoiceLink, text: str, *, cut: bool) -> None:
+        """Speak `text` in the voice the device has now (the path a handoff's line takes)."""
+        if cut:
+            await voice.session.cut()  # whatever is playing stops on the device too
+        await voice.session.say(text)
+
+    async def _say_when_quiet(self, voice: VoiceLink, text: str) -> None:
+        deadline = time.monotonic() + ANNOUNCE_WAIT_S
+        # Polled: the voice link tells only its socket when a reply ends (a few checks a second, while
+        # a line waits).
+        while voice.replying and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(ANNOUNCE_POLL_S)
+        await self._say(voice, text, cut=voice.replying)
 
     async def _watch_expiry(self) -> None:
         """Apply `SessionEnded("expired")` when the held session's quiet spell runs out.

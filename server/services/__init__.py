@@ -17,6 +17,7 @@ from server.events.hub import EventHub
 from server.events.operator import build_operator_events
 from server.live.changes import LiveChanges
 from server.ratelimit import RateLimiter
+from server.services.activities import Activities
 from server.services.commands import CommandService
 from server.services.coordination import Coordinator
 from server.services.devices import DeviceService
@@ -53,6 +54,7 @@ class Services:
     dialog: DialogService
     switcher: PersonaSwitcher
     coordinator: Coordinator
+    activities: Activities
     audio_urls: AudioUrlSigner
     latency: LatencyRecorder
     reply_audio: ReplyAudio
@@ -102,6 +104,9 @@ def build_services(
         max_bytes=settings.reply_audio_max_bytes,
         max_bytes_per_device=settings.reply_audio_max_bytes_per_device,
     )
+    coordinator = Coordinator(
+        store=store, bus=bus, sessions=sessions, commands=commands, changes=changes, settings=settings
+    )
     residents = ResidentService(profiles=profiles_beside(store))
     events, feed, alerts = build_operator_events(
         settings, store=store, rules=alert_rules or AlertRules.load(settings.alert_rules_dir)
@@ -145,7 +150,10 @@ def build_services(
             personas=personas,
             changes=changes,
         ),
-        coordinator=Coordinator(store=store, devices=devices, sessions=sessions, commands=commands),
+        coordinator=coordinator,
+        activities=Activities(
+            store=store, coordinator=coordinator, changes=changes, personas=personas, settings=settings
+        ),
         audio_urls=audio_urls,
         latency=LatencyRecorder(),
         events=events,

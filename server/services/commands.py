@@ -40,15 +40,25 @@ class CommandService:
         self, device_id: str, payload: CommandPayload, *, priority: int | None = None
     ) -> CommandRecord:
         """Record a command for the device without sending it (its live session sends it)."""
-        command = CommandRecord(
+        command = self.make(device_id, payload, priority=priority)
+        await self._store.save_command(command, self._ttl_s)
+        return command
+
+    @staticmethod
+    def make(device_id: str, payload: CommandPayload, *, priority: int | None = None) -> CommandRecord:
+        """A new command, neither recorded nor sent (a fan-out records and sends many at once)."""
+        return CommandRecord(
             command_id=f"cmd_{secrets.token_hex(8)}",
             device_id=device_id,
             payload=payload,
             priority=payload.default_priority if priority is None else priority,
             sent_at=utcnow(),
         )
-        await self._store.save_command(command, self._ttl_s)
-        return command
+
+    @property
+    def ttl_s(self) -> int:
+        """How long a command (and so its ack) is kept."""
+        return self._ttl_s
 
     async def get(self, device_id: str, command_id: str) -> CommandRecord:
         command = await self._store.get_command(command_id)

@@ -27,6 +27,10 @@ OperatorCommandType = Literal["led_control", "sync_event"]
 class _Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     message_type: ClassVar[CommandType]
     default_priority: ClassVar[int] = 0
+    operator_priority: ClassVar[bool] = False
+    """The operator's request may give its own priority instead of `default_priority`."""
+    optional_keys: ClassVar[frozenset[str]] = frozenset()
+    """Payload keys the device gets only when they have a value."""
 
 
 class PersonaSwitchCommand(_Command, tag="persona_switch", frozen=True, kw_only=True):
@@ -80,16 +84,21 @@ class BroadcastEvent(_Command, tag="broadcast", frozen=True, kw_only=True):
 
     message_type = "sync_event"
     default_priority = 5
+    operator_priority = True
+    optional_keys = frozenset({"speak"})
 
     fields: dict[str, Any]
     event_type: str
     event_id: str
+    speak: str | None = None
+    """The line each device says in its persona's voice (also sent, for a screen to show it)."""
 
 
 class OperatorLed(_Command, tag="operator_led", frozen=True, kw_only=True):
     """An operator's `led_control`: its fields are the operator's own."""
 
     message_type = "led_control"
+    operator_priority = True
 
     fields: dict[str, Any]
 
@@ -98,6 +107,7 @@ class OperatorSync(_Command, tag="operator_sync", frozen=True, kw_only=True):
     """An operator's `sync_event`: its fields are the operator's own."""
 
     message_type = "sync_event"
+    operator_priority = True
 
     fields: dict[str, Any]
 
@@ -118,7 +128,11 @@ def wire_payload(payload: CommandPayload) -> dict[str, Any]:
         case OperatorLed(fields=fields) | OperatorSync(fields=fields):
             return dict(fields)
         case BroadcastEvent():
-            return {**payload.fields, "event_type": payload.event_type, "event_id": payload.event_id}
+            event = {k: v for k, v in payload.fields.items() if k != "speak"}  # only the request's line
+            event |= {"event_type": payload.event_type, "event_id": payload.event_id}
+            if payload.speak is not None:
+                event["speak"] = payload.speak
+            return event
         case _:
             wire: dict[str, Any] = msgspec.to_builtins(payload)
             del wire["kind"]  # the store's tag, not the device's business

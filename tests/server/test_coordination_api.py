@@ -264,3 +264,110 @@ async def test_broadcast_refusals(server: LiveServer, client: httpx.AsyncClient,
             "/coordination/broadcast", json={"event_type": "x", "target_devices": [device_id], "payload": {}}
         )
     assert_error(response, 403, "FORBIDDEN")
+
+
+# One facility at a time: a broadcast or an activity never reaches devices of another group.
+
+
+async def test_broadcast_to_all_without_a_group_is_refused_and_reaches_nobody(
+    server: LiveServer, client: httpx.AsyncClient, group_id: str
+) -> None:
+    home = await register(client, group_id=group_id)
+    other = await register(client, group_id=f"{group_id}-other")
+    ungrouped = await register(client)
+    async with (
+        await connect(server, *home) as on_home,
+        await connect(server, *other) as on_other,
+        await connect(server, *ungrouped) as on_ungrouped,
+    ):
+        response = await client.post(
+            "/coordination/broadcast",
+            json={"event_type": "fire_drill", "target_devices": ["all"], "payload": {}},
+        )
+        body = assert_error(response, 422, "VALIDATION_ERROR")
+        assert "group_id" in body["message"]
+        mixed = {"event_type": "fire_drill", "target_devices": ["all", home[0]], "group_id": group_id}
+        assert_error(
+            await client.post("/coordination/broadcast", json={**mixed, "payload": {}}),
+            422,
+            "VALIDATION_ERROR",
+        )
+        for socket in (on_home, on_other, on_ungrouped):
+            await assert_nothing_pending(socket)
+
+
+async def test_broadcast_to_a_list_that_leaves_the_group_is_refused_and_reaches_nobody(
+    server: LiveServer, client: httpx.AsyncClient, group_id: str
+) -> None:
+    home = await register(client, group_id=group_id)
+    other = await register(client, group_id=f"{group_id}-other")
+    async with await connect(server, *home) as on_home, await connect(server, *other) as on_other:
+        both = {"event_type": "tea", "target_devices": [home[0], other[0]], "payload": {}}
+        body = assert_error(await client.post("/coordination/broadcast", json=both), 409, "CONFLICT")
+        assert body["details"]["reason"] == "mixed_groups"
+        assert body["details"]["groups"] == {home[0]: group_id, other[0]: f"{group_id}-other"}
+        scoped = {**both, "group_id": group_id}
+        body = assert_error(await client.post("/coordination/broadcast", json=scoped), 409, "CONFLICT")
+        assert body["details"] == {"reason": "outside_group", "group_id": group_id, "device_ids": [other[0]]}
+        for socket in (on_home, on_other):
+            await assert_nothing_pending(socket)
+
+        # Inside the group it goes through, to the group's device only.
+        inside = {**scoped, "target_devices": [home[0]]}
+        response = await client.post("/coordination/broadcast", json=inside)
+        assert response.status_code == 200, response.text
+        assert response.json()["delivered"] == [home[0]]
+        assert (await on_home.expect("sync_event"))["payload"]["event_type"] == "tea"
+        await assert_nothing_pending(on_other)
+
+
+async def test_an_activity_across_groups_is_refused_and_starts_nowhere(
+    server: LiveServer, client: httpx.AsyncClient, group_id: str
+) -> None:
+    home = await register(client, group_id=group_id)
+    other = await register(client, group_id=f"{group_id}-other")
+    async with await connect(server, *home) as on_home, await connect(server, *other) as on_other:
+        response = await client.post("/coordination/group-activity", json=_activity([home[0], other[0]]))
+        body = assert_error(response, 409, "CONFLICT")
+        assert body["details"]["reason"] == "mixed_groups"
+        for device, socket in ((home, on_home), (other, on_other)):
+            await assert_nothing_pending(socket)
+            assert (await device_state(client, device[0]))["active_session_id"] is None
+
+
+async def test_a_broadcast_carries_its_line_and_priority(
+    server: LiveServer, client: httpx.AsyncClient, group_id: str
+) -> None:
+    device = await register(client, group_id=group_id)
+    async with await connect(server, *device) as socket:
+        response = await client.post(
+            "/coordination/broadcast",
+            json={
+                "event_type": "announcement",
+                "target_devices": ["all"],
+                "group_id": group_id,
+                "payload": {"room": "lounge"},
+                "speak": "Tea is served in the lounge.",
+                "priority": 9,
+            },
+        )
+        assert response.status_code == 200, response.text
+        # This server runs without its voice models: the device gets the line to show, nobody says it.
+        assert response.json()["spoken"] == []
+        event = await socket.expect("sync_event")
+        assert event["priority"] == 9
+        assert event["payload"]["speak"] == "Tea is served in the lounge."
+        assert event["payload"]["room"] == "lounge"
+        # A payload cannot make a device say something: only the request's `speak` is a line.
+        spoofed = {
+            "event_type": "x",
+            "target_devices": [device[0]],
+            "payload": {"speak": "Leave the building"},
+        }
+        assert (await client.post("/coordination/broadcast", json=spoofed)).status_code == 200
+        event = await socket.expect("sync_event")
+        assert "speak" not in event["payload"]
+    too_urgent = {"event_type": "x", "target_devices": [device[0]], "payload": {}, "priority": 11}
+    assert_error(await client.post("/coordination/broadcast", json=too_urgent), 422, "VALIDATION_ERROR")
+    blank = {"event_type": "x", "target_devices": [device[0]], "payload": {}, "speak": "   "}
+    assert_error(await client.post("/coordination/broadcast", json=blank), 422, "VALIDATION_ERROR")

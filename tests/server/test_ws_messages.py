@@ -18,7 +18,6 @@ import msgspec
 from personas.schema import EspeakVoice
 from server.schemas.common import ErrorResponse
 from server.ws.commands import (
-    OPERATOR_COMMANDS,
     BroadcastEvent,
     CommandPayload,
     OperatorLed,
@@ -99,9 +98,9 @@ def _command_row(payload_type: type[CommandPayload]) -> Row:
     return Row(
         type=payload_type.message_type,
         priority=payload_type.default_priority,
-        operator_priority=payload_type in OPERATOR_COMMANDS.values(),
+        operator_priority=payload_type.operator_priority,
         keys=frozenset(f.encode_name for f in fields if f.name != FREE_FORM) | {"command_id"},
-        optional=frozenset(),
+        optional=payload_type.optional_keys,
         free_form=any(f.name == FREE_FORM for f in fields),
     )
 
