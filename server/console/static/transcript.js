@@ -52,7 +52,7 @@ export class Transcript {
       text.textContent = text.textContent ? `${text.textContent} ${payload.text}` : payload.text;
       item.classList.add("pending");
     }
-    if (payload.persona_id) item.querySelector(".speaker").textContent = this.#personaName(payload.persona_id);
+    if (payload.persona_id) item.querySelector(".speaker").textContent = `${this.#personaName(payload.persona_id)}:`;
     this.#lastReply = item;
   }
 
@@ -76,8 +76,8 @@ export class Transcript {
     if (speaker) {
       const who = document.createElement("span");
       who.className = "speaker";
-      who.textContent = speaker;
-      item.append(who, document.createTextNode(": "));
+      who.textContent = `${speaker}:`;
+      item.append(who, document.createTextNode(" "));
     }
     const body = document.createElement("span");
     body.className = "text";
