@@ -471,3 +471,83 @@ async def test_a_learning_persona_keeps_the_residents_pauses_with_the_session_ac
     assert in_kitchen is not None
     assert longest in in_kitchen.recent, in_kitchen  # "Thank you very much." has no such pause
     assert in_kitchen.turns > in_bedroom.turns
+
+
+# A broadcast's spoken line: each device says it in its own persona's voice; `priority` decides
+# whether it cuts in.
+
+LUNCH = "Lunch is served in the dining room."
+STORY = "Once upon a time a fisherman sailed out to sea. The waves rose and the gulls cried over the boat."
+
+
+async def broadcast_line(
+    http: httpx.AsyncClient, devices: list[VoiceDevice], *, priority: int
+) -> dict[str, Any]:
+    response = await http.post(
+        "/coordination/broadcast",
+        json={
+            "event_type": "announcement",
+            "target_devices": [d.device_id for d in devices],
+            "payload": {},
+            "speak": LUNCH,
+            "priority": priority,
+        },
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_broadcast_line_is_spoken_by_each_device_in_its_own_persona(
+    rooms: tuple[VoiceDevice, VoiceDevice], http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    bedroom, kitchen = rooms
+    await open_session(http, bedroom, "storyteller")
+    marks = bedroom.mark(), kitchen.mark()
+    result = await broadcast_line(http, [bedroom, kitchen], priority=5)
+    assert sorted(result["spoken"]) == sorted([bedroom.device_id, kitchen.device_id])
+    on_bedroom = await spoken_line(bedroom, LUNCH, since=marks[0])
+    on_kitchen = await spoken_line(kitchen, LUNCH, since=marks[1])
+    assert on_bedroom.payload["persona_id"] == "storyteller"
+    assert on_kitchen.payload["persona_id"] == "companion"
+    assert llm.requests == []  # a line answers nobody: no turn, no LLM
+
+
+async def test_an_ordinary_broadcast_line_waits_for_the_device_to_finish(
+    rooms: tuple[VoiceDevice, VoiceDevice], http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    llm.reply_text = STORY
+    bedroom, _ = rooms
+    since = bedroom.mark()
+    await bedroom.send("text_input", {"text": "Tell me a story."})
+    first = await bedroom.wait_for(of_type("audio_response", final=False), since=since, timeout=REPLY_WAIT_S)
+    await broadcast_line(http, [bedroom], priority=5)
+    line = await spoken_line(bedroom, LUNCH, since=since)
+    story = bedroom.received(
+        of_type("audio_response", final=True, turn_id=first.payload["turn_id"]), since=since
+    )
+    assert story  # told in full, before the line
+    assert story[0].payload["text"] == STORY
+    assert story[0].index < line.index
+    first_of_line = bedroom.received(of_type("audio_response", final=False, text=LUNCH), since=since)[0]
+    assert first_of_line.index > story[0].index
+    assert bedroom.received(of_type("stop_playback"), since=since) == []
+
+
+async def test_an_urgent_broadcast_line_cuts_in(
+    rooms: tuple[VoiceDevice, VoiceDevice], http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    llm.reply_text = " ".join([STORY] * 4)
+    bedroom, _ = rooms
+    since = bedroom.mark()
+    await bedroom.send("text_input", {"text": "Tell me a long story."})
+    first = await bedroom.wait_for(of_type("audio_response", final=False), since=since, timeout=REPLY_WAIT_S)
+    await broadcast_line(http, [bedroom], priority=9)
+    stop = await bedroom.wait_for(of_type("stop_playback"), since=first.index)
+    line = await spoken_line(bedroom, LUNCH, since=stop.index)
+    turn_id = first.payload["turn_id"]
+    after_stop = bedroom.received(
+        of_type("audio_response", final=False, turn_id=turn_id), since=stop.index + 1
+    )
+    assert after_stop == []
+    assert line.payload["persona_id"] == "companion"
