@@ -4,7 +4,8 @@ Chromium's fake microphone plays a committed fixture (at 48 kHz, after 3 s of si
 up first, then a minute of silence: Chromium loops the file, and one utterance must be heard once).
 The page signs in with the device's own token, starts talking, and must show what the server heard,
 the persona's answer and the turn's latency breakdown; the persona's voice must arrive on the page's
-reply track (the browser's own receiver statistics, shown on the page).
+reply track (the browser's own receiver statistics, shown on the page). Text typed on the page then
+goes over the same data channel and is answered; the page requests nothing outside the server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,23 +46,21 @@ def _register(server: LiveServer) -> tuple[str, str]:
     return response.json()["device_id"], response.json()["auth_token"]
 
 
-def _answers(server: LiveServer) -> set[str]:
-    """What the companion's offline script may answer a first "Hello, how are you today?": its
-    greeting (a first turn that greets is greeted back) or its rule for "how are you" (read from the
-    persona's file through the API, as tests.server.helpers.scripted_reply does)."""
+def _companion(server: LiveServer) -> dict[str, Any]:
     response = httpx.get(
         f"{server.api_url}/personas/companion", headers=server.operator_headers, trust_env=False
     )
     assert response.status_code == 200, response.text
-    persona = response.json()
-    rules = persona["behavior_config"]["offline_script"]["rules"]
-    replies = [
-        rule["reply"].replace("{name}", persona["name"])
-        for rule in rules
-        if "how are you" in rule["keywords"]
-    ]
-    assert replies, "the companion has no offline rule for 'how are you'"
-    return {persona["behavior_config"]["greeting"], replies[0]}
+    return dict(response.json())
+
+
+def _scripted(persona: dict[str, Any], keyword: str) -> str:
+    """What the persona's offline script answers to a message that is just `keyword` (read from its
+    file through the API, as tests.server.helpers.scripted_reply does)."""
+    for rule in persona["behavior_config"]["offline_script"]["rules"]:
+        if keyword in rule["keywords"]:
+            return str(rule["reply"]).replace("{name}", persona["name"])
+    raise AssertionError(f"the persona has no offline rule for {keyword!r}")
 
 
 @pytest.fixture
@@ -80,7 +80,13 @@ def test_the_console_hears_the_fixture_and_plays_the_persona(
     voice_server: LiveServer, page: Page, request: pytest.FixtureRequest
 ) -> None:
     device_id, token = _register(voice_server)
-    answers = _answers(voice_server)
+    companion = _companion(voice_server)
+    # A first "Hello, how are you today?" is greeted back, or answered as "how are you" is.
+    answers = {companion["behavior_config"]["greeting"], _scripted(companion, "how are you")}
+    outside: list[str] = []
+    page.on(
+        "request", lambda r: None if r.url.startswith(voice_server.base_url + "/") else outside.append(r.url)
+    )
     with screenshot_on_failure(page, request.node.nodeid):
         page.goto(f"{voice_server.base_url}/console")
         page.wait_for_selector("body[data-ready='true']")
@@ -93,7 +99,8 @@ def test_the_console_hears_the_fixture_and_plays_the_persona(
 
         heard = page.locator("#transcript li.user .text")
         expect(heard).to_have_count(1, timeout=(LEAD_S + REPLY_WAIT_S) * 1000)
-        assert word_error_rate(FIXTURE.text, heard.inner_text()) <= MAX_WER, heard.inner_text()
+        spoken = heard.inner_text()
+        assert word_error_rate(FIXTURE.text, spoken) <= MAX_WER, spoken
 
         reply = page.locator("#transcript li.assistant:not(.pending) .text")
         expect(reply).to_have_count(1, timeout=REPLY_WAIT_S * 1000)
@@ -115,3 +122,12 @@ def test_the_console_hears_the_fixture_and_plays_the_persona(
         assert int(page.locator("#stat-bytes").get_attribute("data-value") or 0) > 0
         expect(page.locator("#led")).to_have_text("listening", timeout=REPLY_WAIT_S * 1000)
         expect(page.locator("#events")).to_contain_text(re.compile(r'led_control \{[^}]*"state":"speaking"'))
+
+        # Typed text goes over the same channel and is answered the same way.
+        page.get_by_label("Or type").fill("thank you")
+        page.get_by_label("Or type").press("Enter")
+        expect(heard).to_have_text([spoken, "thank you"])
+        expect(reply).to_have_count(2, timeout=REPLY_WAIT_S * 1000)
+        assert reply.nth(1).inner_text() == _scripted(companion, "thank you")
+        expect(row).to_have_count(2)
+        assert outside == []
