@@ -30,7 +30,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 async def test_every_error_is_declared_with_the_spec_body(document: dict[str, Any]) -> None:
     operations = _operations(document)
-    assert len(operations) == 24
+    assert len(operations) == 27
     for method, path, operation in operations:
         errors = {status: r for status, r in operation["responses"].items() if int(status) >= 400}
         assert errors or path == "/v1/health", (method, path)
@@ -51,6 +51,8 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert "400" not in statuses("get", "/v1/devices/{device_id}")  # no body, nothing to be malformed
     assert "415" not in statuses("get", "/v1/devices")
     assert statuses("get", "/v1/health") == {"200"}
+    assert statuses("post", "/v1/alerts/{alert_id}/ack") >= {"401", "403", "404", "503"}
+    assert statuses("get", "/v1/alerts") >= {"403", "422"}
     assert statuses("get", "/v1/audio/{blob_id}") == {"200", "403", "404", "410", "503"}  # 503: store away
     assert statuses("put", "/v1/residents/{user_id}/profile") >= {"403", "413", "415", "422", "503"}
     assert statuses("get", "/v1/residents/{user_id}/profile") >= {"403", "404", "422"}
