@@ -47,6 +47,7 @@ _CONTRACTIONS = {
     "wouldnt": "would not",
     "ive": "i have",
 }
+_SUFFIXES = (("'ve", "have"), ("'m", "am"), ("'re", "are"), ("'ll", "will"), ("'d", "would"))
 _CLAUSE = re.compile(r"[.,;:!?\n]+|\bbut\b|\bthough\b|\balthough\b", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -78,14 +79,18 @@ class Match(msgspec.Struct, frozen=True):
 
 def normalise_words(text: str, variants: dict[str, str]) -> list[str]:
     """The words of `text`, as phrases are matched against them."""
-    text = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
-    text = text.replace("\u2019", "'")
+    text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'").replace("\u2018", "'"))
+    # Accents go (a combining mark after its letter); any other character not ASCII separates words.
+    text = "".join(c if c.isascii() else "" if unicodedata.combining(c) else " " for c in text)
     words: list[str] = []
     for raw in _WORD.findall(text):
         word = raw.strip("'")
-        expanded = _CONTRACTIONS.get(word)
+        expanded = _CONTRACTIONS.get(word) or _CONTRACTIONS.get(word.replace("'", ""))
         if expanded is None and word.endswith("n't"):
             expanded = word[:-3] + " not"
+        for suffix, full in _SUFFIXES:
+            if expanded is None and word.endswith(suffix):
+                expanded = f"{word[: -len(suffix)]} {full}"
         for part in (expanded or word.replace("'", "")).split():
             words.extend(variants.get(part, part).split())
     return words

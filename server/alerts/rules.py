@@ -68,7 +68,9 @@ class AlertRules:
                 raise RulesError(f"{directory}: COMPANION_ALERT_RULES_DIR is not a directory")
             for path in sorted(directory.glob("*.toml")):
                 if not _GROUP_FILE.match(path.stem):
-                    raise RulesError(f"{path}: the file name must be a group id (1-64 characters, no control characters)")
+                    raise RulesError(
+                        f"{path}: the file name must be a group id (1-64 characters, no control characters)"
+                    )
                 if path.stem == "default":
                     base = _read(path)
                 else:

@@ -1,8 +1,9 @@
 """`Alerts`: each final transcript and typed turn checked against the device's group's rules.
 
 `heard(...)` is the hook the voice loop and the dialog call: it only queues the text (bounded)
-and returns. A worker task matches it, keeps an `AlertRecord` in the `AlertStore`, publishes it
-on the operator event stream and queues its webhook. The same rule on the same device raises
+and returns. A worker task matches it and, for the turn's most severe match, keeps an
+`AlertRecord` in the `AlertStore`, publishes it on the operator event stream and queues its
+webhook (one alert per turn, however many rules it matched). The same rule on the same device raises
 no second alert while one raised less than `repeat_s` ago is still open. The words go to the
 store, the webhook and the stream (for tokens with `transcripts:read`); never to a log line.
 """
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
 STORE_RETRIES = 3
+_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 class _Heard(msgspec.Struct, frozen=True):
@@ -94,9 +96,10 @@ class Alerts:
     async def _check(self, heard: _Heard) -> None:
         group_id = await self._group_of(heard.device_id)
         rules = self.rules.for_group(group_id)
-        for match in find(rules.rules, heard.text, rules.variants):
-            if not self._is_repeat(heard, match):
-                await self._raise(heard, match, group_id)
+        # One alert per turn: its most severe match (of equal ones, the first rule in the file).
+        matches = sorted(find(rules.rules, heard.text, rules.variants), key=lambda m: -_RANK[m.severity])
+        if matches and not self._is_repeat(heard, matches[0]):
+            await self._raise(heard, matches[0], group_id)
 
     async def _group_of(self, device_id: str) -> str | None:
         for _ in range(STORE_RETRIES):

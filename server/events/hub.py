@@ -78,15 +78,19 @@ class EventHub:
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("operator events dropped (queue full): %d so far", self.dropped)
 
-    def device_status(self, device_id: str, status: Literal["online", "offline", "busy"]) -> None:
-        """The device's presence as this instance wrote it; only changes are published."""
+    def device_status(
+        self, device_id: str, status: Literal["online", "offline", "busy"], *, quiet: bool = False
+    ) -> None:
+        """The device's presence as this instance wrote it; only changes are published. `quiet`: noted,
+        not published (a connection replaced by one on another instance, which says `online`)."""
         if self._statuses.get(device_id) == status:
             return
         if status == "offline":
             self._statuses.pop(device_id, None)
         else:
             self._statuses[device_id] = status
-        self.emit(DeviceStatus(status=status), device_id=device_id)
+        if not quiet:
+            self.emit(DeviceStatus(status=status), device_id=device_id)
 
     def turn_finished(
         self,

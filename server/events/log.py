@@ -91,13 +91,13 @@ class MemoryEventLog:
 
     async def after(self, last_id: str, limit: int) -> list[tuple[str, bytes]]:
         key = parse_id(last_id)
-        found = []
-        for event_id, entry_key, data in self._entries:
-            if entry_key > key:
-                found.append((event_id, data))
-                if len(found) >= limit:
-                    break
-        return found
+        newer = []
+        for event_id, entry_key, data in reversed(self._entries):  # from the newest: a live tail is short
+            if entry_key <= key:
+                break
+            newer.append((event_id, data))
+        newer.reverse()
+        return newer[:limit]
 
     async def tail(self, after_id: str, timeout_s: float) -> list[tuple[str, bytes]]:
         found = await self.after(after_id, 1000)

@@ -197,6 +197,7 @@ class DeviceSession:
         if owner is not None and owner.connection_id != self.connection.connection_id:
             return False
         await check_standing(services, self.principal, self.device_id)
+        services.events.device_status(self.device_id, "online")
         return True
 
     async def _replace(self, previous: Presence) -> None:
@@ -233,7 +234,8 @@ class DeviceSession:
                 if owned:
                     # Only the device's current connection here owns its presence: a connection the device
                     # has already replaced by reconnecting must not mark it offline as it closes.
-                    services.events.device_status(self.device_id, "offline")
+                    replaced = self.connection.close_reason == REPLACED_REASON  # online elsewhere now
+                    services.events.device_status(self.device_id, "offline", quiet=replaced)
                     async with self._presence_lock:  # after any write already under way
                         await _undo("presence", self.device_id, self._clear_presence())
             finally:
