@@ -71,7 +71,8 @@ class Speaker:
 
     def __init__(self) -> None:
         self.frames: list[Heard] = []
-        self.voiced = asyncio.Event()
+        self._arrived = asyncio.Condition()
+        self._waiters = 0
         self._task: asyncio.Task[None] | None = None
 
     def listen(self, track: MediaStreamTrack) -> None:
@@ -86,8 +87,18 @@ class Speaker:
             samples = frame.to_ndarray().astype(np.float64)  # type: ignore[union-attr]
             rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
             self.frames.append(Heard(time.perf_counter(), rms))
-            if rms > VOICED_RMS:
-                self.voiced.set()
+            if self._waiters:
+                async with self._arrived:
+                    self._arrived.notify_all()
+
+    async def wait_voiced(self, since: float, seconds: float, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109  # as DeviceSocket.wait_for
+        """Returns once `seconds` of voiced audio have arrived after `since`."""
+        self._waiters += 1
+        try:
+            async with asyncio.timeout(timeout), self._arrived:
+                await self._arrived.wait_for(lambda: self.voiced_s(since) >= seconds)
+        finally:
+            self._waiters -= 1
 
     def first_voiced(self, since: float, *, level: float = VOICED_RMS) -> float | None:
         """When the first frame after `since` louder than `level` arrived."""

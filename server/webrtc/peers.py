@@ -43,9 +43,17 @@ class Peers:
         self._services = services
         self._configuration = RTCConfiguration(iceServers=ice_servers(services.settings.webrtc_ice_servers))
         self._running: dict[asyncio.Task[None], PeerTransport] = {}
+        self._pending: dict[str, PeerTransport] = {}
+        """Per device, its answered peer that has not connected yet: a newer offer closes it, so a
+        device (or a stolen token) holds at most one peer's sockets waiting to connect."""
 
     def __len__(self) -> int:
         return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        """Answered peers not connected yet."""
+        return len(self._pending)
 
     async def answer(
         self, *, device_id: str, principal: Principal, sdp: str, base_url: str
@@ -59,6 +67,10 @@ class Peers:
         except BaseException:
             await transport.shutdown()
             raise
+        earlier = self._pending.pop(device_id, None)
+        if earlier is not None:
+            await earlier.shutdown()
+        self._pending[device_id] = transport
         session = DeviceSession(transport, self._services, device_id, principal)
         session.reply_audio = transport.reply_track
         task = asyncio.create_task(self._run(transport, session), name=f"webrtc-{device_id}")
@@ -88,6 +100,9 @@ class Peers:
                     ready = await transport.wait_ready()
             except TimeoutError:
                 ready = False
+            finally:
+                if self._pending.get(device_id) is transport:
+                    del self._pending[device_id]
             if not ready:
                 log.info("webrtc peer of %s never connected; closed", device_id)
                 return

@@ -10,16 +10,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
+from litestar.testing import AsyncTestClient
 
 from benchmarks.lib.device import of_type
 from benchmarks.lib.webrtc_device import MicrophoneTrack, WebRTCDevice
+from server.app import create_app
 from server.paths import API_PREFIX
+from server.webrtc.peers import Peers
 from tests.server.conftest import connect, register
-from tests.server.helpers import assert_error, assert_ws_error, close_code, device_state, wait_for_status
+from tests.server.helpers import (
+    assert_error,
+    assert_ws_error,
+    close_code,
+    device_state,
+    poll,
+    wait_for_status,
+)
 from tests.support.live_server import LiveServer, live_server, make_settings
 
 ServerFactory = Callable[..., AbstractContextManager[LiveServer]]
@@ -228,3 +239,32 @@ async def test_an_offer_that_never_connects_takes_nothing_over(server_factory: S
                 await socket.send("heartbeat", {})
                 await socket.expect("heartbeat_ack")
                 assert (await device_state(http, device_id))["status"] == "online"
+
+
+async def test_a_newer_offer_closes_the_devices_unconnected_peer(tmp_path: Path) -> None:
+    """A device holds at most one answered peer waiting to connect: offers cannot pile up sockets."""
+    app = create_app(make_settings(tmp_path))
+    async with AsyncTestClient(app=app) as http:
+        peers = app.state["peers"]
+        operator = app.state["services"].tokens.issue(role="operator", subject="ops", ttl_s=60).token
+        headers = {"Authorization": f"Bearer {operator}"}
+        devices = []
+        for _ in range(2):
+            response = await http.post(
+                f"{API_PREFIX}/devices", json={"name": "d", "device_type": "custom"}, headers=headers
+            )
+            assert response.status_code == 201, response.text
+            devices.append(response.json()["device_id"])
+        for device_id in (devices[0], devices[0], devices[0], devices[1]):
+            offer = {"sdp": await _offer(), "type": "offer"}
+            response = await http.post(
+                f"{API_PREFIX}/devices/{device_id}/webrtc/offer", json=offer, headers=headers
+            )
+            assert response.status_code == 200, response.text
+        assert peers.waiting == 2
+        # The device's two earlier peers are closed (their tasks end), not left to time out.
+        await poll(lambda: _count(peers), lambda running: running == 2)
+
+
+async def _count(peers: Peers) -> int:
+    return len(peers)
