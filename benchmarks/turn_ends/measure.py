@@ -11,8 +11,11 @@ the rule.
 Each utterance goes through the shared Silero VAD in 20 ms frames. At every
 pause the VAD finds, as the server does: Smart Turn on the turn so far, and
 the speculative transcript (Whisper on the turn so far plus the same silent
-tail). The decision gives the silence after which the turn would end
-(`confident_silence_ms` or `fallback_silence_ms`). Then:
+tail), the turn so far running to the moment the VAD reported the pause (as
+the server has it then; earlier reports cut it at the pause's edge,
+which made Smart Turn less sure than it is live). The decision gives the
+silence after which the turn would end (`confident_silence_ms` or
+`fallback_silence_ms`). Then:
 
 - at the final pause: was the turn ended after the short silence ("fast")?
 - at a pause inside the sentence that lasts at least the short silence: would
@@ -152,7 +155,10 @@ async def pauses_of(
                     gaps[len(found) - 1] = event.edge_s - found[-1][0]
             elif event.kind == "pause_started" and start is not None:
                 begin = max(0, int((start - PRE_ROLL_S) * SAMPLE_RATE))
-                audio = padded[begin : int(event.edge_s * SAMPLE_RATE)]
+                # What the server has when the VAD reports the pause: the speech and the silence the
+                # VAD took to decide (Smart Turn rates "The person at extension" 0.47 cut at the edge,
+                # 0.90 with 64 ms of that silence).
+                audio = padded[begin : int(event.at_s * SAMPLE_RATE)]
                 speech = np.concatenate(
                     [audio.astype(np.float32) / 32768.0, np.zeros(TAIL_SAMPLES, np.float32)]
                 )

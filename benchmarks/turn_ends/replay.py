@@ -47,7 +47,7 @@ VERDICT_S = 0.2
 MARGINS_MS = (0, 50, 100, 200, 300)
 FIRST_CONFIDENT_MS = (350, 600, 900)
 UNFINISHED_MS = (0, 1000, 1200, 1500, 2000)
-UNFINISHED_PROBABILITY = (0.3, 0.5, 0.7)
+UNFINISHED_PROBABILITY = (0.5, 0.7, 0.8)
 
 
 class ReplayPoint(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +57,7 @@ class ReplayPoint(msgspec.Struct, frozen=True, kw_only=True):
     first_confident_silence_ms: int
     unfinished_silence_ms: int = 0
     """0: no unfinished verdict (reports from before it)."""
-    unfinished_probability: float = 0.5
+    unfinished_probability: float = 0.8
     sessions: int
     clips: int
     talked_over: int

@@ -93,9 +93,10 @@ class TurnParams:
     """Let a finished question or request, or a finished statement Smart Turn agrees with, end the turn
     after `confident_silence_ms`."""
     statement_probability: float = 0.5
-    unfinished_probability: float = 0.5
-    """Below this Smart Turn probability, a transcript that stops mid-sentence makes the turn unfinished."""
-    unfinished_silence_ms: int = 1500
+    unfinished_probability: float = 0.8
+    """Below this Smart Turn probability, a transcript that stops mid-sentence makes the turn unfinished
+    (as `confident_probability`: the words decide whenever Smart Turn is not confident)."""
+    unfinished_silence_ms: int = 1200
     """Silence that ends an unfinished turn (at least; every adaptation mode)."""
     continuation_ms: int = 1500
     """Speech starting again this soon after the end of a turn's speech continues that turn,

@@ -67,5 +67,5 @@ def test_the_sweep_covers_every_set_and_the_frontier_trades_waiting_for_talk_ove
     best = frontier([p for p in points if p.source == "human-dev"])
     assert [p.wait_p50_ms for p in best] == sorted(p.wait_p50_ms for p in best)
     assert best[-1].talked_over == 0
-    # Today's cell, bold: the hesitation ("and then", no final punctuation) waits the unfinished 1.5 s.
+    # Today's cell, bold: the hesitation ("and then", no final punctuation) waits the unfinished 1.2 s.
     assert "**0/1 · 414 / 414**" in sweep_markdown(points, TODAY)

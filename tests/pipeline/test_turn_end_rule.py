@@ -51,7 +51,8 @@ def test_without_the_transcript_only_smart_turn_counts() -> None:
         (0.1, "Tell me.", False),  # short, but punctuated: often a whole turn
         (0.1, "", False),  # nothing heard
         (0.1, None, False),  # not transcribed yet
-        (0.62, "The person at extension 2 0 5 is unavailable", False),  # Smart Turn does not agree
+        (0.62, "The person at extension 2 0 5 is unavailable", True),  # Whisper left the full stop out
+        (0.85, "The person at extension 2 0 5 is unavailable", False),  # Smart Turn is confident
     ],
 )
 def test_a_turn_that_plainly_goes_on(probability: float, transcript: str | None, unfinished: bool) -> None:
