@@ -28,7 +28,6 @@ POLL_S = 0.25
 SETTLE_S = 0.5
 """Once every participant has answered, how long more the window stays open (a final transcript
 may still replace an early one)."""
-QUIET_MAX_S = 30.0
 
 
 class Stopped(Exception):
@@ -112,7 +111,7 @@ class Game:
     async def line(self, device_ids: list[str], text: str, *, interrupt: bool = False) -> None:
         """Say `text` on the devices and wait until they have finished saying it."""
         await self.stage.say(device_ids, text, interrupt=interrupt)
-        await self.stage.quiet(device_ids, at_least_s=1.0, at_most_s=speaking_s(text) + QUIET_MAX_S)
+        await self.stage.quiet(device_ids, expect_s=speaking_s(text))
 
     def fields(self, **more: Any) -> dict[str, Any]:
         return {"activity_id": self.activity_id, "activity_type": self.activity.activity_type, **more}

@@ -22,6 +22,11 @@ from server.ws.commands import BroadcastEvent
 log = logging.getLogger(__name__)
 
 QUIET_POLL_S = 0.25
+START_WITHIN_S = 15.0
+"""How long a line may take to start (its speech synthesised) before the game goes on without it."""
+QUIET_MAX_S = 30.0
+"""How much longer than expected a line may take to be said before the game goes on."""
+NO_VOICE_PAUSE_S = 1.0
 
 
 class LiveStage:
@@ -72,15 +77,23 @@ class LiveStage:
         if failed:  # a device that missed a line still gets the next; its sync_event has the words
             log.warning("activity line not taken by %d device(s)", len(failed))
 
-    async def quiet(self, device_ids: Sequence[str], *, at_least_s: float, at_most_s: float) -> None:
-        await asyncio.sleep(at_least_s)
-        deadline = asyncio.get_running_loop().time() + max(0.0, at_most_s - at_least_s)
-        # Polled: a device's reply ends on the instance holding its socket; its presence says so.
-        while asyncio.get_running_loop().time() < deadline:
-            presences = await self._store.get_presences(device_ids)
-            if not any(p is not None and p.status == "busy" for p in presences):
-                return
+    async def quiet(self, device_ids: Sequence[str], *, expect_s: float) -> None:
+        if not self._voice_enabled:  # nothing is said: a moment between cues is enough
+            await asyncio.sleep(NO_VOICE_PAUSE_S)
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # Polled: a device's reply starts and ends on the instance holding its socket; its presence says so.
+        while not await self._any_busy(device_ids):
+            if loop.time() - started > min(expect_s, START_WITHIN_S):
+                return  # never started (a device that missed it, or said it in a blink)
             await asyncio.sleep(QUIET_POLL_S)
+        while await self._any_busy(device_ids) and loop.time() - started < expect_s + QUIET_MAX_S:  # noqa: ASYNC110  # polled, as above
+            await asyncio.sleep(QUIET_POLL_S)
+
+    async def _any_busy(self, device_ids: Sequence[str]) -> bool:
+        presences = await self._store.get_presences(device_ids)
+        return any(p is not None and p.status == "busy" for p in presences)
 
     async def finish(self, activity_id: str) -> None:
         try:

@@ -5,8 +5,9 @@ logic is tested fast with a fake and runs for real through the live sessions (`L
   device, in one batch of store writes and one of publishes, with the moment it starts (`starts_at`).
 - `say`: a line spoken by each device's live loop in the voice it has now: the activity's persona,
   whose session the device holds while it takes part (an `Announcement` live-session change).
-- `quiet`: wait until no device is still saying something (its presence is `busy` while a reply
-  plays), so the next line does not cut the last.
+- `quiet`: wait until the line just said has been said: until some device has started saying it
+  (its presence turns `busy` while a reply plays; speech synthesis may take seconds to start), then
+  until none is still saying it, so the next line does not cut the last.
 - `finish`: stop the activity the way `POST /coordination/activities/{id}/stop` does: every device
   goes back to its own session and persona.
 """
@@ -31,6 +32,8 @@ class Stage(Protocol):
 
     async def say(self, device_ids: Sequence[str], text: str, *, interrupt: bool) -> None: ...
 
-    async def quiet(self, device_ids: Sequence[str], *, at_least_s: float, at_most_s: float) -> None: ...
+    async def quiet(self, device_ids: Sequence[str], *, expect_s: float) -> None:
+        """Return once the line just said (about `expect_s` long) has been said everywhere."""
+        ...
 
     async def finish(self, activity_id: str) -> None: ...

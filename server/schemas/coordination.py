@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from server.activities.config import check_config
 from server.schemas.common import Id, Label, Metadata, RequestBody
 
 ActivityType = Literal["trivia", "story", "sync_playback"]
@@ -17,6 +18,9 @@ class GroupActivityRequest(RequestBody):
     device_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=100)]
     persona_id: Id
     config: Metadata = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_config(self.activity_type, self.config)  # trivia and story: what their runner can play
 
 
 class GroupActivityResponse(msgspec.Struct, kw_only=True):

@@ -76,8 +76,8 @@ class FakeStage:
     async def say(self, device_ids: Sequence[str], text: str, *, interrupt: bool) -> None:
         self.lines.append((list(device_ids), text, interrupt))
 
-    async def quiet(self, device_ids: Sequence[str], *, at_least_s: float, at_most_s: float) -> None:
-        self.clock += timedelta(seconds=at_least_s)
+    async def quiet(self, device_ids: Sequence[str], *, expect_s: float) -> None:
+        self.clock += timedelta(seconds=expect_s)
 
     async def finish(self, activity_id: str) -> None:
         self.finished.append(activity_id)
