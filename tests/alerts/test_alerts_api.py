@@ -5,6 +5,7 @@ its 500s), listed and acknowledged over REST; per-group rules; the spoken reply 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,9 @@ def backend(request: pytest.FixtureRequest, redis_url: str) -> dict[str, Any]:
 
 
 async def test_a_fall_typed_over_rest_raises_an_alert_everywhere(
-    tmp_path: Path, backend: dict[str, Any]
+    tmp_path: Path, backend: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     with (
         webhook_receiver(SECRET) as receiver,
         live_server(
@@ -131,6 +133,9 @@ async def test_a_fall_typed_over_rest_raises_an_alert_everywhere(
             ack = await plain.next()
             assert ack.event == "alert_ack"
             assert ack.data["alert_id"] == alert_id
+    # Every log line of the server's run (it logs in this process): ids and rules, never the words.
+    assert any(alert_id in record.getMessage() for record in caplog.records)
+    assert not any("kitchen" in record.getMessage().lower() for record in caplog.records)
 
 
 async def test_negations_and_ordinary_words_raise_nothing(tmp_path: Path) -> None:
