@@ -72,6 +72,8 @@ class RedisBus:
         self._delivers: dict[str, Deliver] = {}
         self._waiters: defaultdict[tuple[str, bytes], deque[asyncio.Future[None]]] = defaultdict(deque)
         self._strays: set[asyncio.Task[None]] = set()
+        self._answers: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._answering: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         """Held while changing routing and sending the matching command, so both keep one order."""
 
@@ -94,6 +96,10 @@ class RedisBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        if self._answering is not None:
+            self._answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._answering
         for queue in self._waiters.values():
             for waiter in queue:
                 waiter.cancel()
@@ -155,11 +161,33 @@ class RedisBus:
         return [count > 0 for count in receivers]
 
     async def answer(self, outcome: Outcome) -> None:
-        key = self._outcome_key(outcome.event_id)
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.rpush(key, _encoder.encode(outcome))
-            pipe.expire(key, OUTCOME_TTL_S)
-            await pipe.execute()
+        """Answers given at the same moment (a fan-out's live sessions, all answering at once) are
+        written together, in one transaction on one pooled connection: a hundred at once would
+        otherwise need a hundred connections, past the pool's bound."""
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._answers.append((outcome, written))
+        if self._answering is None or self._answering.done():
+            self._answering = asyncio.create_task(self._write_answers(), name="redis-bus-answers")
+        await written
+
+    async def _write_answers(self) -> None:
+        while self._answers:
+            batch, self._answers = self._answers, []
+            try:
+                async with self._r.pipeline(transaction=True) as pipe:
+                    for outcome, _ in batch:
+                        key = self._outcome_key(outcome.event_id)
+                        pipe.rpush(key, _encoder.encode(outcome))
+                        pipe.expire(key, OUTCOME_TTL_S)
+                    await pipe.execute()
+            except Exception as exc:  # each answer's caller gets the failure (an outage: StoreUnreachable)
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+                continue
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
 
     async def outcome(self, event_id: str, timeout_s: float) -> Outcome | None:
         # BLPOP holds a pooled connection of its own while it waits; the answer waits in its list

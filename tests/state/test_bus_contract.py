@@ -233,3 +233,13 @@ async def test_outcomes_gathers_answers_from_any_instance_and_leaves_out_the_mis
     }
     assert await publisher.outcomes(["evt-early"], 0.1) == {}  # taken: not answered twice
     assert await publisher.outcomes([], 0.1) == {}
+
+
+async def test_many_answers_at_once_all_arrive(buses: BusFactory) -> None:
+    """A fan-out's live sessions all answer at the same moment: more answers than the Redis client's
+    pool has connections (100) still all arrive."""
+    publisher, holder = await buses(), await buses()
+    event_ids = [f"evt-{n}" for n in range(150)]
+    await asyncio.gather(*(holder.answer(Outcome(event_id=e, applied=True)) for e in event_ids))
+    found = await publisher.outcomes(event_ids, 2.0)
+    assert sorted(found) == sorted(event_ids)
