@@ -17,16 +17,16 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.http_fake import (
     FakeHTTPServer,
+    FakeModelServer,
     RecordedRequest,
     head,
     local_socket,
     serving,
-    two_word_pieces,
     write_json,
 )
 
@@ -42,22 +42,18 @@ _SAMPLING_PARAMETERS = {"temperature", "top_p", "top_k"}
 
 
 @dataclass
-class FakeAnthropic:
-    """The running fake: its address, what it received, and the knobs for the next requests."""
+class FakeAnthropic(FakeModelServer):
+    """The running fake: its address, what it received, and the knobs for the next requests.
 
-    base_url: str
-    requests: list[RecordedRequest] = field(default_factory=list)
+    `midstream_error` sends an `error` event after the first delta."""
+
     reply_text: str = "Hello there! It is lovely to hear your voice again today."
     input_tokens: int = 21
-    fail_with_status: tuple[int, str] | None = None  # (HTTP status, error type)
-    delay_s: float = 0.0  # before the response starts
-    midstream_error: bool = False  # an `error` event after the first delta
-    midstream_stall_s: float = 0.0  # a pause after the first delta
 
     @property
     def deltas(self) -> list[str]:
         """The text deltas a stream sends: two words each, concatenating to `reply_text`."""
-        return two_word_pieces(self.reply_text)
+        return self.pieces
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -15,8 +15,8 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 REASONS = {
     200: "OK",
@@ -70,13 +70,25 @@ async def write_json(writer: asyncio.StreamWriter, status: int, body: Any, **hea
     await writer.drain()
 
 
-class Recording(Protocol):
+@dataclass
+class FakeModelServer:
+    """What every fake model server has: its address, what it received, and the knobs they share."""
+
     base_url: str
-    requests: list[RecordedRequest]
-    delay_s: float  # before the response starts
+    requests: list[RecordedRequest] = field(default_factory=list)
+    reply_text: str = "Hello there!"
+    fail_with_status: tuple[int, str] | None = None  # (HTTP status, error type), before any piece
+    delay_s: float = 0.0  # before the response starts
+    midstream_error: bool = False  # an error after the first piece
+    midstream_stall_s: float = 0.0  # a pause after the first piece
+
+    @property
+    def pieces(self) -> list[str]:
+        """The text pieces a stream sends: two words each, concatenating to `reply_text`."""
+        return two_word_pieces(self.reply_text)
 
 
-_F = TypeVar("_F", bound=Recording)
+_F = TypeVar("_F", bound=FakeModelServer)
 
 
 class FakeHTTPServer(Generic[_F]):

@@ -18,16 +18,16 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tests.fakes.http_fake import (
     FakeHTTPServer,
+    FakeModelServer,
     RecordedRequest,
     head,
     local_socket,
     serving,
-    two_word_pieces,
     write_json,
 )
 
@@ -37,26 +37,17 @@ PATH = "/v1/chat/completions"
 
 
 @dataclass
-class FakeOpenAI:
-    """The running fake: its address (`base_url` ends in /v1), what it received, and the knobs."""
+class FakeOpenAI(FakeModelServer):
+    """The running fake: its address (`base_url` ends in /v1), what it received, and the knobs.
 
-    base_url: str
-    requests: list[RecordedRequest] = field(default_factory=list)
+    `midstream_error` sends a `data: {"error": ...}` chunk after the first piece."""
+
     reply_text: str = "Good morning! It is a lovely day for a cup of tea."
     prompt_tokens: int = 34
-    fail_with_status: tuple[int, str] | None = None  # (HTTP status, error type), before any chunk
     fail_times: int | None = None  # fail only the next this many requests; None: every one
     retry_after: str | None = None  # the failure's Retry-After header
-    delay_s: float = 0.0  # before the response starts
-    midstream_stall_s: float = 0.0  # a pause after the first piece
     malformed_chunk: bool = False  # a `data:` line that is not JSON after the first piece
-    midstream_error: bool = False  # a `data: {"error": ...}` chunk after the first piece
     drop_after_pieces: int | None = None  # close the connection after this many pieces, no [DONE]
-
-    @property
-    def pieces(self) -> list[str]:
-        """The content deltas a stream sends, concatenating to `reply_text`."""
-        return two_word_pieces(self.reply_text)
 
     def system_prompts(self) -> list[str]:
         """The system message of every request received, in order."""
