@@ -21,7 +21,7 @@ taken back — and sets both silences just above the longest recent one:
 
 A third silence is for a turn that plainly goes on (the listening stage's
 "unfinished" verdict: the speculative transcript stops mid-sentence and Smart
-Turn agrees): the other silence, but at least `unfinished_silence_ms`, in every
+Turn is not confident): the other silence, but at least `unfinished_silence_ms`, in every
 mode, since what it waits for is in the words, not in this speaker's habits.
 
 Both are capped (`max_confident_silence_ms`, `max_fallback_silence_ms`), so one
