@@ -26,6 +26,7 @@ from av import AudioFrame
 from benchmarks.lib.device import CONNECT_TIMEOUT_S, DeviceError, DeviceSocket, of_type
 from benchmarks.lib.microphone import Int16
 from server.paths import API_PREFIX
+from server.webrtc.tracks import prompt_audio
 
 RATE = 48_000
 FRAME_SAMPLES = 960
@@ -64,6 +65,8 @@ class Heard:
     at: float
     """`time.perf_counter()` when the frame came out of the device's decoder."""
     rms: float
+    peak: int
+    """The largest absolute sample."""
 
 
 class Speaker:
@@ -86,7 +89,8 @@ class Speaker:
                 return
             samples = frame.to_ndarray().astype(np.float64)  # type: ignore[union-attr]
             rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
-            self.frames.append(Heard(time.perf_counter(), rms))
+            peak = int(np.max(np.abs(samples))) if samples.size else 0
+            self.frames.append(Heard(time.perf_counter(), rms, peak))
             if self._waiters:
                 async with self._arrived:
                     self._arrived.notify_all()
@@ -103,6 +107,10 @@ class Speaker:
     def first_voiced(self, since: float, *, level: float = VOICED_RMS) -> float | None:
         """When the first frame after `since` louder than `level` arrived."""
         return next((f.at for f in self.frames if f.at > since and f.rms > level), None)
+
+    def first_audible(self, since: float, *, peak: int) -> float | None:
+        """When the first frame after `since` with a sample above `peak` arrived."""
+        return next((f.at for f in self.frames if f.at > since and f.peak > peak), None)
 
     def frames_since(self, since: float) -> int:
         return sum(1 for f in self.frames if f.at > since)
@@ -168,6 +176,9 @@ class WebRTCDevice(DeviceSocket):
         pc.addTrack(microphone)
         channel = pc.createDataChannel("events")
         pc.on("track", speaker.listen)
+        # As the server does for its microphones (server.webrtc.tracks.prompt_audio): the device plays
+        # each frame as it arrives (the WebSocket device "plays" each chunk on arrival too).
+        pc.on("track", lambda track: _prompt_audio(pc, track))
         try:
             await pc.setLocalDescription(await pc.createOffer())
             answer = await post_offer(base_url, device_id, token, pc.localDescription.sdp)
@@ -195,6 +206,12 @@ class WebRTCDevice(DeviceSocket):
         await self.speaker.stop()
         with contextlib.suppress(Exception):
             await self._reader
+
+
+def _prompt_audio(pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+    for transceiver in pc.getTransceivers():
+        if transceiver.receiver.track is track:
+            prompt_audio(transceiver.receiver)
 
 
 async def post_offer(base_url: str, device_id: str, token: str, sdp: str) -> dict[str, Any]:

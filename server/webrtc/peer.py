@@ -15,7 +15,7 @@ import logging
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 
 from server.errors import ApiError
-from server.webrtc.tracks import ReplyTrack, read_microphone
+from server.webrtc.tracks import ReplyTrack, prompt_audio, read_microphone
 from server.ws import messages
 from server.ws.device_session import error_message
 from server.ws.messages import Closed, ClosedPayload
@@ -128,6 +128,9 @@ class PeerTransport:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind != "audio" or self._microphone is not None:
             return
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                prompt_audio(transceiver.receiver)
         self._microphone = asyncio.create_task(
             read_microphone(track, self._on_audio), name="webrtc-microphone"
         )

@@ -16,8 +16,11 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_gt
 from av import AudioFrame
 
 from pipeline.audio import Int16Array, StreamResampler
@@ -79,6 +82,35 @@ class ReplyTrack(MediaStreamTrack):
         frame.pts = self._pts
         frame.time_base = TIME_BASE
         return frame
+
+
+class PromptAudioBuffer:
+    """The jitter buffer of a WebRTC audio track, in place of aiortc's.
+
+    aiortc's audio buffer holds 4 frames (80 ms) before decoding, and even with less it releases a
+    frame only once the next one has come: every device's speech would reach the listening stage
+    80 (or 20) ms late, so the end of each turn too. An Opus packet is a whole frame, so this one
+    releases a packet as soon as it arrives, unless an older one (a late, reordered packet, or a
+    duplicate) comes after a newer one: then it is dropped, as lost. On a LAN that is rare; a lost
+    20 ms of a turn does not change what is heard in it.
+    """
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        sequence = packet.sequence_number
+        if self._last is not None and not uint16_gt(sequence, self._last):
+            return False, None
+        self._last = sequence
+        data: bytes = getattr(packet, "_data", b"")  # the payload, depacketised by the receiver
+        return False, JitterFrame(data=data, timestamp=packet.timestamp)
+
+
+def prompt_audio(receiver: RTCRtpReceiver) -> None:
+    """Give an audio receiver a `PromptAudioBuffer` (before any packet arrives)."""
+    # aiortc has no setting for it: its receiver's (name-mangled) buffer is replaced.
+    setattr(receiver, "_RTCRtpReceiver__jitter_buffer", PromptAudioBuffer())  # noqa: B010  # a private attribute, named as Python mangles it
 
 
 def mono(frame: AudioFrame) -> Int16Array:

@@ -1,0 +1,1 @@
+"""WebRTC devices against WebSocket devices: voice-to-voice in one run, and idle WebRTC capacity."""

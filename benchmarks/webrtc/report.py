@@ -1,0 +1,83 @@
+"""The WebRTC benchmark's Markdown, through the shared renderer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from benchmarks.lib.report import (
+    SUMMARY_HEADER,
+    cpu_line,
+    header_line,
+    key_value_table,
+    summary_cells,
+    table,
+    title_lines,
+)
+
+if TYPE_CHECKING:
+    from benchmarks.webrtc.bench import Idle, Report, Turns
+
+TITLE = "WebRTC devices against WebSocket devices"
+ALIGN = ["---", *["---:"] * len(SUMMARY_HEADER)]
+
+
+def markdown(report: Report) -> str:
+    lines = title_lines(
+        TITLE, report.command, header_line(report.machine, report.generated_at, report.server)
+    )
+    lines += key_value_table(report.settings.items())
+    if report.turns is not None:
+        lines += _turns(report.turns)
+    if report.idle is not None:
+        lines += _idle(report.idle)
+    return "\n".join(lines)
+
+
+def _turns(turns: Turns) -> list[str]:
+    lines = [
+        "",
+        "Voice-to-voice (ms), end of the user's speech to the first audible reply sample at the device "
+        "(a socket's chunks played from their arrival, the track's frames as they come out of the decoder):",
+        "",
+    ]
+    rows = [
+        ["WebSocket, first chunk's arrival", *summary_cells(turns.websocket_first_chunk)],
+        ["WebSocket", *summary_cells(turns.websocket)],
+        ["WebRTC", *summary_cells(turns.webrtc)],
+        ["server: first byte handed over, WebSocket", *summary_cells(turns.websocket_server_first_byte_ms)],
+        ["server: first byte handed over, WebRTC", *summary_cells(turns.webrtc_server_first_byte_ms)],
+    ]
+    lines += table(["transport", *SUMMARY_HEADER], rows, align=ALIGN)
+    lines += [
+        "",
+        f"WebRTC p50 minus WebSocket p50: **{turns.p50_difference_ms} ms** (ratio {turns.ratio_p50}); "
+        "target ≤ 40 ms.",
+        "",
+        f"- {cpu_line(turns.cpu)}",
+    ]
+    return lines
+
+
+def _idle(idle: Idle) -> list[str]:
+    lines = ["", f"{idle.devices} idle WebRTC devices (silence in real time, Opus):", ""]
+    rows = [
+        ["server CPU, no device (% of a core)", f"{idle.baseline.server_pct}"],
+        [f"server CPU, {idle.devices} devices (% of a core)", f"{idle.loaded.server_pct}"],
+        ["server CPU per device (% of a core)", f"{idle.server_pct_per_device}"],
+        ["client CPU, the devices (% of a core)", f"{idle.loaded.client_pct}"],
+        ["connecting them all (s)", f"{idle.connect_s}"],
+        ["heartbeats unanswered", f"{idle.heartbeats_unanswered}"],
+    ]
+    lines += table(["", "value"], rows, align=["---", "---:"])
+    lines += ["", "Heartbeat round trip on `events` (ms), and reply-track frames per second per device:", ""]
+    rows = [
+        ["heartbeat round trip (ms)", *summary_cells(idle.heartbeat_rtt_ms)],
+        ["reply frames / s (50 = real time)", *summary_cells(idle.reply_frames_per_s)],
+    ]
+    lines += table(["", *SUMMARY_HEADER], rows, align=ALIGN)
+    lines += [
+        "",
+        f"- no device: {cpu_line(idle.baseline)}",
+        f"- {idle.devices} devices: {cpu_line(idle.loaded)}",
+    ]
+    return lines
