@@ -34,8 +34,8 @@ class LLMClients:
     chat_completions: httpx2.AsyncClient | None = None
     chat_completions_model: str | None = None
     """The model on the OpenAI-compatible server, for personas whose file names none."""
-    max_retries: int = 1
-    """Retries of the OpenAI-compatible engine (the Anthropic client has its own)."""
+    max_retries: int = 0
+    """Retries of a reply not yet begun, for both remote engines (`pipeline.llm.remote.with_retries`)."""
     configured: frozenset[Engine] = frozenset()
     """Engines configured without a client at hand (to check persona files before clients exist)."""
 
@@ -107,6 +107,7 @@ def build_responder(
                 model=clients.anthropic_model or llm.model,
                 system_prompt=system_prompt_for(persona),
                 max_tokens=llm.max_tokens,
+                max_retries=clients.max_retries,
             )
         case "openai-compatible" if clients.chat_completions is not None:
             return ChatCompletionsResponder(

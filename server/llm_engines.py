@@ -27,7 +27,6 @@ class LLMEngines:
                 api_key=settings.anthropic_api_key,
                 base_url=settings.anthropic_base_url,
                 timeout_s=settings.llm_timeout_s,
-                max_retries=settings.llm_max_retries,
             )
         chat_completions = None
         if settings.openai_base_url:

@@ -19,7 +19,7 @@ from anthropic.types import AssistantMessageParam, MessageParam, UserMessagePara
 
 from pipeline.llm.base import ChatMessage, LLMError, TokenUsage
 from pipeline.llm.briefing import Briefing, with_briefing
-from pipeline.llm.remote import Upstream, translated
+from pipeline.llm.remote import Upstream, retry_after_s, translated, with_retries
 
 ENGINE = "anthropic"
 UPSTREAM = Upstream(ENGINE, "the Anthropic API")
@@ -31,12 +31,15 @@ _ERRORS = (anthropic.AnthropicError, httpx2.HTTPError, ValueError)
 
 
 def make_anthropic_client(
-    *, api_key: str, base_url: str | None, timeout_s: float, max_retries: int
+    *, api_key: str, base_url: str | None, timeout_s: float, max_retries: int = 0
 ) -> anthropic.AsyncAnthropic:
     """An SDK client with everything explicit.
 
     `base_url=None` means the public API; it is passed on explicitly so the
-    SDK does not pick one up from its own environment variables.
+    SDK does not pick one up from its own environment variables. The SDK's own
+    retries are off by default: the responder retries (`max_retries`), as the
+    other remote engines do (`pipeline.llm.remote`), never waiting longer than
+    `MAX_BACKOFF_S` where the SDK would wait whatever `Retry-After` says.
     """
     return anthropic.AsyncAnthropic(
         api_key=api_key,
@@ -50,6 +53,7 @@ class _Options(msgspec.Struct, frozen=True):
     model: str
     system_prompt: str
     max_tokens: int
+    max_retries: int
 
 
 class AnthropicReply:
@@ -70,6 +74,9 @@ class AnthropicReply:
         self.usage = TokenUsage()
 
     def __aiter__(self) -> AsyncIterator[str]:
+        return with_retries(self._attempt, max_retries=self._options.max_retries)
+
+    def _attempt(self) -> AsyncGenerator[str, None]:
         return translated(self._text(), _ERRORS, _translate)
 
     async def _text(self) -> AsyncGenerator[str, None]:
@@ -101,8 +108,9 @@ class AnthropicReply:
 class AnthropicResponder:
     """A `Responder` on Anthropic's Messages API, bound to one persona's prompt and settings.
 
-    The client (key, address, timeout, SDK retries) is built by the caller,
-    e.g. with `make_anthropic_client`, and may be shared by many responders.
+    The client (key, address, timeout) is built by the caller, e.g. with
+    `make_anthropic_client`, and may be shared by many responders. A reply is
+    tried again up to `max_retries` times while nothing of it was yielded.
     """
 
     def __init__(
@@ -112,9 +120,10 @@ class AnthropicResponder:
         model: str,
         system_prompt: str,
         max_tokens: int,
+        max_retries: int = 0,
     ) -> None:
         self._client = client
-        self._options = _Options(model, system_prompt, max_tokens)
+        self._options = _Options(model, system_prompt, max_tokens, max_retries)
 
     @property
     def engine_name(self) -> str:
@@ -140,7 +149,7 @@ def _translate(exc: BaseException) -> LLMError:
         case anthropic.APIConnectionError() | httpx2.TransportError():
             return UPSTREAM.unreachable()
         case anthropic.APIStatusError(status_code=status) if status >= 400:
-            return UPSTREAM.status(status, exc.type)
+            return UPSTREAM.status(status, exc.type, retry_after_s(exc.response.headers))
         case anthropic.APIStatusError():
             reason = exc.type or "stream_error"
             return UPSTREAM.midstream(reason, retryable=reason in _RETRYABLE_TYPES)

@@ -21,7 +21,7 @@ import msgspec
 
 from pipeline.llm.base import ChatMessage, LLMError, TokenUsage
 from pipeline.llm.briefing import Briefing, with_briefing
-from pipeline.llm.remote import Upstream, translated, with_retries
+from pipeline.llm.remote import Upstream, retry_after_s, translated, with_retries
 
 ENGINE = "openai-compatible"
 UPSTREAM = Upstream(ENGINE, "the model server")
@@ -161,7 +161,7 @@ class ChatCompletionsResponder:
         model: str,
         system_prompt: str,
         max_tokens: int,
-        max_retries: int = 1,
+        max_retries: int = 0,
     ) -> None:
         self._client = client
         self._options = _Options(model, system_prompt, max_tokens, max_retries)
@@ -188,19 +188,7 @@ async def _status_error(response: httpx2.Response) -> LLMError:
         error = None
     if isinstance(error, _ErrorBody) and (error.type or error.code):
         reason = str(error.type or error.code)
-    return UPSTREAM.status(response.status_code, reason, _retry_after_s(response.headers))
-
-
-def _retry_after_s(headers: httpx2.Headers) -> float | None:
-    """`retry-after-ms`, else `Retry-After` in seconds (an HTTP date is not waited for)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            value = float(headers.get(name, ""))
-        except ValueError:
-            continue
-        if value >= 0:
-            return value * scale
-    return None
+    return UPSTREAM.status(response.status_code, reason, retry_after_s(response.headers))
 
 
 def _translate(exc: BaseException) -> LLMError:

@@ -5,7 +5,8 @@ builds its errors from types and codes only, never from the upstream's text, whi
 quote the request. `translated` runs a reply's pieces and raises the translated error
 outside the `except` block, so that neither the cause nor the context (which hold the
 request and its credentials) travels with it. `with_retries` tries a reply again while
-nothing of it has been yielded, with the backoff the Anthropic SDK uses.
+nothing of it has been yielded, with the backoff the Anthropic SDK uses; both engines retry
+through it (the SDK's own retries are off), so they wait alike.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 
 from pipeline.llm.base import LLMError
@@ -28,6 +29,18 @@ upstream's `Retry-After` asks when that is no longer: a longer wait fails the re
 
 def retryable_status(status: int) -> bool:
     return status in RETRYABLE_STATUSES or status >= 500
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """`retry-after-ms`, else `Retry-After` in seconds (an HTTP date is not waited for)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            value = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if value >= 0:
+            return value * scale
+    return None
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,9 @@ class _Server(FakeHTTPServer[FakeAnthropic]):
 
     async def answer(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
         fake = self.fake
-        if fake.fail_with_status is not None:
-            status, error_type = fake.fail_with_status
-            return await write_json(writer, status, _error_body(error_type))
+        if failure := fake.take_failure():
+            (status, error_type), headers = failure
+            return await write_json(writer, status, _error_body(error_type), **headers)
         if sampling := _SAMPLING_PARAMETERS & request.body.keys():
             # API version 2026-10-21 rejects sampling parameters, whatever their value.
             message = f"{min(sampling)}: Extra inputs are not permitted"

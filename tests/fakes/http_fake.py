@@ -78,6 +78,8 @@ class FakeModelServer:
     requests: list[RecordedRequest] = field(default_factory=list)
     reply_text: str = "Hello there!"
     fail_with_status: tuple[int, str] | None = None  # (HTTP status, error type), before any piece
+    fail_times: int | None = None  # fail only the next this many requests; None: every one
+    retry_after: str | None = None  # the failure's Retry-After header
     delay_s: float = 0.0  # before the response starts
     midstream_error: bool = False  # an error after the first piece
     midstream_stall_s: float = 0.0  # a pause after the first piece
@@ -86,6 +88,15 @@ class FakeModelServer:
     def pieces(self) -> list[str]:
         """The text pieces a stream sends: two words each, concatenating to `reply_text`."""
         return two_word_pieces(self.reply_text)
+
+    def take_failure(self) -> tuple[tuple[int, str], dict[str, str]] | None:
+        """The failure to answer this request with (status and error type, headers), if any."""
+        if self.fail_with_status is None or self.fail_times == 0:
+            return None
+        if self.fail_times is not None:
+            self.fail_times -= 1
+        headers = {"retry_after": self.retry_after} if self.retry_after is not None else {}
+        return self.fail_with_status, headers
 
 
 _F = TypeVar("_F", bound=FakeModelServer)

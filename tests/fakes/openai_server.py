@@ -44,8 +44,6 @@ class FakeOpenAI(FakeModelServer):
 
     reply_text: str = "Good morning! It is a lovely day for a cup of tea."
     prompt_tokens: int = 34
-    fail_times: int | None = None  # fail only the next this many requests; None: every one
-    retry_after: str | None = None  # the failure's Retry-After header
     malformed_chunk: bool = False  # a `data:` line that is not JSON after the first piece
     drop_after_pieces: int | None = None  # close the connection after this many pieces, no [DONE]
 
@@ -54,13 +52,6 @@ class FakeOpenAI(FakeModelServer):
         return [
             m["content"] for r in self.requests if r.body for m in r.body["messages"] if m["role"] == "system"
         ]
-
-    def take_failure(self) -> tuple[int, str] | None:
-        if self.fail_with_status is None or self.fail_times == 0:
-            return None
-        if self.fail_times is not None:
-            self.fail_times -= 1
-        return self.fail_with_status
 
 
 def _data(payload: dict[str, Any] | str) -> bytes:
@@ -81,8 +72,7 @@ class _Server(FakeHTTPServer[FakeOpenAI]):
     async def answer(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
         fake = self.fake
         if failure := fake.take_failure():
-            status, error_type = failure
-            headers = {"retry_after": fake.retry_after} if fake.retry_after is not None else {}
+            (status, error_type), headers = failure
             return await write_json(writer, status, _error_body(error_type, status), **headers)
         body = request.body
         if not isinstance(body, dict) or not body.get("messages") or not body.get("model"):

@@ -29,12 +29,14 @@ def fake() -> Iterator[FakeAnthropic]:
         yield server
 
 
-def responder(fake: FakeAnthropic, *, timeout_s: float = 5.0) -> AnthropicResponder:
-    client = make_anthropic_client(
-        api_key=API_KEY, base_url=fake.base_url, timeout_s=timeout_s, max_retries=0
-    )
+def responder(fake: FakeAnthropic, *, timeout_s: float = 5.0, max_retries: int = 0) -> AnthropicResponder:
+    client = make_anthropic_client(api_key=API_KEY, base_url=fake.base_url, timeout_s=timeout_s)
     return AnthropicResponder(
-        client=client, model="claude-sonnet-5", system_prompt=SYSTEM_PROMPT, max_tokens=300
+        client=client,
+        model="claude-sonnet-5",
+        system_prompt=SYSTEM_PROMPT,
+        max_tokens=300,
+        max_retries=max_retries,
     )
 
 
@@ -136,3 +138,24 @@ async def test_the_briefing_follows_the_system_prompt(fake: FakeAnthropic) -> No
         pass
     assert fake.requests[0].body["system"] == f"{SYSTEM_PROMPT}\n\n{briefing.text}"
     assert "blood pressure tablet at nine" in briefing.text
+
+
+async def test_an_overload_is_retried_and_then_answered(fake: FakeAnthropic) -> None:
+    fake.fail_with_status, fake.fail_times, fake.retry_after = (529, "overloaded_error"), 1, "0"
+    pieces = [piece async for piece in responder(fake, max_retries=1).stream(CONVERSATION)]
+    assert "".join(pieces) == fake.reply_text
+    assert len(fake.requests) == 2
+
+
+async def test_a_retry_after_longer_than_the_longest_backoff_is_not_waited(fake: FakeAnthropic) -> None:
+    # The SDK would sleep whatever Retry-After says; a resident would hear nothing for a minute.
+    fake.fail_with_status, fake.retry_after = (429, "rate_limit_error"), "60"
+    error = await failure(responder(fake, max_retries=3))
+    assert (error.reason, error.retryable, error.retry_after_s) == ("rate_limit_error", True, 60)
+    assert len(fake.requests) == 1
+
+
+async def test_the_sdk_itself_does_not_retry(fake: FakeAnthropic) -> None:
+    fake.fail_with_status, fake.retry_after = (500, "api_error"), "0"
+    await failure(responder(fake, max_retries=0))
+    assert len(fake.requests) == 1
