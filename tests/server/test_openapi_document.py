@@ -48,6 +48,9 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert statuses("post", "/v1/dialog/send") >= {"429", "502", "503"}
     assert statuses("post", "/v1/sessions/{session_id}/handoff") >= {"409", "410"}
     assert statuses("post", "/v1/devices/{device_id}/webrtc/offer") >= {"400", "401", "403", "404", "422"}
+    assert statuses("post", "/v1/coordination/broadcast") >= {"404", "409", "422", "503"}
+    assert statuses("get", "/v1/coordination/activities/{activity_id}") >= {"401", "404"}
+    assert statuses("post", "/v1/coordination/activities/{activity_id}/stop") >= {"403", "404", "503"}
     assert "400" not in statuses("get", "/v1/devices/{device_id}")  # no body, nothing to be malformed
     assert "415" not in statuses("get", "/v1/devices")
     assert statuses("get", "/v1/health") == {"200"}
