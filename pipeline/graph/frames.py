@@ -11,6 +11,7 @@ from pipecat.frames.frames import DataFrame, SystemFrame
 
 if TYPE_CHECKING:
     from pipeline.graph.timeline import TurnTimeline
+    from pipeline.voices import Voice
 
 
 @dataclass
@@ -53,6 +54,8 @@ class ClauseFrame(DataFrame):
     timeline: TurnTimeline | None
     last: bool = False
     """The last clause of the reply (or a standalone line, like a transition message)."""
+    voice: Voice | None = None
+    """Speak it in this voice rather than the persona's (a reminder said in another persona's voice)."""
 
 
 @dataclass

@@ -36,6 +36,7 @@ from pipeline.graph.speak import PersonaVoice
 from pipeline.graph.timeline import TurnTimeline
 from pipeline.graph.transcribe import Transcriber
 from pipeline.llm import ChatMessage
+from pipeline.voices import Voice
 
 START_TIMEOUT_S = 10.0
 CUT_TIMEOUT_S = 5.0
@@ -155,9 +156,10 @@ class VoiceSession:
         await self._worker.queue_frame(CutDoneFrame(done=done))
         await asyncio.wait_for(done.wait(), CUT_TIMEOUT_S)
 
-    async def say(self, text: str) -> None:
-        """Speak a line that answers nobody (a transition, a handoff notice) in the current voice."""
-        await self._worker.queue_frame(ClauseFrame(text=text, timeline=None, last=True))
+    async def say(self, text: str, voice: Voice | None = None) -> None:
+        """Speak a line that answers nobody (a transition, a handoff notice) in the current voice, or in
+        `voice` (a reminder in another persona's voice)."""
+        await self._worker.queue_frame(ClauseFrame(text=text, timeline=None, last=True, voice=voice))
 
     def hold(
         self, binding: PersonaBinding, history: Iterable[ChatMessage], pauses: PauseProfile | None = None

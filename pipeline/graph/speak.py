@@ -37,7 +37,7 @@ class PersonaVoice(FrameProcessor):
             await self.push_frame(frame, direction)
 
     async def _speak(self, frame: ClauseFrame) -> None:
-        voice = self._persona.binding.voice
+        voice = frame.voice or self._persona.binding.voice
         spoken = frame.text
         if frame.text.strip():
             chunks = 0

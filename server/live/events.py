@@ -76,6 +76,8 @@ class Announcement(_Event, frozen=True, kw_only=True, tag="announcement"):
 
     text: str
     interrupt: bool
+    persona_id: str | None = None
+    """Said in this persona's voice rather than the device's current one (a reminder, server/reminders)."""
 
 
 SessionEvent = (

@@ -31,6 +31,7 @@ from server.state.errors import StoreUnreachable
 from server.ws.connection import DeviceConnection
 
 if TYPE_CHECKING:
+    from pipeline.voices import Voice
     from server.services import Services
     from server.ws.voice_link import VoiceLink
 
@@ -138,29 +139,30 @@ class LiveSession:
             case ContextChanged() if voice is not None:
                 await voice.reload(event.session_id)
             case Announcement() if voice is not None:
+                speaker = voice.voice_of(event.persona_id)
                 if event.interrupt or not voice.replying:
-                    await self._say(voice, event.text, cut=event.interrupt)
+                    await self._say(voice, event.text, cut=event.interrupt, speaker=speaker)
                 else:  # said once the device is quiet; meanwhile other changes are applied
-                    task = asyncio.create_task(self._say_when_quiet(voice, event.text))
+                    task = asyncio.create_task(self._say_when_quiet(voice, event.text, speaker))
                     self._waiting_lines.add(task)
                     task.add_done_callback(self._waiting_lines.discard)
             case _:
                 pass  # without a voice loop there is nothing live to change
 
     @staticmethod
-    async def _say(voice: VoiceLink, text: str, *, cut: bool) -> None:
-        """Speak `text` in the voice the device has now (the path a handoff's line takes)."""
+    async def _say(voice: VoiceLink, text: str, *, cut: bool, speaker: Voice | None = None) -> None:
+        """Speak `text` in the voice the device has now (the path a handoff's line takes), or `speaker`."""
         if cut:
             await voice.session.cut()  # whatever is playing stops on the device too
-        await voice.session.say(text)
+        await voice.session.say(text, speaker)
 
-    async def _say_when_quiet(self, voice: VoiceLink, text: str) -> None:
+    async def _say_when_quiet(self, voice: VoiceLink, text: str, speaker: Voice | None) -> None:
         deadline = time.monotonic() + ANNOUNCE_WAIT_S
         # Polled: the voice link tells only its socket when a reply ends (a few checks a second, while
         # a line waits).
         while voice.replying and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(ANNOUNCE_POLL_S)
-        await self._say(voice, text, cut=voice.replying)
+        await self._say(voice, text, cut=voice.replying, speaker=speaker)
 
     async def _watch_expiry(self) -> None:
         """Apply `SessionEnded("expired")` when the held session's quiet spell runs out.

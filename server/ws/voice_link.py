@@ -13,6 +13,7 @@ from pipeline.graph.listen import TurnParams
 from pipeline.graph.pauses import PauseProfile
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import VoiceSession
+from pipeline.voices import Voice
 from server.activities.answers import activity_binding, answering_of
 from server.errors import ValidationFailed
 from server.live.events import PersonaChanged
@@ -98,6 +99,11 @@ class VoiceLink:
     async def stop(self) -> None:
         if self._session is not None:
             await self._session.stop()
+
+    def voice_of(self, persona_id: str | None) -> Voice | None:
+        """The voice of `persona_id` if one is loaded (None: the device's current voice)."""
+        binding = self._runtime.bindings.get(persona_id) if persona_id else None
+        return binding.voice if binding is not None else None
 
     @property
     def session(self) -> VoiceSession:
