@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from server.live.events import SessionEvent
+from server.media.clock import ClockEstimate
 from server.ws.commands import CommandPayload, CommandType
 
 PresenceStatus = Literal["online", "busy"]
@@ -44,6 +45,8 @@ class Presence(msgspec.Struct, frozen=True):
     connected_at: datetime
     connection_id: str = ""
     """The socket that owns the device's presence: one per device (`claim_presence`)."""
+    clock: ClockEstimate | None = None
+    """The device's clock as estimated from its heartbeats (server/media/clock.py); None until one is."""
 
 
 class SessionRecord(msgspec.Struct, frozen=True):

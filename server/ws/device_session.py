@@ -27,6 +27,7 @@ from server.errors import (
     ValidationFailed,
 )
 from server.live.session import LiveSession
+from server.media.clock import ClockSamples, server_ms
 from server.schemas.common import ErrorResponse
 from server.services import Services
 from server.services.clock import utcnow
@@ -117,6 +118,8 @@ class DeviceSession:
         """Where reply audio goes instead of `audio_response` chunks (a WebRTC peer's outgoing track)."""
         self.voice: VoiceLink | None = None
         self.live = LiveSession(services=services, connection=self.connection, device_id=device_id)
+        self.clock = ClockSamples()
+        """The device's clock, from its timestamped heartbeats."""
 
     def deliver(self, message: BusMessage) -> None:
         """The bus's callback for this device: commands and closes go to the connection, session changes to
@@ -317,11 +320,11 @@ class DeviceSession:
     async def _dispatch(self, message: protocol.Incoming) -> None:
         match message:
             case protocol.Heartbeat(payload=payload):
+                t1 = server_ms()
                 self.device_busy = payload.status == "busy"
+                self.clock.received(payload.t3)  # the presence written next carries the estimate
                 await self._refresh_presence()
-                self.connection.send(
-                    HeartbeatAck(payload=HeartbeatAckPayload(server_time=utcnow().isoformat()))
-                )
+                self._heartbeat_ack(payload.t0, t1)
             case protocol.TextInput(payload=payload) if self.voice is not None:
                 await self.voice.text(payload.text, payload.session_id)
             case protocol.TextInput(payload=payload):
@@ -417,7 +420,19 @@ class DeviceSession:
             status=status,
             connected_at=self.connected_at,
             connection_id=self.connection.connection_id,
+            clock=self.clock.best,
         )
+
+    def _heartbeat_ack(self, t0: float | None, t1: float) -> None:
+        """The ack, with the clock's stamps when the heartbeat had its `t0` (server/media/clock.py)."""
+        now = utcnow().isoformat()
+        t2 = server_ms()
+        if t0 is None:
+            payload = HeartbeatAckPayload(server_time=now)
+        else:
+            payload = HeartbeatAckPayload(server_time=now, t0=t0, t1=t1, t2=t2)
+        self.connection.send(HeartbeatAck(payload=payload))
+        self.clock.sent(t0, t1, t2)
 
     def _error(self, error: ApiError) -> None:
         self.connection.send(error_message(error))

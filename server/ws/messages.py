@@ -134,9 +134,15 @@ class Connected(_Message, tag="connected", frozen=True, kw_only=True):
     priority: Literal[0] = 0
 
 
-class HeartbeatAckPayload(msgspec.Struct, frozen=True, kw_only=True):
+class HeartbeatAckPayload(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     server_time: str
     """ISO 8601 (Python's `isoformat()`)."""
+    t0: float | None = None
+    """The heartbeat's own `t0`, echoed; with `t1` and `t2` only when the heartbeat carried one."""
+    t1: float | None = None
+    """The server's clock when the heartbeat arrived, ms since the Unix epoch."""
+    t2: float | None = None
+    """The server's clock when this ack was sent (same units)."""
 
 
 class HeartbeatAck(_Message, tag="heartbeat_ack", frozen=True, kw_only=True):

@@ -39,6 +39,10 @@ class ButtonPressPayload(msgspec.Struct, forbid_unknown_fields=True):
 class HeartbeatPayload(msgspec.Struct):
     status: Literal["online", "busy"] | None = None
     """The device's own view: "busy" while it plays media or is otherwise occupied."""
+    t0: float | None = None
+    """The device's clock when it sent this heartbeat, ms since the Unix epoch (server/media/clock.py)."""
+    t3: float | None = None
+    """The device's clock when the `heartbeat_ack` of its previous heartbeat arrived (same units)."""
 
 
 class AckPayload(msgspec.Struct):
