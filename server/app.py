@@ -37,6 +37,7 @@ from server.events.operator import close_operator_events, start_operator_events,
 from server.heap import settle_after_start_up
 from server.http_errors import EXCEPTION_HANDLERS
 from server.llm_engines import LLMEngines, check_engines
+from server.media.controller import list_media, media_content
 from server.paths import API_PREFIX, DOCS_PATH
 from server.request_ids import add_request_id_header
 from server.services import build_services
@@ -122,6 +123,8 @@ def create_app(
                     health,
                     latency_metrics,
                     reply_audio,
+                    list_media,
+                    media_content,
                 ],
                 before_request=check_json_body,
             ),

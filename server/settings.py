@@ -163,6 +163,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     reply_audio_max_bytes_per_device: PositiveInt = 16 * 1024 * 1024
     """Reply audio this instance keeps at most of one device; past it that device's oldest goes first."""
 
+    # Synchronised playback (README, "Synchronised playback")
+    media_dir: Path | None = None
+    """The media library: files in this folder (not its subfolders) can be played on devices together."""
+    media_url_ttl_s: PositiveInt = 3600
+    """How long a media item's pre-signed URL, sent to devices with each start or resume, works."""
+    playback_lead_s: PositiveFloat = 1.0
+    """The least time between an operator's start, pause or resume and the instant devices act on it
+    (more when a device's measured round trip needs it)."""
+
     # Personas and LLM
     personas_dir: Path | None = None
     """A folder of persona files; the library shipped with the package if unset."""
