@@ -1,1 +1,2 @@
-"""Group activity and broadcast fan-out: spread of the devices' sync_event arrival (`python -m benchmarks.coordination`)."""
+"""Group activity and broadcast fan-out: spread of the devices' sync_event arrival
+(`python -m benchmarks.coordination`)."""
