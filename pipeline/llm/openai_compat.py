@@ -180,7 +180,11 @@ class ChatCompletionsResponder:
 
 async def _status_error(response: httpx2.Response) -> LLMError:
     """The error for an HTTP status, its reason from the body's `error.type` (or `code`) if it has one."""
-    body = await response.aread()
+    body = b""
+    async for part in response.aiter_bytes():  # at most MAX_EVENT_BYTES of it: only `error.type` matters
+        body += part
+        if len(body) > MAX_EVENT_BYTES:
+            break
     reason = None
     try:
         error = _error_decoder.decode(body).error

@@ -46,6 +46,7 @@ class FakeOpenAI(FakeModelServer):
     prompt_tokens: int = 34
     malformed_chunk: bool = False  # a `data:` line that is not JSON after the first piece
     drop_after_pieces: int | None = None  # close the connection after this many pieces, no [DONE]
+    error_padding: int = 0  # bytes of padding before the error object of a failure's body
 
     def system_prompts(self) -> list[str]:
         """The system message of every request received, in order."""
@@ -73,7 +74,8 @@ class _Server(FakeHTTPServer[FakeOpenAI]):
         fake = self.fake
         if failure := fake.take_failure():
             (status, error_type), headers = failure
-            return await write_json(writer, status, _error_body(error_type, status), **headers)
+            body = {"padding": "x" * fake.error_padding, **_error_body(error_type, status)}
+            return await write_json(writer, status, body, **headers)
         body = request.body
         if not isinstance(body, dict) or not body.get("messages") or not body.get("model"):
             return await write_json(writer, 400, _error_body("invalid_request_error", 400))

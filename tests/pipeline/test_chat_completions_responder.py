@@ -127,6 +127,13 @@ async def test_a_retry_after_longer_than_the_longest_backoff_is_not_waited(fake:
     assert len(fake.requests) == 1
 
 
+async def test_only_the_start_of_an_error_body_is_read(fake: FakeOpenAI) -> None:
+    fake.fail_with_status, fake.error_padding = (500, "server_error"), 8 * 1024 * 1024
+    error = await failure(responder(fake))
+    # The error type comes after 8 MiB of padding: not read, so the reason is the status alone.
+    assert (error.reason, error.retryable, error.upstream_status) == ("http_500", True, 500)
+
+
 async def test_a_bad_key_is_not_retried(fake: FakeOpenAI) -> None:
     fake.fail_with_status = (401, "authentication_error")
     error = await failure(responder(fake, max_retries=2))
