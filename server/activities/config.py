@@ -7,6 +7,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from server.activities.banks import Banks, Difficulty, shipped_banks
+from server.media.cue import playback_config
 
 RUN_TYPES = frozenset({"trivia", "story"})
 """Activity types a runner drives (others, e.g. sync_playback, only get their start)."""
@@ -65,6 +66,8 @@ def check_config(activity_type: str, config: dict[str, Any]) -> None:
         trivia_config(config)
     elif activity_type == "story":
         story_config(config)
+    elif activity_type == "sync_playback":
+        playback_config(config)  # the media's name; whether the library has it is checked at the start
 
 
 def _convert(config: dict[str, Any], kind: type[T]) -> T:

@@ -14,6 +14,7 @@ from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.params import Body, BodyKwarg, FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from server.activities.playback import PlaybackRequest, PlaybackResponse, Playbacks
 from server.auth import require_operator
 from server.controllers.common import AnyRequest, principal_of, services_of
 from server.controllers.openapi import (
@@ -26,6 +27,7 @@ from server.controllers.openapi import (
     Failure,
     declare,
 )
+from server.media.controller import MEDIA_NOT_FOUND
 from server.pagination import DEFAULT_LIMIT, Cursor, Limit, created_key, page
 from server.schemas.coordination import (
     ALL,
@@ -41,6 +43,11 @@ from server.services.activities import view
 
 MIXED_GROUPS = Failure(
     409, "CONFLICT", "the devices span several groups, or one is outside `group_id` (`details.reason`)"
+)
+PLAYBACK_CONFLICT = Failure(
+    409,
+    "CONFLICT",
+    "not a running sync_playback, or the playback is already in that state (`details.reason`)",
 )
 ACTIVITY_NOT_FOUND = Failure(
     404, "ACTIVITY_NOT_FOUND", "no such activity (for a device token: none it takes part in)"
@@ -80,6 +87,7 @@ class CoordinationController(Controller):
             MIXED_GROUPS,
             DEVICE_OFFLINE,
             LIVE_UPDATE_FAILED,
+            MEDIA_NOT_FOUND,
             body=True,
         ),
     )
@@ -135,6 +143,28 @@ class CoordinationController(Controller):
     async def get_activity(self, request: AnyRequest, activity_id: FromPath[str]) -> ActivityResponse:
         activities = services_of(request).activities
         return view(await activities.get(activity_id, seen_by=_device_scope(request)))
+
+    @post(
+        "/activities/{activity_id:str}/playback",
+        summary="Pause, resume or stop a synchronised playback",
+        status_code=HTTP_200_OK,
+        **declare(NOT_OPERATOR, ACTIVITY_NOT_FOUND, PLAYBACK_CONFLICT, LIVE_UPDATE_FAILED, body=True),
+    )
+    async def control_playback(
+        self, request: AnyRequest, activity_id: FromPath[str], data: JSONBody[PlaybackRequest]
+    ) -> PlaybackResponse:
+        """Every device does it at one instant (`at`, sent to each on its own clock); `stop` also stops
+        the activity."""
+        require_operator(principal_of(request))
+        services = services_of(request)
+        playbacks = Playbacks(
+            store=services.store,
+            bus=services.bus,
+            activities=services.activities,
+            commands=services.commands,
+            settings=services.settings,
+        )
+        return await playbacks.control(activity_id, data.action)
 
     @post(
         "/activities/{activity_id:str}/stop",

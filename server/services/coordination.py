@@ -18,6 +18,8 @@ from datetime import timedelta
 from server.errors import Conflict, DeviceNotFound, DeviceOffline
 from server.live.changes import LiveChanges, LiveUpdateFailed, new_event_id
 from server.live.events import Announcement, SessionEvent, SessionStarted
+from server.media.cue import PlaybackCue
+from server.media.timing import first_playback, lead, start_cues
 from server.schemas.coordination import (
     ALL,
     INTERRUPT_PRIORITY,
@@ -83,6 +85,9 @@ class Coordinator:
         now = utcnow()
         activity_id = f"act_{secrets.token_hex(8)}"
         metadata = {"activity_id": activity_id, "activity_type": request.activity_type}
+        playing = request.activity_type == "sync_playback"
+        starts_at = now + (lead(presences, self._settings) if playing else START_LEAD)
+        playback = first_playback(request.config, self._settings, starts_at) if playing else None
         sessions = [self.new_session(d, request.persona_id, metadata) for d in device_ids]
         activity = ActivityRecord(
             activity_id=activity_id,
@@ -91,15 +96,17 @@ class Coordinator:
             device_ids=device_ids,
             config=request.config,
             started_at=now,
-            starts_at=now + START_LEAD,
+            starts_at=starts_at,
             group_id=group_id,
             session_ids={s.device_id: s.session_id for s in sessions},
             returns={
                 d: Return(session_id=r.active_session_id, persona_id=r.active_persona_id)
                 for d, r in zip(device_ids, runtimes, strict=True)
             },
+            playback=playback,
         )
-        commands = [self._start_command(activity, s) for s in sessions]
+        cues = start_cues(playback, presences, self._settings)
+        commands = [self._start_command(activity, s, c) for s, c in zip(sessions, cues, strict=True)]
         await self._store.save_activity(
             activity,
             sessions=sessions,
@@ -203,7 +210,9 @@ class Coordinator:
         return [d for d in found if d is not None]
 
     @staticmethod
-    def _start_command(activity: ActivityRecord, session: SessionRecord) -> CommandRecord:
+    def _start_command(
+        activity: ActivityRecord, session: SessionRecord, playback: PlaybackCue | None
+    ) -> CommandRecord:
         payload = GroupActivityStart(
             activity_id=activity.activity_id,
             activity_type=activity.activity_type,
@@ -212,6 +221,7 @@ class Coordinator:
             device_ids=activity.device_ids,
             config=activity.config,
             starts_at=activity.starts_at.isoformat(),
+            playback=playback,
         )
         return CommandService.make(session.device_id, payload)
 

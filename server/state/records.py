@@ -9,6 +9,7 @@ import msgspec
 
 from server.live.events import SessionEvent
 from server.media.clock import ClockEstimate
+from server.media.cue import Playback
 from server.ws.commands import CommandPayload, CommandType
 
 PresenceStatus = Literal["online", "busy"]
@@ -131,6 +132,8 @@ class ActivityRecord(msgspec.Struct, frozen=True):
     scores: dict[str, int] = {}
     """Per device (or user); filled by activities that keep score."""
     current_round: int | None = None
+    playback: Playback | None = None
+    """A `sync_playback`'s media and where it stands (server/media/cue.py)."""
 
 
 class RuntimeChange(msgspec.Struct, frozen=True):

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from personas.schema import VoiceConfig
+from server.media.cue import PlaybackCue
 
 CommandType = Literal["persona_switch", "led_control", "sync_event"]
 """The WebSocket `type`s commands go out as."""
@@ -63,6 +64,21 @@ class GroupActivityStart(_Command, tag="group_activity_start", frozen=True, kw_o
     config: dict[str, Any]
     starts_at: str
     """ISO 8601 (Python's `isoformat()`, e.g. `2026-01-19T10:30:01.5+00:00`)."""
+    playback: PlaybackCue | None = None
+    """A `sync_playback`'s media and start, on the device's own clock (sent only for one)."""
+
+    optional_keys = frozenset({"playback"})
+
+
+class PlaybackControl(_Command, tag="playback_control", frozen=True, kw_only=True):
+    """An operator paused, resumed or stopped a `sync_playback`: every device does it at one instant."""
+
+    message_type = "sync_event"
+    default_priority = 5
+
+    event_type: Literal["playback_pause", "playback_resume", "playback_stop"]
+    activity_id: str
+    playback: PlaybackCue
 
 
 class SessionHandoff(_Command, tag="session_handoff", frozen=True, kw_only=True):
@@ -113,7 +129,13 @@ class OperatorSync(_Command, tag="operator_sync", frozen=True, kw_only=True):
 
 
 CommandPayload = (
-    PersonaSwitchCommand | GroupActivityStart | SessionHandoff | BroadcastEvent | OperatorLed | OperatorSync
+    PersonaSwitchCommand
+    | GroupActivityStart
+    | PlaybackControl
+    | SessionHandoff
+    | BroadcastEvent
+    | OperatorLed
+    | OperatorSync
 )
 OPERATOR_COMMANDS: dict[OperatorCommandType, type[OperatorLed] | type[OperatorSync]] = {
     "led_control": OperatorLed,
@@ -136,4 +158,7 @@ def wire_payload(payload: CommandPayload) -> dict[str, Any]:
         case _:
             wire: dict[str, Any] = msgspec.to_builtins(payload)
             del wire["kind"]  # the store's tag, not the device's business
+            for key in payload.optional_keys:
+                if wire.get(key) is None:
+                    wire.pop(key, None)
             return wire
