@@ -101,6 +101,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     alert_webhook_queue: PositiveInt = 1000
     """Deliveries pending at most (waiting or retrying); past it new ones are dropped (logged)."""
 
+    # Reminders (server/reminders; README "Reminders")
+    reminder_poll_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    """The scheduler wakes at least this often (sooner for its own next due time), to see reminders
+    due or scheduled by other instances."""
+    reminder_lease_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 60.0
+    """How long an instance holds a due reminder it took; one that dies holding it leaves it to another
+    instance after this long."""
+    reminder_max: PositiveInt = 10_000
+    """Reminders kept at most (finished ones included, until deleted); past it `POST /reminders` is 409."""
+
     # Limits
     device_requests_per_minute: NonNegativeInt = 600
     """Per device token, across all instances; 0 disables."""
