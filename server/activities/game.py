@@ -114,7 +114,13 @@ class Game:
         await self.stage.quiet(device_ids, expect_s=speaking_s(text))
 
     def fields(self, **more: Any) -> dict[str, Any]:
-        return {"activity_id": self.activity_id, "activity_type": self.activity.activity_type, **more}
+        activity = self.activity
+        return {
+            "activity_id": activity.activity_id,
+            "activity_type": activity.activity_type,
+            "group_id": activity.group_id,
+            **more,
+        }
 
     async def _names(self) -> dict[str, str]:
         """How the quizmaster calls each device: its location, else its name, else its id."""

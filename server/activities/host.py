@@ -59,6 +59,7 @@ class GameHost:
             commands=services.commands,
             changes=LiveChanges(bus=services.bus),
             activities=services.activities,
+            events=services.events,
             voice_enabled=services.voice is not None,
         )
         self._games: dict[str, asyncio.Task[None]] = {}

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from server.errors import ApiError
+from server.events.hub import EventHub
 from server.live.changes import LiveChanges, new_event_id
 from server.live.events import Announcement, SessionEvent
 from server.services.activities import Activities
@@ -27,6 +28,8 @@ START_WITHIN_S = 15.0
 QUIET_MAX_S = 30.0
 """How much longer than expected a line may take to be said before the game goes on."""
 NO_VOICE_PAUSE_S = 1.0
+PROGRESS_FIELDS = frozenset({"round", "rounds", "number", "chapter", "story_id", "answer", "chosen"})
+"""What of a step's `sync_event` goes on the operator event stream (never what a resident said)."""
 
 
 class LiveStage:
@@ -38,6 +41,7 @@ class LiveStage:
         commands: CommandService,
         changes: LiveChanges,
         activities: Activities,
+        events: EventHub,
         voice_enabled: bool,
     ) -> None:
         self._store = store
@@ -45,6 +49,7 @@ class LiveStage:
         self._commands = commands
         self._changes = changes
         self._activities = activities
+        self._events = events
         self._voice_enabled = voice_enabled
 
     def now(self) -> datetime:
@@ -65,6 +70,17 @@ class LiveStage:
         await self._store.save_commands(commands, self._commands.ttl_s)
         messages: list[tuple[str, BusMessage]] = [(c.device_id, CommandDelivery(command=c)) for c in commands]
         await self._bus.send_many(messages)
+        # Each step is on the operator event stream too: an `activity` event, its state the event type.
+        detail: dict[str, Any] = {
+            k: v for k, v in fields.items() if k in PROGRESS_FIELDS and isinstance(v, str | int)
+        }
+        group_id = fields.get("group_id")
+        self._events.activity(
+            str(fields["activity_id"]),
+            event_type,
+            group_id=group_id if isinstance(group_id, str) else None,
+            **detail,
+        )
 
     async def say(self, device_ids: Sequence[str], text: str, *, interrupt: bool) -> None:
         if not self._voice_enabled:  # no live voice loop to speak: the sync_event carries the words

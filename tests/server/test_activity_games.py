@@ -19,6 +19,7 @@ from tests.server.conftest import connect, register
 from tests.server.helpers import poll
 from tests.support.device_client import DeviceClient
 from tests.support.live_server import LiveServer
+from tests.support.sse import open_stream
 
 QUIZ = {"rounds": 2, "answer_window_s": 2, "questions": ["geo-e1", "nat-e1"]}
 STEP_S = 30.0
@@ -161,3 +162,26 @@ async def test_a_config_the_game_cannot_play_is_refused_before_anything_starts(s
         }
         response = await http.post("/coordination/group-activity", json=body)
         assert response.status_code == 422, response.text
+
+
+async def test_each_step_of_a_game_is_on_the_operator_event_stream(server: LiveServer) -> None:
+    group_id = f"grp-{secrets.token_hex(4)}"
+    async with operator(server) as http:
+        device_id, device_token = await register(http, group_id=group_id)
+        params = {"group_id": group_id, "kinds": "activity"}
+        async with (
+            open_stream(server.api_url, server.token(), params=params) as stream,
+            await connect(server, device_id, device_token) as socket,
+        ):
+            body = {
+                "activity_type": "trivia",
+                "device_ids": [device_id],
+                "persona_id": "entertainer",
+                "config": QUIZ,
+            }
+            started = await http.post("/coordination/group-activity", json=body)
+            activity_id = started.json()["activity_id"]
+            await next_cue(socket, "trivia_question", round=1)
+            step = await stream.wait_for(lambda e: e.data.get("state") == "trivia_question", timeout=STEP_S)
+            assert step.data["activity_id"] == activity_id
+            assert step.data["detail"] == {"round": 1, "rounds": 2}
