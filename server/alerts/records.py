@@ -10,7 +10,8 @@ import msgspec
 from server.alerts.rules import Severity
 
 AlertStatus = Literal["open", "acknowledged"]
-Source = Literal["voice", "text_input", "dialog"]
+Source = Literal["voice", "text_input", "dialog", "reminder"]
+"""What raised it: a turn (spoken, typed on the device, over REST), or a reminder left unconfirmed."""
 MAX_WORDS = 500
 """At most this many characters of what was said are kept with an alert."""
 

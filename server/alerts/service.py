@@ -20,7 +20,7 @@ import msgspec
 
 from server.alerts.matcher import Match, find
 from server.alerts.records import MAX_WORDS, AlertRecord, Source
-from server.alerts.rules import AlertRules
+from server.alerts.rules import AlertRules, Severity
 from server.alerts.store import AlertStore
 from server.alerts.webhook import Webhooks
 from server.events.hub import EventHub
@@ -120,7 +120,23 @@ class Alerts:
         self._recent[key] = (match.rule_id, now)
         return False
 
-    async def _raise(self, heard: _Heard, match: Match, group_id: str | None) -> None:
+    async def raise_alert(
+        self,
+        *,
+        device_id: str,
+        rule_id: str,
+        severity: Severity,
+        source: Source,
+        words: str,
+        matched: str = "",
+    ) -> str:
+        """Raise an alert that no rule file holds (e.g. `reminder_unconfirmed`, server/reminders) by the
+        same path as a matched turn: event stream, webhook, store. Returns its id."""
+        heard = _Heard(device_id, None, words, source, datetime.now(UTC))
+        match = Match(rule_id=rule_id, severity=severity, phrase=matched)
+        return await self._raise(heard, match, await self._group_of(device_id))
+
+    async def _raise(self, heard: _Heard, match: Match, group_id: str | None) -> str:
         alert = AlertRecord(
             alert_id=f"alt_{secrets.token_hex(12)}",
             device_id=heard.device_id,
@@ -154,10 +170,11 @@ class Alerts:
         for attempt in range(STORE_RETRIES):
             try:
                 await self.store.add(alert)
-                return
+                return alert.alert_id
             except StoreUnreachable:
                 await asyncio.sleep(0.5 * 2**attempt)
         log.error("alert %s could not be kept: the store is unreachable", alert.alert_id)
+        return alert.alert_id
 
     async def acknowledge(self, alert_id: str, by: str) -> AlertRecord | None:
         """Mark the alert acknowledged (once: a second ack keeps the first's time and name)."""

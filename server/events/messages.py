@@ -82,6 +82,16 @@ class AlertAcked(_Payload, frozen=True, kw_only=True, tag="alert_ack"):
     acked_by: str
 
 
+class ReminderUpdate(_Payload, frozen=True, kw_only=True, tag="reminder"):
+    """An occurrence of a reminder changed state (server/reminders): spoken, confirmed, missed,
+    unconfirmed (with the alert it raised)."""
+
+    reminder_id: str
+    due_at: str
+    state: Literal["due", "spoken", "confirmed", "missed", "unconfirmed"]
+    alert_id: str | None = None
+
+
 Payload = (
     DeviceStatus
     | TurnFinished
@@ -91,6 +101,7 @@ Payload = (
     | ActivityProgress
     | AlertRaised
     | AlertAcked
+    | ReminderUpdate
 )
 KINDS = frozenset(
     str(t.__struct_config__.tag)
@@ -103,6 +114,7 @@ KINDS = frozenset(
         ActivityProgress,
         AlertRaised,
         AlertAcked,
+        ReminderUpdate,
     )
 )
 
