@@ -551,3 +551,34 @@ async def test_an_urgent_broadcast_line_cuts_in(
     )
     assert after_stop == []
     assert line.payload["persona_id"] == "companion"
+
+
+async def test_a_stopped_activity_sends_the_live_loop_back_to_its_own_conversation_and_persona(
+    llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
+) -> None:
+    device = await connect(llm_voice_server, http)
+    try:
+        own = await open_session(http, device, "storyteller")
+        await typed_turn(device, "Tell me about the harbour.")
+        response = await http.post(
+            "/coordination/group-activity",
+            json={"activity_type": "trivia", "device_ids": [device.device_id], "persona_id": "entertainer"},
+        )
+        assert response.status_code == 201, response.text
+        activity_id = response.json()["activity_id"]
+        stopped = await http.post(f"/coordination/activities/{activity_id}/stop")
+        assert stopped.status_code == 200, stopped.text
+        # Spoken, not typed: a spoken turn is answered in whatever session the graph holds, so only
+        # the stop's live change can have put the device's own session back.
+        fixture = next(f for f in load_fixtures() if f.name == "thank_you")
+        async with Microphone(device) as microphone:
+            turn = await converse(device, microphone, fixture.pcm)
+    finally:
+        await device.close()
+    reply = [m for m in turn.messages if m.type == "audio_response" and m.payload.get("final")][-1]
+    # The live loop holds its own session again: its persona, and its conversation as it was.
+    assert reply.payload["persona_id"] == "storyteller"
+    sent = sent_conversation(llm)
+    assert sent[:2] == [("user", "Tell me about the harbour."), ("assistant", llm.reply_text)]
+    assert len(sent) == 3
+    assert (await http.get(f"/devices/{device.device_id}/state")).json()["active_session_id"] == own
