@@ -39,6 +39,7 @@ from server.http_errors import EXCEPTION_HANDLERS
 from server.llm_engines import LLMEngines, check_engines
 from server.media.controller import list_media, media_content
 from server.paths import API_PREFIX, DOCS_PATH
+from server.reminders.controller import ReminderController
 from server.request_ids import add_request_id_header
 from server.services import build_services
 from server.settings import Settings
@@ -81,6 +82,7 @@ def create_app(
             alert_rules=alert_rules,
         )
         start_operator_events(app.state["services"])
+        app.state["services"].reminders.start()  # the scheduler (server/reminders)
         games = GameHost(app.state["services"])  # runs trivia and story activities (server/activities)
         games.start()
         app.state["peers"] = peers = Peers(app.state["services"])
@@ -99,6 +101,7 @@ def create_app(
             await games.close()
             await peers.close()  # their devices go offline while the store is still open
             await app.state["services"].catch_up.close()
+            await app.state["services"].reminders.close()
             await close_operator_events(app.state["services"])
             if voice is not None:
                 await voice.close()
@@ -119,6 +122,7 @@ def create_app(
                     CoordinationController,
                     WebRTCController,
                     AlertController,
+                    ReminderController,
                     event_stream,
                     health,
                     latency_metrics,

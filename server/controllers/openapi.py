@@ -184,7 +184,7 @@ class RequestBodySchemaPlugin(OpenAPISchemaPlugin):
         body_type = field_definition.annotation
         (_,), components = msgspec.json.schema_components([body_type], ref_template=_REF_TEMPLATE)
         schema = schema_creator.schema_registry.get_schema_for_field_definition(field_definition)
-        described = _schema_from_json(components[body_type.__name__])
+        described = _schema_from_json(components[body_type.__name__], components)
         for field in dataclasses.fields(described):
             if (value := getattr(described, field.name)) is not None:
                 setattr(schema, field.name, value)
@@ -196,17 +196,20 @@ _NESTED_ONE = ("items", "not", "additionalProperties")
 _NESTED_LIST = ("anyOf", "oneOf", "allOf")
 
 
-def _schema_from_json(data: dict[str, Any]) -> Schema:
-    """A Litestar `Schema` from a JSON Schema dict (as msgspec writes them: no references inside a body)."""
+def _schema_from_json(data: dict[str, Any], components: dict[str, Any]) -> Schema:
+    """A Litestar `Schema` from a JSON Schema dict as msgspec writes them; a Struct nested in the body
+    (msgspec's `$ref` to `components`) is written out in place, so the body's schema stands alone."""
+    if "$ref" in data:
+        data = components[data["$ref"].rsplit("/", 1)[-1]]
     aliases = Schema.field_aliases()
     fields: dict[str, Any] = {}
     for key, value in data.items():
         if key == "properties":
-            value = {name: _schema_from_json(item) for name, item in value.items()}
+            value = {name: _schema_from_json(item, components) for name, item in value.items()}
         elif key in _NESTED_ONE and isinstance(value, dict):
-            value = _schema_from_json(value)
+            value = _schema_from_json(value, components)
         elif key in _NESTED_LIST:
-            value = [_schema_from_json(item) for item in value]
+            value = [_schema_from_json(item, components) for item in value]
         elif key == "type":
             value = OpenAPIType(value)
         fields[aliases.get(key, key)] = value

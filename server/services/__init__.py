@@ -17,6 +17,8 @@ from server.events.hub import EventHub
 from server.events.operator import build_operator_events
 from server.live.changes import LiveChanges
 from server.ratelimit import RateLimiter
+from server.reminders.service import Reminders
+from server.reminders.wiring import build_reminders
 from server.services.activities import Activities
 from server.services.commands import CommandService
 from server.services.coordination import Coordinator
@@ -66,6 +68,8 @@ class Services:
     """Alert rules checked on what residents say (server/alerts)."""
     residents: ResidentService
     """Residents' profiles, and what a session's persona knows of its person."""
+    reminders: Reminders
+    """Reminders that are spoken, and their scheduler (server/reminders)."""
     voice: VoiceRuntime | None = None
     """The voice engines, when the server takes audio (settings.voice_enabled)."""
     connections: dict[str, DeviceConnection] = field(default_factory=dict)
@@ -160,6 +164,9 @@ def build_services(
         feed=feed,
         alerts=alerts,
         residents=residents,
+        reminders=build_reminders(
+            settings, store=store, changes=changes, responders=responders, alerts=alerts, events=events
+        ),
         reply_audio=reply_audio,
         voice=voice,
     )

@@ -111,6 +111,7 @@ class DeviceVoice:
     async def on_transcript(self, text: str, timeline: TurnTimeline) -> None:
         continues = msgspec.UNSET if timeline.continues is None else timeline.continues
         self._services.alerts.heard(self._device_id, self.held.id, text, "voice")  # checked off the loop
+        self._services.reminders.heard(self._device_id, text)  # a confirmation, recorded off the loop
         payload = TranscriptPayload(text=text, turn_id=timeline.turn_id, continues_turn_id=continues)
         self._connection.send(Transcript(payload=payload))
 

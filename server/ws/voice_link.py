@@ -147,6 +147,7 @@ class VoiceLink:
         if session.session_id != self._held.id:
             await self.follow(session)
         services.alerts.heard(self._device_id, session.session_id, text, "text_input")
+        services.reminders.heard(self._device_id, text)
         await self._listener.set_replying(True)
         await self.session.push_text(text)
 
