@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,26 @@ def operator_client(base_url: str, token: str) -> httpx.AsyncClient:
         # is never sent on a connection being closed (RemoteProtocolError).
         limits=httpx.Limits(keepalive_expiry=1.0),
     )
+
+
+class DeviceClock:
+    """A device's own clock: this machine's (the server's, on loopback: the true clock) off by
+    `offset_s`, each reading off by up to ±`jitter_s` more (a device's coarse or noisy timer)."""
+
+    def __init__(self, *, offset_s: float = 0.0, jitter_s: float = 0.0, seed: int | None = None) -> None:
+        self.offset_s = offset_s
+        self.jitter_s = jitter_s
+        self._random = random.Random(seed)
+        self._epoch_minus_perf = time.time() - time.perf_counter()
+
+    def true_ms(self, perf: float | None = None) -> float:
+        """The true time (ms since the epoch) at `time.perf_counter()` value `perf` (now by default)."""
+        return (self._epoch_minus_perf + (time.perf_counter() if perf is None else perf)) * 1000
+
+    def now_ms(self, perf: float | None = None) -> float:
+        """What the device's clock reads at `perf` (now by default)."""
+        noise = self._random.uniform(-self.jitter_s, self.jitter_s) if self.jitter_s else 0.0
+        return self.true_ms(perf) + (self.offset_s + noise) * 1000
 
 
 class DeviceSocket:
@@ -205,6 +226,30 @@ class DeviceSocket:
         since = self.mark()
         await self.send("heartbeat", {})
         return await self.wait_for(of_type("heartbeat_ack"), since=since, timeout=timeout)
+
+    async def sync_clock(self, clock: DeviceClock, *, rounds: int = 8, timeout: float = WAIT_S) -> None:  # noqa: ASYNC109  # as wait_for
+        """Timestamped heartbeats, one after the other, so the server can estimate `clock` (README,
+        "Synchronised playback"): each carries `t0` and the previous ack's arrival `t3`; a last one
+        brings the last `t3`."""
+        t3: float | None = None
+        for _ in range(rounds):
+            since = self.mark()
+            await self.send("heartbeat", {"t0": clock.now_ms(), **({} if t3 is None else {"t3": t3})})
+            ack = await self.wait_for(of_type("heartbeat_ack"), since=since, timeout=timeout)
+            t3 = clock.now_ms(ack.at)
+        await self.heartbeat_acked_with({"t3": t3}, timeout=timeout)
+
+    async def heartbeat_acked_with(self, payload: dict[str, Any], timeout: float = WAIT_S) -> Received:  # noqa: ASYNC109  # as wait_for
+        since = self.mark()
+        await self.send("heartbeat", payload)
+        return await self.wait_for(of_type("heartbeat_ack"), since=since, timeout=timeout)
+
+    async def start_at(self, clock: DeviceClock, cue: dict[str, Any]) -> float:
+        """Wait for a playback cue's instant on `clock` (its `device_at_ms`; the server's `at_ms` if
+        the clock was never measured), start, and report when (true time, ms since the epoch)."""
+        target = cue["device_at_ms"] if cue.get("device_at_ms") is not None else cue["at_ms"]
+        await asyncio.sleep(max(0.0, target - clock.now_ms()) / 1000)
+        return clock.true_ms()
 
     async def close(self) -> None:
         with contextlib.suppress(ConnectionClosed, OSError):
