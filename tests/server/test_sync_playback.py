@@ -49,7 +49,7 @@ def server(
 async def _devices(
     server: LiveServer, client: httpx.AsyncClient, stack: AsyncExitStack, offsets: tuple[float, ...]
 ) -> list[tuple[DeviceSocket, DeviceClock]]:
-    devices = []
+    devices: list[tuple[DeviceSocket, DeviceClock]] = []
     for offset in offsets:
         device_id, token = await register(client)
         socket = await DeviceSocket.connect(server.base_url, device_id, token)
