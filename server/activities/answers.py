@@ -102,7 +102,7 @@ class GameResponder:
 
     def stream(self, messages: Sequence[ChatMessage], *args: Any, **kwargs: Any) -> Any:
         last = messages[-1].content if messages and messages[-1].role == "user" else ""
-        if isinstance(self._inner, HelpCalledResponder) and self._inner.is_critical(last):
+        if is_critical(self._inner, last):
             return self._inner.stream(messages, *args, **kwargs)
         return _Line(self.answering, last)
 
@@ -131,3 +131,25 @@ def answering_of(binding: PersonaBinding) -> Answering | None:
     """The device's game answers, when its live loop holds a game's session."""
     responder = binding.responder
     return responder.answering if isinstance(responder, GameResponder) else None
+
+
+async def game_session(store: Store, device_id: str) -> tuple[Answering, SessionRecord] | None:
+    """For a device without a voice loop (a server without voice models): its answering, when its
+    active session is a running game's; None otherwise."""
+    session_id = (await store.get_runtime(device_id)).active_session_id
+    session = await store.get_session(session_id) if session_id else None
+    if session is None or session.status != "active":
+        return None
+    activity_id = session.metadata.get("activity_id")
+    activity_type = session.metadata.get("activity_type")
+    if not isinstance(activity_id, str) or activity_type not in RUN_TYPES:
+        return None
+    answering = Answering(
+        store=store, activity_id=activity_id, activity_type=str(activity_type), device_id=device_id
+    )
+    return answering, session
+
+
+def is_critical(responder: Responder | None, text: str) -> bool:
+    """What an alert rule finds critical goes to the persona (its help line), never to a game."""
+    return isinstance(responder, HelpCalledResponder) and responder.is_critical(text)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 
 import msgspec
 
+from server.activities.answers import game_session, is_critical
 from server.auth import Principal
 from server.errors import (
     ApiError,
@@ -339,6 +340,8 @@ class DeviceSession:
                 )
                 if self.voice is not None:
                     await self.voice.button(payload)
+                else:
+                    await self._game_button(payload)
             case protocol.AudioStream(payload=payload):
                 if self.voice is None:
                     raise NotSupported("Audio is not processed: this server runs without its voice models")
@@ -352,6 +355,8 @@ class DeviceSession:
             self.turns_running += 1
             await self._refresh_presence()
             try:
+                if session_id is None and await self._game_turn(text, started):
+                    return  # an answer to the device's game (server/activities/answers.py)
                 result = await self.services.dialog.run_turn(
                     device_id=self.device_id, text=text, session_id=session_id, started=started
                 )
@@ -372,6 +377,41 @@ class DeviceSession:
             tokens_used=result.tokens_used,
         )
         self.connection.send(TextReply(payload=reply))
+
+    async def _game_turn(self, text: str, started: float) -> bool:
+        """Without a voice loop, a typed turn of a device in a trivia or story game answers it
+        (the voice loop does this with its `GameResponder`); False if the device is in no game."""
+        game = await game_session(self.services.store, self.device_id)
+        if game is None or is_critical(self.services.responders.get(game[1].persona_id), text):
+            return False
+        answering, session = game
+        self.services.alerts.heard(self.device_id, session.session_id, text, "text_input")
+        line = await answering.said(text, by="text")
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        reply = TextReplyPayload(
+            text=line,
+            session_id=session.session_id,
+            persona_id=session.persona_id,
+            latency_ms=latency_ms,
+            tokens_used=0,
+        )
+        self.connection.send(TextReply(payload=reply))
+        return True
+
+    async def _game_button(self, payload: protocol.ButtonPressPayload) -> None:
+        """Without a voice loop, an option's button answers the device's game, answered in text."""
+        game = await game_session(self.services.store, self.device_id)
+        line = await game[0].pressed(payload.button) if game is not None else None
+        if game is not None and line is not None:
+            session = game[1]
+            reply = TextReplyPayload(
+                text=line,
+                session_id=session.session_id,
+                persona_id=session.persona_id,
+                latency_ms=0,
+                tokens_used=0,
+            )
+            self.connection.send(TextReply(payload=reply))
 
     async def _ack(self, message: protocol.Ack) -> None:
         fields = protocol.ack_fields(message)

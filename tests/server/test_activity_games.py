@@ -6,10 +6,12 @@ cued, not said; tests/voice has the game said and answered.)"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -185,3 +187,53 @@ async def test_each_step_of_a_game_is_on_the_operator_event_stream(server: LiveS
             step = await stream.wait_for(lambda e: e.data.get("state") == "trivia_question", timeout=STEP_S)
             assert step.data["activity_id"] == activity_id
             assert step.data["detail"] == {"round": 1, "rounds": 2}
+
+
+async def test_without_voice_models_a_game_is_answered_by_typing_or_pressing(server: LiveServer) -> None:
+    group_id = f"grp-{secrets.token_hex(4)}"
+    async with operator(server) as http:
+        typed = await register(http, group_id=group_id, location="Kitchen")
+        pressed = await register(http, group_id=group_id, location="Lounge")
+        wrong = await register(http, group_id=group_id, location="Garden")
+        async with (
+            await connect(server, *typed) as by_text,
+            await connect(server, *pressed) as by_button,
+            await connect(server, *wrong) as by_mistake,
+        ):
+            body = {
+                "activity_type": "trivia",
+                "device_ids": [typed[0], pressed[0], wrong[0]],
+                "persona_id": "entertainer",
+                "config": {"rounds": 1, "answer_window_s": 30, "questions": ["geo-e1"]},
+            }
+            started = await http.post("/coordination/group-activity", json=body)
+            activity_id = started.json()["activity_id"]
+            question = await next_cue(by_text, "trivia_question", round=1)
+            paris = next(o["button"] for o in question["options"] if o["text"] == "Paris")
+            for socket in (by_button, by_mistake):
+                await next_cue(socket, "trivia_question", round=1)
+
+            # Answers are taken from the moment the question is put (its `starts_at`).
+            await asyncio.sleep(
+                max(0.0, (datetime.fromisoformat(question["starts_at"]) - datetime.now(UTC)).total_seconds())
+            )
+            await by_text.send("text_input", {"text": "I think it's Paris"})
+            await by_button.send("button_press", {"button": paris, "action": "press"})
+            await by_mistake.send("text_input", {"text": "Lisbon"})
+            for socket in (by_text, by_button, by_mistake):
+                reply = await socket.expect("audio_response")
+                assert reply["payload"]["text"] == "Got it."  # the game took it, not the persona's LLM
+                assert reply["payload"]["persona_id"] == "entertainer"
+
+            result = await next_cue(by_text, "trivia_result", round=1)
+            assert result["right_device_ids"] == [typed[0], pressed[0]]
+            got = await poll(
+                lambda: http.get(f"/coordination/activities/{activity_id}"),
+                lambda r: r.json()["status"] == "stopped",
+                within=STEP_S,
+            )
+            assert got.json()["scores"] == {typed[0]: 1, pressed[0]: 1, wrong[0]: 0}
+        # Once the game is over, the device's turns are its persona's again.
+        async with await connect(server, *typed) as after:
+            await after.send("text_input", {"text": "Thank you"})
+            assert (await after.expect("audio_response"))["payload"]["text"] != "Got it."
