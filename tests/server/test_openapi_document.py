@@ -11,7 +11,7 @@ from server.paths import DOCS_PATH
 from tests.server.helpers import assert_error
 from tests.support.live_server import LiveServer
 
-PUBLIC = {("get", "/v1/health"), ("get", "/v1/audio/{blob_id}")}
+PUBLIC = {("get", "/v1/health"), ("get", "/v1/audio/{blob_id}"), ("get", "/v1/media/{name}/content")}
 ERROR_REF = "#/components/schemas/ErrorResponse"
 
 
@@ -30,7 +30,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 async def test_every_error_is_declared_with_the_spec_body(document: dict[str, Any]) -> None:
     operations = _operations(document)
-    assert len(operations) == 33
+    assert len(operations) == 40  # with the reminders' 4 and the media library's and playback's 3
     for method, path, operation in operations:
         errors = {status: r for status, r in operation["responses"].items() if int(status) >= 400}
         assert errors or path == "/v1/health", (method, path)
@@ -59,6 +59,15 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert statuses("get", "/v1/audio/{blob_id}") == {"200", "403", "404", "410", "503"}  # 503: store away
     assert statuses("put", "/v1/residents/{user_id}/profile") >= {"403", "413", "415", "422", "503"}
     assert statuses("get", "/v1/residents/{user_id}/profile") >= {"403", "404", "422"}
+    assert statuses("post", "/v1/coordination/activities/{activity_id}/playback") >= {
+        "403",
+        "404",
+        "409",
+        "422",
+    }
+    assert statuses("post", "/v1/coordination/group-activity") >= {"404", "409", "422", "503"}
+    assert statuses("get", "/v1/media/{name}/content") == {"200", "403", "404", "410"}
+    assert statuses("get", "/v1/media") >= {"401", "403"}
 
 
 async def test_security_is_declared_per_operation(document: dict[str, Any]) -> None:
