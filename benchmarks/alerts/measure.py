@@ -71,6 +71,7 @@ class Latency(msgspec.Struct, kw_only=True):
     stream_ms: list[float]
     webhook: Summary | None
     stream: Summary | None
+    webhook_by_clip: dict[str, Summary | None]
     signatures_ok: int
     missed: int
     """Turns that should have raised an alert and brought no webhook within the wait."""
@@ -157,6 +158,7 @@ async def _latency(args: argparse.Namespace) -> tuple[Latency, FalsePositives | 
         socket = await DeviceSocket.connect(server.base_url, device_id, device_token)
         webhook_ms: list[float] = []
         stream_ms: list[float] = []
+        by_clip: dict[str, list[float]] = {c.name: [] for c in raising}
         missed = 0
         fp: FalsePositives | None = None
         try:
@@ -174,6 +176,7 @@ async def _latency(args: argparse.Namespace) -> tuple[Latency, FalsePositives | 
                         progress.advance("missed")
                         continue
                     webhook_ms.append((receiver.hooks[before_hooks].at - end_at) * 1000)
+                    by_clip[clip.name].append(webhook_ms[-1])
                     if len(subscriber.seen) > before_events:
                         stream_ms.append((subscriber.seen[before_events].perf - end_at) * 1000)
                     progress.advance(f"{webhook_ms[-1]:.0f} ms")
@@ -189,6 +192,7 @@ async def _latency(args: argparse.Namespace) -> tuple[Latency, FalsePositives | 
         stream_ms=[round(v, 1) for v in stream_ms],
         webhook=summarize(webhook_ms),
         stream=summarize(stream_ms),
+        webhook_by_clip={name: summarize(values) for name, values in by_clip.items()},
         signatures_ok=sum(h.signature_ok for h in receiver.hooks),
         missed=missed,
         cpu=cpu,

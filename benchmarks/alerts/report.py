@@ -31,6 +31,7 @@ def markdown(report: Report) -> str:
         rows = [
             ["signed webhook at the receiver", *summary_cells(latency.webhook)],
             ["`alert` event at an SSE subscriber", *summary_cells(latency.stream)],
+            *[[f"webhook, `{name}` only", *summary_cells(s)] for name, s in latency.webhook_by_clip.items()],
         ]
         lines += table(["to", *SUMMARY_HEADER], rows, align=align)
         lines += [

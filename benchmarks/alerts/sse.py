@@ -26,7 +26,16 @@ class Subscriber:
     connected: bool = False
 
     async def run(self, client: httpx.AsyncClient, url: str, token: str, params: dict[str, str]) -> None:
+        """Read until cancelled, reconnecting with `Last-Event-ID` whenever the server ends the stream
+        (it does after about a minute), as EventSource does."""
+        while True:
+            await self._read(client, url, token, params)
+
+    async def _read(self, client: httpx.AsyncClient, url: str, token: str, params: dict[str, str]) -> None:
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        last = next((s.id for s in reversed(self.seen) if s.id is not None), None)
+        if last is not None:
+            headers["Last-Event-ID"] = last
         async with client.stream("GET", url, headers=headers, params=params) as response:
             response.raise_for_status()
             self.connected = True
