@@ -21,12 +21,12 @@ import httpx
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from benchmarks.lib.device import CONNECT_TIMEOUT_S, DeviceError, DeviceSocket, of_type
 from benchmarks.lib.microphone import Int16
 from server.paths import API_PREFIX
-from server.webrtc.tracks import prompt_audio
+from server.webrtc.tracks import opus_silence, prompt_audio, silence_packet
 
 RATE = 48_000
 FRAME_SAMPLES = 960
@@ -43,14 +43,20 @@ class MicrophoneTrack(MediaStreamTrack):
         super().__init__()
         self._frames: asyncio.Queue[bytes] = asyncio.Queue()
         self._pts = 0
+        self._silence = opus_silence()
+        self._silent = bytes(2 * FRAME_SAMPLES)
 
     def put(self, pcm16: bytes) -> None:
         self._frames.put_nowait(pcm16)
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> AudioFrame | Packet:
         if self.readyState != "live":
             raise MediaStreamError
         data = await self._frames.get()
+        if self._pts and data == self._silent:  # as a phone or browser would, digital silence costs nothing
+            packet = silence_packet(self._silence, self._pts)
+            self._pts += len(data) // 2
+            return packet
         frame = AudioFrame(format="s16", layout="mono", samples=len(data) // 2)
         frame.planes[0].update(data)
         frame.sample_rate = RATE

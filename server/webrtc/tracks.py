@@ -14,14 +14,16 @@ import fractions
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.codecs.opus import OpusEncoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_gt
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from pipeline.audio import Int16Array, StreamResampler
 from server.ws.transport import MicAudio
@@ -36,6 +38,33 @@ TIME_BASE = fractions.Fraction(1, RATE)
 _SILENCE = bytes(FRAME_BYTES)
 
 
+def opus_silence() -> bytes:
+    """One 20 ms Opus packet of digital silence, as aiortc's encoder makes it (in its steady state)."""
+    encoder = OpusEncoder()
+    payloads: list[bytes] = []
+    for pts in range(0, 10 * SAMPLES, SAMPLES):
+        payloads += encoder.encode(silent_frame(pts))[0]
+    return payloads[-1]
+
+
+def silent_frame(pts: int) -> AudioFrame:
+    frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
+    frame.planes[0].update(_SILENCE)
+    frame.sample_rate = RATE
+    frame.pts = pts
+    frame.time_base = TIME_BASE
+    return frame
+
+
+def silence_packet(payload: bytes, pts: int) -> Packet[Any]:
+    """Silence, already encoded: aiortc sends a packet as it is, where it would encode a frame (and
+    measure its level) on a thread of the default executor, 50 times a second for every idle peer."""
+    packet = Packet(payload)
+    packet.pts = pts
+    packet.time_base = TIME_BASE
+    return packet
+
+
 class ReplyTrack(MediaStreamTrack):
     """The outgoing audio track: the persona's voice, in real time (the voice loop's `ReplyAudio`)."""
 
@@ -48,6 +77,7 @@ class ReplyTrack(MediaStreamTrack):
         self._resampler = StreamResampler(RATE)
         self._start: float | None = None
         self._pts = 0
+        self._silence = opus_silence()
 
     @property
     def queued_s(self) -> float:
@@ -61,21 +91,22 @@ class ReplyTrack(MediaStreamTrack):
         self._queued.clear()
         self._resampler = StreamResampler(RATE)  # nothing of the cut reply comes out after it
 
-    async def recv(self) -> AudioFrame:
+    async def recv(self) -> AudioFrame | Packet[Any]:
+        """The next 20 ms, when due: reply audio, or silence (encoded once for all: see `silence_packet`;
+        the first frame is encoded, so aiortc's encoder numbers the packets from it)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
-        else:
-            self._pts += SAMPLES
-            wait = self._start + self._pts / RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        if self._queued:
-            data = bytes(self._queued[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
-            del self._queued[:FRAME_BYTES]
-        else:
-            data = _SILENCE
+            return silent_frame(0)
+        self._pts += SAMPLES
+        wait = self._start + self._pts / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not self._queued:
+            return silence_packet(self._silence, self._pts)
+        data = bytes(self._queued[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
+        del self._queued[:FRAME_BYTES]
         frame = AudioFrame(format="s16", layout="mono", samples=SAMPLES)
         frame.planes[0].update(data)
         frame.sample_rate = RATE
