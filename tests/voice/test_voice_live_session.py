@@ -11,7 +11,9 @@ the same graph.
 from __future__ import annotations
 
 import secrets
+import wave
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,10 +55,27 @@ def answered_by(fake: FakeAnthropic) -> dict[str, Any]:
 def llm_voice_server(
     anthropic_api: FakeAnthropic, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
+    media_dir = tmp_path_factory.mktemp("media")
+    _silent_wav(media_dir / TUNE)
     with voice_server_with(
-        tmp_path_factory.mktemp("live"), **answered_by(anthropic_api), dialog_turns_per_minute=0
+        tmp_path_factory.mktemp("live"),
+        **answered_by(anthropic_api),
+        dialog_turns_per_minute=0,
+        media_dir=media_dir,
     ) as live:
         yield live
+
+
+TUNE = "tune.wav"
+"""The one item of the server's media library (for a `sync_playback` activity)."""
+
+
+def _silent_wav(path: Path) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(bytes(2 * 16000))
 
 
 @pytest.fixture
@@ -271,12 +290,19 @@ async def test_the_handoff_source_stops_talking_at_once(
 async def test_a_group_activity_gives_its_persona_to_the_next_turn(
     llm_voice_server: LiveServer, http: httpx.AsyncClient, llm: FakeAnthropic
 ) -> None:
+    # A synchronised playback: no game takes the device's turns (in a trivia or story game they are
+    # answers that no LLM sees: tests/server/test_activity_games.py), so its persona answers them.
     device = await connect(llm_voice_server, http)
     try:
         await typed_turn(device, "I feel a bit lonely.")
         response = await http.post(
             "/coordination/group-activity",
-            json={"activity_type": "trivia", "device_ids": [device.device_id], "persona_id": "entertainer"},
+            json={
+                "activity_type": "sync_playback",
+                "device_ids": [device.device_id],
+                "persona_id": "entertainer",
+                "config": {"media": TUNE},
+            },
         )
         assert response.status_code in (200, 201), response.text
         reply = await typed_turn(device, "Ready when you are.")
