@@ -19,11 +19,13 @@ PlaybackState = Literal["playing", "paused", "stopped"]
 PlaybackAction = Literal["pause", "resume", "stop"]
 
 
-class PlaybackConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A `sync_playback` activity's `config`."""
+class PlaybackConfig(msgspec.Struct, frozen=True):
+    """A `sync_playback` activity's `config`. Other keys are left to the devices (a screen's title,
+    say): the config goes to each device as given."""
 
-    media: Annotated[str, msgspec.Meta(pattern=f"^{NAME.pattern}$")]
-    """A file name of the media library (`GET /v1/media`)."""
+    media: Annotated[str, msgspec.Meta(pattern=f"^{NAME.pattern}$")] | None = None
+    """A file name of the media library (`GET /v1/media`); a start without one is refused as media
+    the library lacks (404 `MEDIA_NOT_FOUND`, like any name it does not hold)."""
     position_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     """Where in the item playback starts."""
 

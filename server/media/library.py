@@ -29,8 +29,11 @@ class MediaNotFound(ApiError):
     status_code = 404
     error_code = "MEDIA_NOT_FOUND"
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"'{name}' is not in the media library", details={"media": name})
+    def __init__(self, name: str | None) -> None:
+        if name is None:
+            super().__init__("Name a file of the media library in config.media", details={"media": None})
+        else:
+            super().__init__(f"'{name}' is not in the media library", details={"media": name})
 
 
 class MediaItem(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.media.cue import Playback, PlaybackCue, cue, playback_config
-from server.media.library import MediaLibrary, MediaUrlSigner
+from server.media.library import MediaLibrary, MediaNotFound, MediaUrlSigner
 from server.settings import Settings
 from server.state.records import Presence
 
@@ -26,6 +26,8 @@ def lead(presences: Sequence[Presence | None], settings: Settings) -> timedelta:
 def first_playback(config: dict[str, Any], settings: Settings, starts_at: datetime) -> Playback:
     """The playback an activity starts with; `MediaNotFound` (404) for an item the library lacks."""
     parsed = playback_config(dict(config))
+    if parsed.media is None:
+        raise MediaNotFound(None)
     MediaLibrary(settings.media_dir).item(parsed.media)
     return Playback(media=parsed.media, state="playing", at=starts_at, position_s=parsed.position_s)
 

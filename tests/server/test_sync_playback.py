@@ -8,9 +8,9 @@ server itself states (half the round trip it measured) plus the device's own clo
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, AsyncExitStack, ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,11 @@ async def test_media_outside_the_library_is_refused(
         "MEDIA_NOT_FOUND",
     )
     assert missing["details"] == {"media": "missing.wav"}
+    no_media = {**_start(ids), "config": {}}
+    none = assert_error(
+        await client.post("/coordination/group-activity", json=no_media), 404, "MEDIA_NOT_FOUND"
+    )
+    assert none["details"] == {"media": None}
     # A correctly signed URL for a name outside the folder serves nothing.
     signer = MediaUrlSigner(secret=TEST_SECRET, ttl_s=60)
     async with httpx.AsyncClient(base_url=server.base_url, trust_env=False) as anonymous:
