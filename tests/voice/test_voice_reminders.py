@@ -1,0 +1,156 @@
+"""Reminders end to end with the real models, on a real socket: the device says the reminder when it
+is due (reply audio and its text), the resident's spoken "Yes, I took it." confirms it (REST and the
+event stream); an ordinary turn does not, and the unconfirmed reminder raises an alert; two instances
+on one redis-server say each reminder once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from audio_fixtures import load_fixtures
+from audio_fixtures.reminders import load_reminder_fixtures
+from benchmarks.lib.device import register_device
+from tests.support.live_server import live_server, make_settings
+from tests.support.redis_server import running_redis_server
+from tests.support.sse import EventStream, open_stream
+from tests.voice.conftest import (
+    REPLY_WAIT_S,
+    Microphone,
+    VoiceDevice,
+    converse,
+    of_type,
+    operator_http,
+    pcm_of,
+    voice_server_with,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CONFIRMATIONS = {fixture.name: fixture for fixture in load_reminder_fixtures()}
+ORDINARY = {fixture.name: fixture for fixture in load_fixtures()}
+TABLETS = "Time for your heart tablets."
+WATER = "Please drink a glass of water."
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+async def schedule(http: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await http.post("/reminders", json={"at": now(), **fields})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def said(device: VoiceDevice, text: str, since: int) -> None:
+    """The device got the line as reply audio (chunks with sound) and its text."""
+    final = await device.wait_for(
+        of_type("audio_response", final=True, text=text), since=since, timeout=REPLY_WAIT_S
+    )
+    chunks = device.received(
+        of_type("audio_response", final=False, text=text), since=since, until=final.index
+    )
+    assert chunks
+    assert sum(len(pcm_of(c)) for c in chunks) > 0
+
+
+async def state_of(stream: EventStream, reminder_id: str, state: str) -> dict[str, Any]:
+    event = await stream.wait_for(
+        lambda e: e.event == "reminder" and e.data["reminder_id"] == reminder_id and e.data["state"] == state,
+        timeout=REPLY_WAIT_S,
+    )
+    data: dict[str, Any] = event.data
+    return data
+
+
+async def test_a_reminder_is_said_and_confirmed_by_voice_and_an_unconfirmed_one_raises_an_alert(
+    tmp_path: Path,
+) -> None:
+    with voice_server_with(tmp_path, reminder_poll_s=0.2) as server:
+        async with operator_http(server) as http:
+            device_id, token = await register_device(http, "room 12")
+        device = await VoiceDevice.connect(server, device_id, token)
+        try:
+            params = {"kinds": "reminder,alert", "device_id": device_id}
+            async with (
+                open_stream(server.api_url, server.token(), params=params) as stream,
+                operator_http(server) as http,
+                Microphone(device) as microphone,
+            ):
+                since = device.mark()
+                tablets = await schedule(http, device_id=device_id, text=TABLETS, confirmation_window_s=60)
+                await said(device, TABLETS, since)
+                await state_of(stream, tablets["reminder_id"], "spoken")
+
+                turn = await converse(device, microphone, CONFIRMATIONS["yes_took_it"].pcm)
+                assert "took it" in turn.transcripts[0].payload["text"].lower()
+                await state_of(stream, tablets["reminder_id"], "confirmed")
+                shown = (await http.get(f"/reminders/{tablets['reminder_id']}")).json()
+                (occurrence,) = shown["occurrences"]
+                assert occurrence["state"] == "confirmed"
+                assert occurrence["device_id"] == device_id
+                assert occurrence["spoken_at"] <= occurrence["confirmed_at"]
+
+                since = device.mark()
+                water = await schedule(http, device_id=device_id, text=WATER, confirmation_window_s=8)
+                await said(device, WATER, since)
+                # An ordinary turn in the window: no answer to the reminder.
+                await converse(device, microphone, ORDINARY["weather_outside"].pcm)
+                seen: dict[str, dict[str, Any]] = {}  # the alert goes out first, then the reminder's change
+                while len(seen) < 2:
+                    event = await stream.next(REPLY_WAIT_S)
+                    if event.event == "alert" or event.data.get("state") == "unconfirmed":
+                        seen[event.event] = event.data
+                unconfirmed, alert = seen["reminder"], seen["alert"]
+                assert unconfirmed["reminder_id"] == water["reminder_id"]
+                assert alert["alert_id"] == unconfirmed["alert_id"]
+                assert alert["rule_id"] == "reminder_unconfirmed"
+                assert alert["source"] == "reminder"
+                kept = (await http.get(f"/alerts/{unconfirmed['alert_id']}")).json()
+                assert kept["device_id"] == device_id
+                assert (await http.get(f"/reminders/{water['reminder_id']}")).json()["occurrences"][0][
+                    "state"
+                ] == "unconfirmed"
+        finally:
+            await device.close()
+
+
+async def test_two_instances_on_one_redis_say_each_reminder_once(tmp_path: Path) -> None:
+    lines = [f"Reminder number {n}: the hairdresser comes today." for n in ("one", "two", "three", "four")]
+    with running_redis_server() as redis_url:
+        shared = {"redis_url": redis_url, "redis_key_prefix": "rem-two:", "reminder_poll_s": 0.1}
+        with (
+            voice_server_with(tmp_path / "a", **shared) as voiced,
+            live_server(make_settings(tmp_path / "b", **shared)) as other,
+        ):
+            async with operator_http(voiced) as http:
+                device_id, token = await register_device(http, "room 3")
+            device = await VoiceDevice.connect(voiced, device_id, token)
+            try:
+                since = device.mark()
+                async with operator_http(voiced) as on_a, operator_http(other) as on_b:
+                    made = [
+                        await schedule(http, device_id=device_id, text=line, confirmation_window_s=0)
+                        for http, line in zip((on_a, on_b, on_a, on_b), lines, strict=True)
+                    ]
+                    for line in lines:
+                        await said(device, line, since)
+                    # Both schedulers go on looking (every 0.1 s) while the device is quiet a while.
+                    await asyncio.sleep(3)
+                    for reminder in made:
+                        shown = (await on_b.get(f"/reminders/{reminder['reminder_id']}")).json()
+                        assert [o["state"] for o in shown["occurrences"]] == ["spoken"]
+                for line in lines:
+                    assert (
+                        len(device.received(of_type("audio_response", final=True, text=line), since=since))
+                        == 1
+                    )
+            finally:
+                await device.close()
