@@ -79,10 +79,11 @@ async def test_a_reminder_is_said_and_confirmed_by_voice_and_an_unconfirmed_one_
         device = await VoiceDevice.connect(server, device_id, token)
         try:
             params = {"kinds": "reminder,alert", "device_id": device_id}
+            microphone = Microphone(device)
             async with (
                 open_stream(server.api_url, server.token(), params=params) as stream,
                 operator_http(server) as http,
-                Microphone(device) as microphone,
+                microphone,
             ):
                 since = device.mark()
                 tablets = await schedule(http, device_id=device_id, text=TABLETS, confirmation_window_s=60)
