@@ -1,4 +1,8 @@
-"""What an activity's `config` may hold, per `activity_type` (README, "Group activities")."""
+"""What an activity's `config` may hold, per `activity_type` (README, "Trivia and stories").
+
+As with a request body's own fields (the spec's `config: dict`), keys a game does not know are
+ignored; a known key of the wrong type, or a value the game cannot play, is refused (422).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ T = TypeVar("T", bound=msgspec.Struct)
 Seconds = Annotated[float, msgspec.Meta(ge=2, le=120)]
 
 
-class TriviaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class TriviaConfig(msgspec.Struct, frozen=True):
     difficulty: Difficulty = "easy"
     rounds: Annotated[int, msgspec.Meta(ge=1, le=30)] = 5
     answer_window_s: Seconds = 20.0
@@ -27,7 +31,7 @@ class TriviaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """These questions, in this order (ids from the banks), instead of a draw."""
 
 
-class StoryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class StoryConfig(msgspec.Struct, frozen=True):
     story: str | None = None
     """The story's id; one drawn for the activity by default."""
     vote_window_s: Seconds = 15.0

@@ -11,13 +11,22 @@ from server.activities.config import check_config
 from server.schemas.common import Id, Label, Metadata, RequestBody
 
 ActivityType = Literal["trivia", "story", "sync_playback"]
+CONFIG_DESCRIPTION = (
+    "Per activity_type. trivia: difficulty (easy|medium|hard), rounds (1-30), answer_window_s (2-120), "
+    "topics, questions (ids, at least `rounds`). story: story, vote_window_s (2-120). sync_playback: "
+    "media (a library file name, else 404 MEDIA_NOT_FOUND), position_s. Other keys are ignored (a "
+    "sync_playback passes them to its devices); a known key of the wrong type, or a value the activity "
+    "cannot play (an unknown topic, story or question, more rounds than questions), is refused with 422."
+)
 
 
 class GroupActivityRequest(RequestBody):
     activity_type: ActivityType
     device_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=100)]
     persona_id: Id
-    config: Metadata = msgspec.field(default_factory=dict)
+    config: Annotated[Metadata, msgspec.Meta(description=CONFIG_DESCRIPTION)] = msgspec.field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         check_config(self.activity_type, self.config)  # trivia and story: what their runner can play

@@ -166,6 +166,47 @@ async def test_a_config_the_game_cannot_play_is_refused_before_anything_starts(s
         assert response.status_code == 422, response.text
 
 
+async def test_keys_a_game_does_not_know_are_ignored_and_known_ones_taken_as_sent(
+    server: LiveServer,
+) -> None:
+    """As a body's unknown fields (README, "Trivia and stories"): the game plays what it knows, while a
+    known key of the wrong type or out of range is still refused."""
+    async with operator(server) as http:
+        device_id, token = await register(http)
+        async with await connect(server, device_id, token) as socket:
+            config = {**QUIZ, "rounds": 1, "round": 10, "theme": {"season": "autumn"}}
+            body = {
+                "activity_type": "trivia",
+                "device_ids": [device_id],
+                "persona_id": "entertainer",
+                "config": config,
+            }
+            started = await http.post("/coordination/group-activity", json=body)
+            assert started.status_code == 201, started.text
+            assert started.json()["config"] == config
+            cue = await next_cue(socket, "trivia_question", round=1)
+            assert cue["rounds"] == 1
+            stopped = await http.post(f"/coordination/activities/{started.json()['activity_id']}/stop")
+            assert stopped.status_code == 200, stopped.text
+            story = {
+                "activity_type": "story",
+                "device_ids": [device_id],
+                "persona_id": "storyteller",
+                "config": {"story": "train", "vote_window_s": 2, "ending": "happy"},
+            }
+            started = await http.post("/coordination/group-activity", json=story)
+            assert started.status_code == 201, started.text
+            stopped = await http.post(f"/coordination/activities/{started.json()['activity_id']}/stop")
+            assert stopped.status_code == 200, stopped.text
+        for wrong in ({"rounds": "5"}, {"rounds": 0}, {"rounds": 31}, {"answer_window_s": 1}):
+            response = await http.post(
+                "/coordination/group-activity", json={**body, "config": {**wrong, "theme": "autumn"}}
+            )
+            assert response.status_code == 422, response.text
+            assert response.json()["error_code"] == "VALIDATION_ERROR"
+            assert next(iter(wrong)) in response.json()["message"]
+
+
 async def test_each_step_of_a_game_is_on_the_operator_event_stream(server: LiveServer) -> None:
     group_id = f"grp-{secrets.token_hex(4)}"
     async with operator(server) as http:
