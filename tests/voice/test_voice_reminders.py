@@ -1,22 +1,29 @@
 """Reminders end to end with the real models, on a real socket: the device says the reminder when it
-is due (reply audio and its text), the resident's spoken "Yes, I took it." confirms it (REST and the
-event stream); an ordinary turn does not, and the unconfirmed reminder raises an alert; two instances
-on one redis-server say each reminder once."""
+is due (reply audio and its text) in the reminder's persona's voice (else the device's current one);
+the resident's spoken "Yes, I took it." confirms it (REST and the event stream); an ordinary turn
+does not, and the unconfirmed reminder raises an alert; two instances on one redis-server say each
+reminder once."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from audio_fixtures import load_fixtures
 from audio_fixtures.reminders import load_reminder_fixtures
 from benchmarks.lib.device import register_device
+from personas import load_library
+from personas.voices import voice_spec_for
+from pipeline.voices import VoiceBank
 from tests.support.live_server import live_server, make_settings
+from tests.support.pitch import estimate_f0
 from tests.support.redis_server import running_redis_server
 from tests.support.sse import EventStream, open_stream
 from tests.voice.conftest import (
@@ -155,3 +162,42 @@ async def test_two_instances_on_one_redis_say_each_reminder_once(tmp_path: Path)
                     )
             finally:
                 await device.close()
+
+
+async def pitch_of(persona_id: str, text: str) -> tuple[int, float]:
+    """The persona's voice, built from the library as the server builds it, saying `text`."""
+    bank = VoiceBank()
+    try:
+        persona = next(p for p in load_library() if p.id == persona_id)
+        voice = bank.get(voice_spec_for(persona))
+        pcm = np.concatenate([chunk async for chunk in voice.synthesize(text)])
+        return voice.sample_rate, estimate_f0(pcm, voice.sample_rate)
+    finally:
+        await bank.close()
+
+
+async def test_a_reminder_is_said_in_its_persona_voice_or_else_the_device_current_one(tmp_path: Path) -> None:
+    current, chosen = "storyteller", "memory_keeper"
+    prints = {p: await pitch_of(p, WATER) for p in (current, chosen)}
+    with voice_server_with(tmp_path, reminder_poll_s=0.2) as server:
+        async with operator_http(server) as http:
+            device_id, token = await register_device(http, "room 5")
+            response = await http.post("/sessions", json={"device_id": device_id, "persona_id": current})
+            assert response.status_code == 201, response.text
+        device = await VoiceDevice.connect(server, device_id, token)
+        try:
+            async with operator_http(server) as http:
+                heard = {}
+                for persona_id in (chosen, None):
+                    since = device.mark()
+                    fields = {"persona_id": persona_id} if persona_id else {}
+                    await schedule(http, device_id=device_id, text=WATER, confirmation_window_s=0, **fields)
+                    await said(device, WATER, since)
+                    chunks = device.received(of_type("audio_response", final=False, text=WATER), since=since)
+                    (rate,) = {c.payload["sample_rate"] for c in chunks}
+                    f0 = estimate_f0(np.concatenate([pcm_of(c) for c in chunks]), rate)
+                    same_rate = {p: f for p, (r, f) in prints.items() if r == rate}
+                    heard[persona_id] = min(same_rate, key=lambda p: abs(math.log(f0 / same_rate[p])))
+            assert heard == {chosen: chosen, None: current}
+        finally:
+            await device.close()
