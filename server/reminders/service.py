@@ -151,8 +151,9 @@ class Reminders:
     async def _schedule_loop(self) -> None:
         while True:
             try:
-                for reminder_id in await self.store.claim_due(time.time(), self._lease_s, CLAIM_BATCH):
-                    await self._move_on(reminder_id)
+                claimed = await self.store.claim_due(time.time(), self._lease_s, CLAIM_BATCH)
+                # Together: a device slow to answer (up to the bus's answer timeout) holds up no other.
+                await asyncio.gather(*(self._move_on(i) for i in claimed), return_exceptions=True)
                 upcoming = await self.store.next_due()
             except StoreUnreachable:
                 upcoming = None
