@@ -15,6 +15,7 @@ import pytest
 from personas.schema import EspeakVoice
 from pipeline.graph.pauses import Pause, PauseProfile
 from pipeline.llm import ChatMessage
+from server.media.cue import PlaybackCue
 from server.state.base import Store
 from server.state.memory import MemoryStore
 from server.state.records import (
@@ -39,6 +40,7 @@ from server.ws.commands import (
     OperatorLed,
     OperatorSync,
     PersonaSwitchCommand,
+    PlaybackControl,
     SessionHandoff,
 )
 
@@ -511,6 +513,20 @@ COMMAND_PAYLOADS: list[CommandPayload] = [
     ),
     SessionHandoff(
         role="from", session_id="sess-1", from_device_id="dev-1", to_device_id="dev-2", persona_id="companion"
+    ),
+    PlaybackControl(
+        event_type="playback_pause",
+        activity_id="act-2",
+        playback=PlaybackCue(
+            media="song.wav",
+            media_url="/v1/media/song.wav/content?expires=1&sig=00",
+            state="paused",
+            position_s=12.5,
+            at="2026-01-19T10:30:01.500000+00:00",
+            at_ms=1768818601500.0,
+            device_at_ms=1768818604500.25,
+            uncertainty_ms=0.75,
+        ),
     ),
     BroadcastEvent(fields={"room": "dining", "nested": {"a": [1, 2]}}, event_type="meal", event_id="evt-1"),
     OperatorLed(fields={"color": "blue", "brightness": 0.5}),
