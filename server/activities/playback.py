@@ -75,15 +75,7 @@ class Playbacks:
                 f"The playback is {playback.state}: it cannot {action}",
                 details={"reason": "playback_state", "state": playback.state, "action": action},
             )
-        presences = await self._store.get_presences(activity.device_ids)
-        at = utcnow() + lead(presences, self._settings)
-        changed = Playback(
-            media=playback.media, state=_STATES[action], at=at, position_s=playback.position_at(at)
-        )
-        commands = self._commands_for(activity, changed, _EVENTS[action], presences)
-        updated = msgspec.structs.replace(activity, playback=changed)
-        await self._store.save_activity(updated, commands=commands, command_ttl_s=self._commands.ttl_s)
-        await self._bus.send_many([(c.device_id, CommandDelivery(command=c)) for c in commands])
+        changed = await self._change(activity, playback, action)
         if action == "stop":
             await self._activities.stop(activity_id)
         return PlaybackResponse(
@@ -93,6 +85,27 @@ class Playbacks:
             at=changed.at,
             position_s=changed.position_s,
         )
+
+    async def stop_playing(self, activity_id: str) -> None:
+        """Before the activity's own stop (`POST .../stop`): a playback still running is stopped on
+        every device too (`playback_stop`); anything else is left to that stop."""
+        activity = await self._activities.get(activity_id)
+        playback = activity.playback
+        if activity.status == "running" and playback is not None and playback.state != "stopped":
+            await self._change(activity, playback, "stop")
+
+    async def _change(self, activity: ActivityRecord, playback: Playback, action: PlaybackAction) -> Playback:
+        """The playback's new state, at an instant every device can make: kept, and sent to each."""
+        presences = await self._store.get_presences(activity.device_ids)
+        at = utcnow() + lead(presences, self._settings)
+        changed = Playback(
+            media=playback.media, state=_STATES[action], at=at, position_s=playback.position_at(at)
+        )
+        commands = self._commands_for(activity, changed, _EVENTS[action], presences)
+        updated = msgspec.structs.replace(activity, playback=changed)
+        await self._store.save_activity(updated, commands=commands, command_ttl_s=self._commands.ttl_s)
+        await self._bus.send_many([(c.device_id, CommandDelivery(command=c)) for c in commands])
+        return changed
 
     def _commands_for(
         self,

@@ -73,6 +73,17 @@ def _device_scope(request: AnyRequest) -> str | None:
     return None if principal.is_operator else principal.subject
 
 
+def _playbacks(request: AnyRequest) -> Playbacks:
+    services = services_of(request)
+    return Playbacks(
+        store=services.store,
+        bus=services.bus,
+        activities=services.activities,
+        commands=services.commands,
+        settings=services.settings,
+    )
+
+
 class CoordinationController(Controller):
     path = "/coordination"
     tags = ["coordination"]
@@ -156,15 +167,7 @@ class CoordinationController(Controller):
         """Every device does it at one instant (`at`, sent to each on its own clock); `stop` also stops
         the activity."""
         require_operator(principal_of(request))
-        services = services_of(request)
-        playbacks = Playbacks(
-            store=services.store,
-            bus=services.bus,
-            activities=services.activities,
-            commands=services.commands,
-            settings=services.settings,
-        )
-        return await playbacks.control(activity_id, data.action)
+        return await _playbacks(request).control(activity_id, data.action)
 
     @post(
         "/activities/{activity_id:str}/stop",
@@ -176,4 +179,5 @@ class CoordinationController(Controller):
         """Its sessions end at once; every participant goes back to its own session and persona. Stopping
         a stopped activity answers it as it is."""
         require_operator(principal_of(request))
+        await _playbacks(request).stop_playing(activity_id)  # a playback's devices stop it too
         return view(await services_of(request).activities.stop(activity_id))

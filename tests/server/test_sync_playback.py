@@ -165,6 +165,24 @@ async def test_pause_resume_stop_reach_every_device(
     assert_error(await client.post(path, json={"action": "rewind"}), 422, "VALIDATION_ERROR")
 
 
+async def test_stopping_the_activity_stops_its_playback_on_every_device(
+    server: LiveServer, client: httpx.AsyncClient, stack: AsyncExitStack
+) -> None:
+    devices = await _devices(server, client, stack, OFFSETS_S)
+    response = await client.post(
+        "/coordination/group-activity", json=_start([s.device_id for s, _ in devices])
+    )
+    activity_id = response.json()["activity_id"]
+    marks = [socket.mark() for socket, _ in devices]
+    stopped = await client.post(f"/coordination/activities/{activity_id}/stop")
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["status"] == "stopped"
+    for (socket, clock), mark in zip(devices, marks, strict=True):
+        payload = (await _event(socket, "playback_stop", since=mark)).payload
+        assert payload["playback"]["state"] == "stopped"
+        _maps_to_the_instant(payload["playback"], clock)
+
+
 async def test_media_outside_the_library_is_refused(
     server: LiveServer, client: httpx.AsyncClient, stack: AsyncExitStack
 ) -> None:
