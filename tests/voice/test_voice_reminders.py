@@ -2,7 +2,8 @@
 is due (reply audio and its text) in the reminder's persona's voice (else the device's current one);
 the resident's spoken "Yes, I took it." confirms it (REST and the event stream); an ordinary turn
 does not, and the unconfirmed reminder raises an alert; two instances on one redis-server say each
-reminder once."""
+reminder once; a `prompt` is worded by the persona's engine (a fake Anthropic API), and when that
+fails the plain fallback line is said."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from benchmarks.lib.device import register_device
 from personas import load_library
 from personas.voices import voice_spec_for
 from pipeline.voices import VoiceBank
+from server.reminders.speaking import FALLBACK_LINE
+from tests.fakes.anthropic_server import fake_anthropic
 from tests.support.live_server import live_server, make_settings
 from tests.support.pitch import estimate_f0
 from tests.support.redis_server import running_redis_server
@@ -201,3 +204,30 @@ async def test_a_reminder_is_said_in_its_persona_voice_or_else_the_device_curren
             assert heard == {chosen: chosen, None: current}
         finally:
             await device.close()
+
+
+async def test_a_prompt_is_worded_by_the_persona_engine_and_its_failure_says_the_plain_line(
+    tmp_path: Path,
+) -> None:
+    with fake_anthropic() as llm:
+        engine = {"anthropic_api_key": "test-key", "anthropic_base_url": llm.base_url, "llm_max_retries": 0}
+        with voice_server_with(tmp_path, reminder_poll_s=0.2, **engine) as server:
+            async with operator_http(server) as http:
+                device_id, token = await register_device(http, "room 8")
+            device = await VoiceDevice.connect(server, device_id, token)
+            try:
+                async with operator_http(server) as http:
+                    llm.reply_text = "Time to put in your eye drops, dear."
+                    since = device.mark()
+                    await schedule(
+                        http, device_id=device_id, prompt="their eye drops", confirmation_window_s=0
+                    )
+                    await said(device, llm.reply_text, since)
+                    assert "their eye drops" in str(llm.requests[-1].body["messages"])
+
+                    llm.fail_with_status = (500, "api_error")
+                    since = device.mark()
+                    await schedule(http, device_id=device_id, prompt="their walk", confirmation_window_s=0)
+                    await said(device, FALLBACK_LINE, since)
+            finally:
+                await device.close()
