@@ -36,7 +36,10 @@ async def test_a_spoken_fall_raises_an_alert_on_the_stream_and_a_signed_webhook(
         device = await VoiceDevice.connect(server, device_id, token)
         try:
             params = {"kinds": "alert", "device_id": device_id}
-            async with open_stream(server.api_url, staff, params=params) as stream, Microphone(device) as microphone:
+            async with (
+                open_stream(server.api_url, staff, params=params) as stream,
+                Microphone(device) as microphone,
+            ):
                 negated = await converse(device, microphone, FIXTURES["did_not_fall"].pcm)
                 assert "fall" in negated.transcripts[0].payload["text"].lower()
                 assert not negated.final.payload["text"].startswith(HELP_LINE)
