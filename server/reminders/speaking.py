@@ -27,8 +27,15 @@ MAX_LINE = 500
 
 class Speaker:
     def __init__(
-        self, *, store: Store, changes: LiveChanges, responders: Mapping[str, Responder], default_persona: str
+        self,
+        *,
+        store: Store,
+        changes: LiveChanges,
+        responders: Mapping[str, Responder],
+        default_persona: str,
+        voice_enabled: bool,
     ) -> None:
+        self._voice_enabled = voice_enabled
         self._store = store
         self._changes = changes
         self._responders = responders
@@ -49,8 +56,11 @@ class Speaker:
         return None
 
     async def say(self, record: ReminderRecord, device_id: str) -> bool:
-        """True once the device's live voice loop took the line (False: no socket, or it did not)."""
-        if await self._store.get_presence(device_id) is None:
+        """True once the device's live voice loop took the line (False: no socket, or it did not).
+
+        Instances without the voice models say nothing (as a broadcast's line): a device's live session
+        there has no voice loop to speak with, and the instances of one deployment share their settings."""
+        if not self._voice_enabled or await self._store.get_presence(device_id) is None:
             return False
         text = record.text if record.text is not None else await self._word(record, device_id)
         line = Announcement(

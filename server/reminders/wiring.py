@@ -32,7 +32,11 @@ def build_reminders(
     else:
         reminder_store = MemoryReminderStore()
     speaker = Speaker(
-        store=store, changes=changes, responders=responders, default_persona=settings.default_persona_id
+        store=store,
+        changes=changes,
+        responders=responders,
+        default_persona=settings.default_persona_id,
+        voice_enabled=settings.voice_enabled,
     )
     return Reminders(
         store=reminder_store,

@@ -25,7 +25,6 @@ from personas.voices import voice_spec_for
 from pipeline.voices import VoiceBank
 from server.reminders.speaking import FALLBACK_LINE
 from tests.fakes.anthropic_server import fake_anthropic
-from tests.support.live_server import live_server, make_settings
 from tests.support.pitch import estimate_f0
 from tests.support.redis_server import running_redis_server
 from tests.support.sse import EventStream, open_stream
@@ -139,7 +138,7 @@ async def test_two_instances_on_one_redis_say_each_reminder_once(tmp_path: Path)
         shared = {"redis_url": redis_url, "redis_key_prefix": "rem-two:", "reminder_poll_s": 0.1}
         with (
             voice_server_with(tmp_path / "a", **shared) as voiced,
-            live_server(make_settings(tmp_path / "b", **shared)) as other,
+            voice_server_with(tmp_path / "b", **shared) as other,
         ):
             async with operator_http(voiced) as http:
                 device_id, token = await register_device(http, "room 3")
