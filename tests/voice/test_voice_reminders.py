@@ -230,3 +230,28 @@ async def test_a_prompt_is_worded_by_the_persona_engine_and_its_failure_says_the
                     await said(device, FALLBACK_LINE, since)
             finally:
                 await device.close()
+
+
+async def test_a_resident_reminder_is_said_on_the_device_holding_their_session(tmp_path: Path) -> None:
+    with voice_server_with(tmp_path, reminder_poll_s=0.2) as server:
+        async with operator_http(server) as http:
+            lounge_id, lounge_token = await register_device(http, "lounge")
+            bedroom_id, bedroom_token = await register_device(http, "bedroom")
+            response = await http.post(
+                "/sessions",
+                json={"device_id": bedroom_id, "persona_id": "companion", "user_id": "resident-7"},
+            )
+            assert response.status_code == 201, response.text
+        lounge = await VoiceDevice.connect(server, lounge_id, lounge_token)
+        bedroom = await VoiceDevice.connect(server, bedroom_id, bedroom_token)
+        try:
+            async with operator_http(server) as http:
+                since = lounge.mark(), bedroom.mark()
+                made = await schedule(http, user_id="resident-7", text=TABLETS, confirmation_window_s=0)
+                await said(bedroom, TABLETS, since[1])
+                shown = (await http.get(f"/reminders/{made['reminder_id']}")).json()
+            assert shown["occurrences"][0]["device_id"] == bedroom_id
+            assert lounge.received(of_type("audio_response", text=TABLETS), since=since[0]) == []
+        finally:
+            await lounge.close()
+            await bedroom.close()
