@@ -126,7 +126,7 @@ async def test_device_token_reaches_only_its_own_device(
             (
                 "POST",
                 "/coordination/broadcast",
-                {"event_type": "x", "target_devices": ["all"], "payload": {}},
+                {"event_type": "x", "target_devices": ["all"], "group_id": "g", "payload": {}},
             ),
             ("POST", f"/devices/{other}/persona/switch", {"target_persona_id": "companion"}),
         ]:

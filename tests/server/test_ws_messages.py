@@ -132,7 +132,7 @@ def _union_rows() -> list[Row]:
 
 def test_readme_table_lists_every_server_message_as_the_union_has_it() -> None:
     readme, union = Counter(_readme_rows()), Counter(_union_rows())
-    assert len(union) == 16  # with `close` (WebRTC)
+    assert len(union) == 17  # with `close` (WebRTC) and the playback controls
     assert readme - union == Counter(), "in the README, not in server/ws/messages.py"
     assert union - readme == Counter(), "in server/ws/messages.py, not in the README"
 
