@@ -236,10 +236,6 @@ class RedisStore:
         """The client and key prefix, for records kept beside these (`server.state.profiles`)."""
         return self._r, self._p
 
-    def keyspace(self) -> tuple[Redis, str]:
-        """The client and key prefix, for records kept beside these (`server.state.profiles`)."""
-        return self._r, self._p
-
     # Devices
     async def add_device(self, device: DeviceRecord) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
