@@ -1,8 +1,10 @@
 """A WebRTC peer's audio: the reply track the server sends, and the microphone track it reads.
 
 The reply track paces itself: 20 ms frames at 48 kHz against its start time (as aiortc's own
-tracks do, so timing never drifts), reply audio while there is some, silence otherwise. The
-voice loop's paced output (pipeline/graph/output.py) keeps at most its lead queued here, so a
+tracks do, so timing never drifts), reply audio while there is some, silence otherwise. A reply
+does not wait for the next silent frame's slot: its first frame goes as soon as it is queued, and
+the reply keeps that pace (up to a frame ahead of the schedule) until the track falls silent again.
+The voice loop's paced output (pipeline/graph/output.py) keeps at most its lead queued here, so a
 barge-in drops little. The microphone is decoded by aiortc (Opus, 48 kHz) and mixed to mono
 here, once; the listening stage resamples it to 16 kHz, once, as it does any device's audio.
 """
@@ -10,6 +12,7 @@ here, once; the listening stage resamples it to 16 kHz, once, as it does any dev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import logging
 import time
@@ -77,6 +80,9 @@ class ReplyTrack(MediaStreamTrack):
         self._resampler = StreamResampler(RATE)
         self._start: float | None = None
         self._pts = 0
+        self._ahead_s = 0.0
+        """How far the reply playing now runs ahead of the schedule (less than a frame)."""
+        self._queued_event = asyncio.Event()
         self._silence = opus_silence()
 
     @property
@@ -86,6 +92,8 @@ class ReplyTrack(MediaStreamTrack):
     def play(self, audio: bytes, sample_rate: int) -> None:
         pcm = np.frombuffer(audio, dtype="<i2")
         self._queued += self._resampler.process(pcm, sample_rate).astype("<i2", copy=False).tobytes()
+        if self._queued:
+            self._queued_event.set()
 
     def drop(self) -> None:
         self._queued.clear()
@@ -93,16 +101,30 @@ class ReplyTrack(MediaStreamTrack):
 
     async def recv(self) -> AudioFrame | Packet[Any]:
         """The next 20 ms, when due: reply audio, or silence (encoded once for all: see `silence_packet`;
-        the first frame is encoded, so aiortc's encoder numbers the packets from it)."""
+        the first frame is encoded, so aiortc's encoder numbers the packets from it). A reply queued
+        while the track waits to send silence goes at once, not at the silent frame's slot: a reply
+        would otherwise wait up to 20 ms (10 on average) before its first frame left."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
             return silent_frame(0)
         self._pts += SAMPLES
-        wait = self._start + self._pts / RATE - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        due = self._start + self._pts / RATE
+        if self._queued:
+            wait = due - self._ahead_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        else:
+            self._ahead_s = 0.0  # silence keeps the schedule: the RTP clock never runs ahead of time
+            wait = due - time.monotonic()
+            if wait > 0:
+                self._queued_event.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._queued_event.wait()
+            if self._queued:
+                self._ahead_s = max(0.0, due - time.monotonic())
         if not self._queued:
             return silence_packet(self._silence, self._pts)
         data = bytes(self._queued[:FRAME_BYTES]).ljust(FRAME_BYTES, b"\0")
