@@ -20,13 +20,15 @@ from typing import Any
 import httpx
 import numpy as np
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 from av import AudioFrame, Packet
 
 from benchmarks.lib.device import CONNECT_TIMEOUT_S, DeviceError, DeviceSocket, of_type
 from benchmarks.lib.microphone import Int16
 from server.paths import API_PREFIX
-from server.webrtc.tracks import opus_silence, prompt_audio, silence_packet
+from server.webrtc.tracks import PromptAudioBuffer, opus_silence, silence_packet
 
 RATE = 48_000
 FRAME_SAMPLES = 960
@@ -67,12 +69,59 @@ class MicrophoneTrack(MediaStreamTrack):
 
 
 @dataclass(frozen=True)
+class Arrival:
+    """One RTP packet of the incoming track, as it reached the device (before any decoding)."""
+
+    at: float
+    """`time.perf_counter()` when the packet was received."""
+    sequence: int
+    timestamp: int
+    silence: bool
+    """Its payload is the server's pre-encoded silence packet (what the track sends with no reply)."""
+
+
+class ArrivalBuffer(PromptAudioBuffer):
+    """The device's jitter buffer (the server's `PromptAudioBuffer`: each packet decoded as it arrives),
+    recording every packet it passes on: the decoder makes one 20 ms frame of each, in order, so the
+    n-th frame the track plays is the n-th packet here."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[Arrival] = []
+        self._silence = opus_silence()
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        at = time.perf_counter()
+        pli, frame = super().add(packet)
+        if frame is not None:
+            silence = frame.data == self._silence
+            self.arrivals.append(Arrival(at, packet.sequence_number, packet.timestamp, silence))
+        return pli, frame
+
+
+def stock_release_times(arrivals: list[Arrival]) -> list[float | None]:
+    """When aiortc's own audio jitter buffer (capacity 16, prefetch 4, as `RTCRtpReceiver` makes it)
+    would have handed each of these packets to the decoder: the same packets, replayed through it."""
+    buffer = JitterBuffer(capacity=16, prefetch=4)
+    released: dict[int, float] = {}
+    for arrival in arrivals:
+        packet = RtpPacket(sequence_number=arrival.sequence, timestamp=arrival.timestamp)
+        packet._data = b"x"  # type: ignore[attr-defined]  # as the receiver depayloads it
+        _, frame = buffer.add(packet)
+        if frame is not None:
+            released.setdefault(frame.timestamp, arrival.at)
+    return [released.get(arrival.timestamp) for arrival in arrivals]
+
+
+@dataclass(frozen=True)
 class Heard:
     at: float
     """`time.perf_counter()` when the frame came out of the device's decoder."""
     rms: float
     peak: int
     """The largest absolute sample."""
+    arrival: Arrival | None = None
+    """The RTP packet it was decoded from."""
 
 
 class Speaker:
@@ -80,6 +129,8 @@ class Speaker:
 
     def __init__(self) -> None:
         self.frames: list[Heard] = []
+        self.buffer = ArrivalBuffer()
+        """The incoming track's jitter buffer (the device installs it on its receiver)."""
         self._arrived = asyncio.Condition()
         self._waiters = 0
         self._task: asyncio.Task[None] | None = None
@@ -96,7 +147,9 @@ class Speaker:
             samples = frame.to_ndarray().astype(np.float64)  # type: ignore[union-attr]
             rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
             peak = int(np.max(np.abs(samples))) if samples.size else 0
-            self.frames.append(Heard(time.perf_counter(), rms, peak))
+            arrivals = self.buffer.arrivals
+            arrival = arrivals[len(self.frames)] if len(self.frames) < len(arrivals) else None
+            self.frames.append(Heard(time.perf_counter(), rms, peak, arrival))
             if self._waiters:
                 async with self._arrived:
                     self._arrived.notify_all()
@@ -117,6 +170,14 @@ class Speaker:
     def first_audible(self, since: float, *, peak: int) -> float | None:
         """When the first frame after `since` with a sample above `peak` arrived."""
         return next((f.at for f in self.frames if f.at > since and f.peak > peak), None)
+
+    def first_audible_frame(self, since: float, *, peak: int) -> Heard | None:
+        """The first frame decoded after `since` with a sample above `peak`."""
+        return next((f for f in self.frames if f.at > since and f.peak > peak), None)
+
+    def first_reply_packet(self, since: float) -> Arrival | None:
+        """The first packet received after `since` that is not the server's silence packet."""
+        return next((a for a in self.buffer.arrivals if a.at > since and not a.silence), None)
 
     def frames_since(self, since: float) -> int:
         return sum(1 for f in self.frames if f.at > since)
@@ -184,7 +245,7 @@ class WebRTCDevice(DeviceSocket):
         pc.on("track", speaker.listen)
         # As the server does for its microphones (server.webrtc.tracks.prompt_audio): the device plays
         # each frame as it arrives (the WebSocket device "plays" each chunk on arrival too).
-        pc.on("track", lambda track: _prompt_audio(pc, track))
+        pc.on("track", lambda track: _prompt_audio(pc, track, speaker.buffer))
         try:
             await pc.setLocalDescription(await pc.createOffer())
             answer = await post_offer(base_url, device_id, token, pc.localDescription.sdp)
@@ -214,10 +275,11 @@ class WebRTCDevice(DeviceSocket):
             await self._reader
 
 
-def _prompt_audio(pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+def _prompt_audio(pc: RTCPeerConnection, track: MediaStreamTrack, buffer: PromptAudioBuffer) -> None:
     for transceiver in pc.getTransceivers():
         if transceiver.receiver.track is track:
-            prompt_audio(transceiver.receiver)
+            # As server.webrtc.tracks.prompt_audio does, with a buffer that records the arrivals.
+            setattr(transceiver.receiver, "_RTCRtpReceiver__jitter_buffer", buffer)  # noqa: B010  # aiortc's private attribute
 
 
 async def post_offer(base_url: str, device_id: str, token: str, sdp: str) -> dict[str, Any]:

@@ -4,10 +4,16 @@
 WebRTC device (`benchmarks.lib.webrtc_device`: its microphone track carries the same clip at
 48 kHz as Opus, and the reply plays on the server's track) say the fixtures, turn about. Both
 count from the end of the clip's speech (the moment a device capturing 20 ms frames would have
-sent it) to the first reply audio the device has: the first `audio_response` chunk on the socket
-(`benchmarks.voice.turn`), the first frame out of the WebRTC device's decoder with any sound in
-it (the server's track is digital silence otherwise). The target: WebRTC p50 within 40 ms of
-the WebSocket's.
+sent it). The target's figure is the first audible reply sample as it reaches the device: on the
+socket, the first `audio_response` chunk's arrival plus the audio before that sample in the chunks;
+on the track, the arrival of the RTP packet that carries it (the device records every packet its
+jitter buffer takes). Neither counts a playout buffer, which is the device's own choice; the
+report also gives the first reply data (the socket's first chunk, the track's first packet that is
+not the server's silence packet), the frame out of the device's decoder, and when aiortc's stock
+jitter buffer (prefetch 4) would have released that packet, the same packets replayed through it.
+The final `audio_response`'s `latency_ms` (from the server's VAD speech end) is kept for every
+turn of both, so a gap shows as before or after the server's end of speech. The target: WebRTC
+p50 within 40 ms of the WebSocket's.
 
 **Idle capacity.** Then `--idle` WebRTC devices connect and stream silence in real time (Opus,
 decoded by the server at the edge, into the listening stage like any device), each with a
@@ -49,7 +55,7 @@ from benchmarks.lib.targets import (
     cpu_since,
     wait_quiet,
 )
-from benchmarks.lib.webrtc_device import FRAME_SAMPLES, WebRTCDevice, at_48k
+from benchmarks.lib.webrtc_device import FRAME_SAMPLES, WebRTCDevice, at_48k, stock_release_times
 from benchmarks.voice.turn import measure_turn
 from benchmarks.webrtc.report import markdown
 
@@ -64,14 +70,37 @@ WEBRTC_RATE_FACTOR = 3
 
 class Turns(msgspec.Struct, kw_only=True):
     websocket_first_chunk: Summary | None
-    """End of speech → arrival of the reply's first chunk (`benchmarks.voice`'s figure), for reference."""
+    """End of speech → arrival of the reply's first chunk (`benchmarks.voice`'s figure)."""
+    webrtc_first_packet: Summary | None
+    """End of speech → arrival of the first RTP packet of reply audio (not the server's silence packet):
+    the WebSocket's first chunk's counterpart."""
     websocket_ms: list[float]
+    """End of speech → the first audible sample, played from the chunks' arrival (the target's figure)."""
     webrtc_ms: list[float]
+    """End of speech → arrival of the packet holding the first audible sample (the target's figure)."""
     websocket: Summary | None
     webrtc: Summary | None
     p50_difference_ms: float | None
-    """WebRTC p50 less WebSocket p50."""
+    """WebRTC p50 less WebSocket p50, first audible sample at its arrival (the target)."""
     ratio_p50: float | None
+    first_data_p50_difference_ms: float | None
+    """WebRTC first packet p50 less WebSocket first chunk p50."""
+    webrtc_decoded: Summary | None
+    """End of speech → the first audible frame out of the device's decoder (each packet decoded as it
+    arrives: the device's playout with no jitter buffer)."""
+    webrtc_stock_buffer: Summary | None
+    """End of speech → when aiortc's stock audio jitter buffer (prefetch 4) would have released that
+    packet to the decoder (the same packets replayed through it)."""
+    websocket_outside_server_ms: Summary | None
+    """First chunk's arrival less the server's first_byte_sent (both from the end of speech): the time
+    before the server's VAD saw the speech end, plus the delivery after it was handed over."""
+    webrtc_outside_server_ms: Summary | None
+    """First reply packet's arrival less the server's first_byte_sent, likewise."""
+    websocket_breakdown_p50_ms: dict[str, float]
+    """p50 of each stage of the final audio_response's latency_ms (from the server's VAD speech end)."""
+    webrtc_breakdown_p50_ms: dict[str, float]
+    webrtc_turns: list[dict[str, float]]
+    """Per WebRTC turn: every figure above and the server's breakdown."""
     webrtc_server_first_byte_ms: Summary | None
     """The server's own end of speech → first reply audio handed to the transport, WebRTC turns."""
     websocket_server_first_byte_ms: Summary | None
@@ -115,9 +144,8 @@ def _audible_offset_ms(messages: list[Received]) -> float:
     return offset
 
 
-async def _webrtc_turn(
-    device: WebRTCDevice, microphone: Microphone, clip: Clip
-) -> tuple[float, dict[str, float]]:
+async def _webrtc_turn(device: WebRTCDevice, microphone: Microphone, clip: Clip) -> dict[str, float]:
+    """One turn's figures (ms from the end of speech) and the server's breakdown (`server_*`)."""
     since = device.mark()
     utterance = await microphone.say(
         at_48k(clip.pcm, 16_000), mark_sample=clip.end_sample * WEBRTC_RATE_FACTOR
@@ -126,10 +154,33 @@ async def _webrtc_turn(
     await device.wait_for(
         of_type("led_control", state="listening"), since=final.index + 1, timeout=REPLY_TIMEOUT_S
     )
-    first = device.speaker.first_audible(utterance.mark_at, peak=AUDIBLE_PEAK)
-    if first is None:
+    speaker = device.speaker
+    heard = speaker.first_audible_frame(utterance.mark_at, peak=AUDIBLE_PEAK)
+    first = speaker.first_reply_packet(utterance.mark_at)
+    if heard is None or heard.arrival is None or first is None:
         raise RuntimeError(f"no reply audio heard on the track for {clip.name!r}")
-    return (first - utterance.mark_at) * 1000, dict(final.payload.get("latency_ms") or {})
+    arrivals = speaker.buffer.arrivals
+    stock = stock_release_times(arrivals)[arrivals.index(heard.arrival)]
+
+    def ms(at: float) -> float:
+        return round((at - utterance.mark_at) * 1000, 1)
+
+    figures = {
+        "first_packet": ms(first.at),
+        "audible_arrival": ms(heard.arrival.at),
+        "audible_decoded": ms(heard.at),
+    }
+    if stock is not None:
+        figures["audible_stock_buffer"] = ms(stock)
+    latency = dict(final.payload.get("latency_ms") or {})
+    figures.update({f"server_{stage}": value for stage, value in latency.items()})
+    return figures
+
+
+def _p50s(breakdowns: list[dict[str, float]]) -> dict[str, float]:
+    stages = dict.fromkeys(stage for breakdown in breakdowns for stage in breakdown)
+    p50s = {stage: summarize([b[stage] for b in breakdowns if stage in b]) for stage in stages}
+    return {stage: s.p50 for stage, s in p50s.items() if s is not None}
 
 
 def _answer_turn(socket: DeviceSocket, since: int) -> object:
@@ -149,7 +200,9 @@ async def run_turns(args: argparse.Namespace, base_url: str, token: str, pid: in
     rtc_ms: list[float] = []
     ws_server: list[float] = []
     ws_first_chunk: list[float] = []
-    rtc_server: list[float] = []
+    rtc_turns: list[dict[str, float]] = []
+    ws_breakdowns: list[dict[str, float]] = []
+    ws_outside: list[float] = []
     progress = Progress(args.turns, "voice-to-voice")
     try:
         async with Microphone(socket) as ws_mic, Microphone(peer, sample_rate=48_000) as rtc_mic:
@@ -183,31 +236,63 @@ async def run_turns(args: argparse.Namespace, base_url: str, token: str, pid: in
                 )
                 ws_ms.append(round(result.voice_to_voice_ms + _audible_offset_ms(reply), 1))
                 ws_first_chunk.append(result.voice_to_voice_ms)
+                ws_breakdowns.append(dict(result.server_ms))
                 if "first_byte_sent" in result.server_ms:
                     ws_server.append(result.server_ms["first_byte_sent"])
-                rtc, server_ms = await _webrtc_turn(peer, rtc_mic, clip)
-                rtc_ms.append(round(rtc, 1))
-                if "first_byte_sent" in server_ms:
-                    rtc_server.append(server_ms["first_byte_sent"])
-                progress.advance(f"ws {ws_ms[-1]:.0f} ms, webrtc {rtc:.0f} ms")
+                    ws_outside.append(
+                        round(result.voice_to_voice_ms - result.server_ms["first_byte_sent"], 1)
+                    )
+                rtc = await _webrtc_turn(peer, rtc_mic, clip)
+                rtc_turns.append(rtc)
+                rtc_ms.append(rtc["audible_arrival"])
+                progress.advance(
+                    f"ws {ws_first_chunk[-1]:.0f}/{ws_ms[-1]:.0f} ms, "
+                    f"webrtc {rtc['first_packet']:.0f}/{rtc['audible_arrival']:.0f} ms "
+                    "(first data / first audible)"
+                )
             cpu = cpu_since(mark, pid)
     finally:
         await socket.close()
         await peer.close()
     ws, rtc_summary = summarize(ws_ms), summarize(rtc_ms)
-    difference = ratio = None
+    difference = ratio = first_difference = None
     if ws is not None and rtc_summary is not None:
         difference = round(rtc_summary.p50 - ws.p50, 1)
         ratio = round(rtc_summary.p50 / ws.p50, 3) if ws.p50 else None
+    ws_first, rtc_first = summarize(ws_first_chunk), summarize([t["first_packet"] for t in rtc_turns])
+    if ws_first is not None and rtc_first is not None:
+        first_difference = round(rtc_first.p50 - ws_first.p50, 1)
+    rtc_breakdowns = [
+        {k.removeprefix("server_"): v for k, v in t.items() if k.startswith("server_")} for t in rtc_turns
+    ]
     return Turns(
-        websocket_first_chunk=summarize(ws_first_chunk),
+        websocket_first_chunk=ws_first,
+        webrtc_first_packet=rtc_first,
         websocket_ms=ws_ms,
         webrtc_ms=rtc_ms,
         websocket=ws,
         webrtc=rtc_summary,
         p50_difference_ms=difference,
         ratio_p50=ratio,
-        webrtc_server_first_byte_ms=summarize(rtc_server),
+        first_data_p50_difference_ms=first_difference,
+        webrtc_decoded=summarize([t["audible_decoded"] for t in rtc_turns]),
+        webrtc_stock_buffer=summarize(
+            [t["audible_stock_buffer"] for t in rtc_turns if "audible_stock_buffer" in t]
+        ),
+        websocket_outside_server_ms=summarize(ws_outside),
+        webrtc_outside_server_ms=summarize(
+            [
+                t["first_packet"] - t["server_first_byte_sent"]
+                for t in rtc_turns
+                if "server_first_byte_sent" in t
+            ]
+        ),
+        websocket_breakdown_p50_ms=_p50s(ws_breakdowns),
+        webrtc_breakdown_p50_ms=_p50s(rtc_breakdowns),
+        webrtc_turns=rtc_turns,
+        webrtc_server_first_byte_ms=summarize(
+            [b["first_byte_sent"] for b in rtc_breakdowns if "first_byte_sent" in b]
+        ),
         websocket_server_first_byte_ms=summarize(ws_server),
         cpu=cpu,
     )

@@ -36,22 +36,50 @@ def markdown(report: Report) -> str:
 def _turns(turns: Turns) -> list[str]:
     lines = [
         "",
-        "Voice-to-voice (ms), end of the user's speech to the first audible reply sample at the device "
-        "(a socket's chunks played from their arrival, the track's frames as they come out of the decoder):",
+        "Voice-to-voice (ms) from the end of the user's speech. The target's figure is the first audible "
+        "reply sample (above -41 dBFS) as it reaches the device: the socket's chunks played from their "
+        "arrival, the RTP packet that carries it; what a device's playout buffer adds is the device's own "
+        "choice (the last two rows show two):",
         "",
     ]
     rows = [
         ["WebSocket, first chunk's arrival", *summary_cells(turns.websocket_first_chunk)],
-        ["WebSocket", *summary_cells(turns.websocket)],
-        ["WebRTC", *summary_cells(turns.webrtc)],
+        ["WebRTC, first reply packet's arrival", *summary_cells(turns.webrtc_first_packet)],
+        ["**WebSocket, first audible sample**", *summary_cells(turns.websocket)],
+        ["**WebRTC, first audible sample (its packet's arrival)**", *summary_cells(turns.webrtc)],
+        [
+            "WebRTC, first audible frame out of the decoder (no jitter buffer)",
+            *summary_cells(turns.webrtc_decoded),
+        ],
+        [
+            "WebRTC, after aiortc's stock jitter buffer (prefetch 4, replayed)",
+            *summary_cells(turns.webrtc_stock_buffer),
+        ],
         ["server: first byte handed over, WebSocket", *summary_cells(turns.websocket_server_first_byte_ms)],
         ["server: first byte handed over, WebRTC", *summary_cells(turns.webrtc_server_first_byte_ms)],
+        ["outside the server's timeline, WebSocket", *summary_cells(turns.websocket_outside_server_ms)],
+        ["outside the server's timeline, WebRTC", *summary_cells(turns.webrtc_outside_server_ms)],
     ]
     lines += table(["transport", *SUMMARY_HEADER], rows, align=ALIGN)
+    stages = list(dict.fromkeys([*turns.websocket_breakdown_p50_ms, *turns.webrtc_breakdown_p50_ms]))
+    lines += ["", "The server's breakdown (p50 ms from its VAD's end of speech):", ""]
+    lines += table(
+        ["stage", "WebSocket", "WebRTC"],
+        [
+            [
+                stage,
+                f"{turns.websocket_breakdown_p50_ms.get(stage, '')}",
+                f"{turns.webrtc_breakdown_p50_ms.get(stage, '')}",
+            ]
+            for stage in stages
+        ],
+        align=["---", "---:", "---:"],
+    )
     lines += [
         "",
-        f"WebRTC p50 minus WebSocket p50: **{turns.p50_difference_ms} ms** (ratio {turns.ratio_p50}); "
-        "target ≤ 40 ms.",
+        f"WebRTC p50 minus WebSocket p50, first audible sample: **{turns.p50_difference_ms} ms** "
+        f"(ratio {turns.ratio_p50}); target ≤ 40 ms. "
+        f"First reply data: {turns.first_data_p50_difference_ms} ms.",
         "",
         f"- {cpu_line(turns.cpu)}",
     ]
