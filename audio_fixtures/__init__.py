@@ -69,16 +69,25 @@ def load_manifest() -> list[ManifestEntry]:
     return msgspec.json.decode(MANIFEST_PATH.read_bytes(), type=list[ManifestEntry])
 
 
-def load_fixtures() -> list[Fixture]:
-    """Every fixture in manifest order, audio read from the committed WAVs."""
+def load_fixture_set(directory: Path, manifest_path: Path) -> list[Fixture]:
+    """The fixtures a manifest lists, in its order, audio read from the WAVs in `directory`.
+
+    Shared by `load_fixtures()` and the separate fixture sets (`audio_fixtures.alerts`, ...).
+    """
+    entries = msgspec.json.decode(manifest_path.read_bytes(), type=list[ManifestEntry])
     return [
         Fixture(
             name=Path(entry.file).stem,
             text=entry.text,
             sample_rate=SAMPLE_RATE,
-            pcm=read_wav(FIXTURES_DIR / entry.file),
+            pcm=read_wav(directory / entry.file),
             speech_end_s=entry.speech_end_s,
             voice=entry.voice,
         )
-        for entry in load_manifest()
+        for entry in entries
     ]
+
+
+def load_fixtures() -> list[Fixture]:
+    """Every fixture in manifest order, audio read from the committed WAVs."""
+    return load_fixture_set(FIXTURES_DIR, MANIFEST_PATH)

