@@ -101,6 +101,8 @@ class Turns(msgspec.Struct, kw_only=True):
     webrtc_breakdown_p50_ms: dict[str, float]
     webrtc_turns: list[dict[str, float]]
     """Per WebRTC turn: every figure above and the server's breakdown."""
+    websocket_breakdowns: list[dict[str, float]]
+    """Per WebSocket turn: the server's breakdown."""
     webrtc_server_first_byte_ms: Summary | None
     """The server's own end of speech → first reply audio handed to the transport, WebRTC turns."""
     websocket_server_first_byte_ms: Summary | None
@@ -130,18 +132,22 @@ class Report(msgspec.Struct, kw_only=True):
 
 
 def _audible_offset_ms(messages: list[Received]) -> float:
-    """How far into the reply's chunks (played one after another) its first audible sample is."""
-    offset = 0.0
-    for message in messages:
-        if message.payload.get("final") is not False:
-            continue
+    """When the reply's first audible sample plays, in ms after its first chunk arrived: the chunks
+    play one after another, each no earlier than its arrival (a device cannot play a chunk it has
+    not got, as the track cannot send audio it has not got)."""
+    chunks = [m for m in messages if m.payload.get("final") is False]
+    if not chunks:
+        return 0.0
+    cursor = 0.0
+    for message in chunks:
+        cursor = max(cursor, (message.at - chunks[0].at) * 1000)
         pcm = np.frombuffer(base64.b64decode(message.payload["audio_b64"]), dtype="<i2")
         rate = int(message.payload["sample_rate"])
         loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > AUDIBLE_PEAK)
         if loud.size:
-            return offset + float(loud[0]) / rate * 1000
-        offset += len(pcm) / rate * 1000
-    return offset
+            return cursor + float(loud[0]) / rate * 1000
+        cursor += len(pcm) / rate * 1000
+    return cursor
 
 
 async def _webrtc_turn(device: WebRTCDevice, microphone: Microphone, clip: Clip) -> dict[str, float]:
@@ -290,6 +296,7 @@ async def run_turns(args: argparse.Namespace, base_url: str, token: str, pid: in
         websocket_breakdown_p50_ms=_p50s(ws_breakdowns),
         webrtc_breakdown_p50_ms=_p50s(rtc_breakdowns),
         webrtc_turns=rtc_turns,
+        websocket_breakdowns=ws_breakdowns,
         webrtc_server_first_byte_ms=summarize(
             [b["first_byte_sent"] for b in rtc_breakdowns if "first_byte_sent" in b]
         ),
