@@ -24,11 +24,7 @@ import argparse
 import asyncio
 import random
 import secrets
-import sys
-import tempfile
-import wave
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,20 +33,20 @@ import msgspec
 
 from benchmarks.lib.cli import command_line, write_json
 from benchmarks.lib.device import DeviceClock, DeviceError, DeviceSocket, operator_client
+from benchmarks.lib.group_fleet import (
+    add_server_arguments,
+    backend_name,
+    check,
+    connect_fleet,
+    figures_table,
+    report_title,
+    run_levels,
+)
 from benchmarks.lib.machine import Machine, describe_machine
-from benchmarks.lib.report import SUMMARY_HEADER, header_line, summary_cells, table, title_lines
-from benchmarks.lib.server_process import running_server
 from benchmarks.lib.stats import Summary, summarize
-from benchmarks.lib.targets import add_quiet_argument, wait_quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIA = "bench.wav"
-SERVER_ENV = {
-    "COMPANION_VOICE_ENABLED": "false",
-    "COMPANION_DIALOG_TURNS_PER_MINUTE": "0",
-    "COMPANION_DEVICE_REQUESTS_PER_MINUTE": "0",
-    "COMPANION_LOG_LEVEL": "WARNING",
-}
 WAIT_S = 30.0
 
 
@@ -80,43 +76,12 @@ class Report(msgspec.Struct, kw_only=True):
     waited_s: float
 
 
-@contextmanager
-def started_servers(args: argparse.Namespace) -> Iterator[tuple[list[str], str]]:
-    env = dict(SERVER_ENV)
-    if args.redis_url:
-        env["COMPANION_REDIS_URL"] = args.redis_url
-        env["COMPANION_REDIS_KEY_PREFIX"] = f"bench{secrets.token_hex(4)}:"
-        env["COMPANION_REDIS_REQUIRE_PERSISTENCE"] = "none"
-    elif args.instances > 1:
-        raise SystemExit("--instances > 1 needs --redis-url: instances share state through Redis")
-    with ExitStack() as stack:
-        media_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="companion-bench-media-")))
-        _write_silence(media_dir / MEDIA)
-        env["COMPANION_MEDIA_DIR"] = str(media_dir)
-        secret = secrets.token_urlsafe(48)
-        servers = [
-            stack.enter_context(
-                running_server(extra_env={**env, "COMPANION_JWT_SECRET": secret}, cpu_prefix=[])
-            )
-            for _ in range(args.instances)
-        ]
-        yield [s.base_url for s in servers], servers[0].operator_token()
-
-
-def _write_silence(path: Path) -> None:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes(b"\0\0" * 16_000)
-
-
 async def run_level(urls: list[str], token: str, args: argparse.Namespace, devices: int) -> Level:
     group_id = f"bench-{secrets.token_hex(4)}"
     pooled: dict[str, list[float]] = {"error": [], "spread": [], "margin": [], "uncertainty": []}
     rng = random.Random(devices)
     async with operator_client(urls[0], token) as http:
-        fleet = await _connect_fleet(http, urls, devices, group_id, args, rng)
+        fleet = await _connect_clocked_fleet(http, urls, devices, group_id, args, rng)
         try:
             for number in range(args.warmup + args.rounds):
                 figures = await _round(http, fleet)
@@ -135,7 +100,7 @@ async def run_level(urls: list[str], token: str, args: argparse.Namespace, devic
     )
 
 
-async def _connect_fleet(
+async def _connect_clocked_fleet(
     http: httpx.AsyncClient,
     urls: list[str],
     devices: int,
@@ -143,20 +108,16 @@ async def _connect_fleet(
     args: argparse.Namespace,
     rng: random.Random,
 ) -> list[tuple[DeviceSocket, DeviceClock]]:
-    fleet = []
-    for n in range(devices):
-        response = await http.post(
-            "/devices", json={"name": f"bench-{n}", "device_type": "custom", "group_id": group_id}
+    sockets = await connect_fleet(http, urls, devices, group_id)
+    fleet = [
+        (
+            socket,
+            DeviceClock(
+                offset_s=rng.uniform(-args.offset_s, args.offset_s), jitter_s=args.jitter_ms / 1000, seed=n
+            ),
         )
-        _check(response, 201)
-        body = response.json()
-        socket = await DeviceSocket.connect(
-            urls[n % len(urls)], body["device_id"], body["auth_token"], sample_rate=None
-        )
-        clock = DeviceClock(
-            offset_s=rng.uniform(-args.offset_s, args.offset_s), jitter_s=args.jitter_ms / 1000, seed=n
-        )
-        fleet.append((socket, clock))
+        for n, socket in enumerate(sockets)
+    ]
     # The heartbeats of all devices at once, as a fleet that has just come up would send them.
     await asyncio.gather(*(s.sync_clock(c, rounds=args.sync_rounds, timeout=WAIT_S) for s, c in fleet))
     return fleet
@@ -175,11 +136,11 @@ async def _round(
             "config": {"media": MEDIA},
         },
     )
-    _check(response, 201)
+    check(response, 201)
     activity_id = response.json()["activity_id"]
     played = await asyncio.gather(*(_play(s, c, mark) for (s, c), mark in zip(fleet, marks, strict=True)))
     stopped = await http.post(f"/coordination/activities/{activity_id}/playback", json={"action": "stop"})
-    _check(stopped, 200)
+    check(stopped, 200)
     starts = [start for start, _, _, _ in played]
     return {
         "error": [abs(start - at) for start, at, _, _ in played],
@@ -203,55 +164,51 @@ async def _play(socket: DeviceSocket, clock: DeviceClock, mark: int) -> tuple[fl
     return started, cue["at_ms"], cue["at_ms"] - clock.true_ms(message.at), cue["uncertainty_ms"]
 
 
-def _check(response: httpx.Response, status: int) -> None:
-    if response.status_code != status:
-        raise DeviceError(
-            f"{response.request.method} {response.request.url.path} answered "
-            f"{response.status_code}: {response.text[:300]}"
-        )
-
-
 def markdown(report: Report) -> str:
-    backend = f"{report.backend}, {report.instances} instance{'s' if report.instances > 1 else ''}"
-    lines = title_lines(
-        f"Synchronised playback start skew ({backend})",
+    lines = report_title(
+        "Synchronised playback start skew",
         report.command,
-        header_line(report.machine, report.generated_at, f"{report.instances} server(s) started by the run"),
+        report.machine,
+        report.generated_at,
+        backend=report.backend,
+        instances=report.instances,
     )
     lines.append(
         f"Device clocks off by up to ±{report.offset_s:g} s, read with ±{report.jitter_ms:g} ms noise; "
         f"{report.sync_rounds} timestamped heartbeats each before the first start."
     )
     lines.append("")
-    rows = []
-    for level in report.levels:
-        for name, summary in (
-            ("start error (abs. start - instant)", level.error_ms),
-            ("spread per round (latest - earliest)", level.spread_ms),
-            ("margin (instant - cue arrival)", level.margin_ms),
-            ("server's stated uncertainty", level.uncertainty_ms),
-        ):
-            rows.append([str(level.devices), name, *summary_cells(summary)])
-    lines += table(["devices", "figure (ms)", *SUMMARY_HEADER], rows)
+    lines += figures_table(
+        [
+            (
+                level.devices,
+                [
+                    ("start error (abs. start - instant)", level.error_ms),
+                    ("spread per round (latest - earliest)", level.spread_ms),
+                    ("margin (instant - cue arrival)", level.margin_ms),
+                    ("server's stated uncertainty", level.uncertainty_ms),
+                ],
+            )
+            for level in report.levels
+        ]
+    )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    with started_servers(args) as (urls, token):
-        waited_s = wait_quiet(args)
-        levels = []
-        try:
-            for devices in args.devices:
-                levels.append(asyncio.run(run_level(urls, token, args, devices)))
-                print(f"{devices} devices done", file=sys.stderr)
-        except DeviceError as exc:
-            print(f"\nFAILED: {exc}", file=sys.stderr)
-            return 1
+
+    async def level(urls: list[str], token: str, devices: int) -> Level:
+        return await run_level(urls, token, args, devices)
+
+    run = run_levels(args, level, media=MEDIA)
+    if run is None:
+        return 1
+    levels, instances, waited_s = run
     report = Report(
         command=command_line("benchmarks.sync", argv),
-        backend="redis" if args.redis_url else "memory",
-        instances=len(urls),
+        backend=backend_name(args),
+        instances=instances,
         offset_s=args.offset_s,
         jitter_ms=args.jitter_ms,
         sync_rounds=args.sync_rounds,
@@ -278,8 +235,5 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--offset-s", type=float, default=5.0, help="clock offsets up to ± this (default 5)")
     parser.add_argument("--jitter-ms", type=float, default=0.5, help="clock reading noise ± (default 0.5)")
     parser.add_argument("--sync-rounds", type=int, default=8, help="timestamped heartbeats per device")
-    parser.add_argument("--redis-url", help="run the servers on this Redis (default: the memory store)")
-    parser.add_argument("--instances", type=int, default=1, help="servers to start (more than 1 needs Redis)")
-    parser.add_argument("--json", type=Path, help="write the report as JSON here")
-    add_quiet_argument(parser)
+    add_server_arguments(parser, given=False)
     return parser

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -35,13 +34,19 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks.coordination.fanout import _check, _connect_fleet, started_servers
 from benchmarks.lib.cli import command_line, ms, write_json
-from benchmarks.lib.device import DeviceError, DeviceSocket, of_type, operator_client
+from benchmarks.lib.device import DeviceSocket, of_type, operator_client
+from benchmarks.lib.group_fleet import (
+    add_server_arguments,
+    backend_name,
+    check,
+    connect_fleet,
+    figures_table,
+    report_title,
+    run_levels,
+)
 from benchmarks.lib.machine import Machine, describe_machine
-from benchmarks.lib.report import SUMMARY_HEADER, header_line, summary_cells, table, title_lines
 from benchmarks.lib.stats import Summary, summarize
-from benchmarks.lib.targets import add_quiet_argument, wait_quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 60.0
@@ -91,7 +96,7 @@ async def run_level(urls: list[str], token: str, *, devices: int, rounds: int) -
     group_id = f"bench-{secrets.token_hex(4)}"
     questions: list[Question] = []
     async with operator_client(urls[0], token) as http:
-        sockets = await _connect_fleet(http, urls, devices, group_id)
+        sockets = await connect_fleet(http, urls, devices, group_id)
         try:
             response = await http.post(
                 "/coordination/group-activity",
@@ -102,7 +107,7 @@ async def run_level(urls: list[str], token: str, *, devices: int, rounds: int) -
                     "config": {"difficulty": "easy", "rounds": rounds, "answer_window_s": ANSWER_WINDOW_S},
                 },
             )
-            _check(response, 201)
+            check(response, 201)
             for number in range(1, rounds + 1):
                 questions.append(await _question(sockets, number))
             await asyncio.gather(
@@ -162,21 +167,27 @@ async def _question(sockets: list[DeviceSocket], number: int) -> Question:
 
 
 def markdown(report: Report) -> str:
-    backend = f"{report.backend}, {report.instances} instance{'s' if report.instances > 1 else ''}"
-    lines = title_lines(
-        f"Trivia per-question skew ({backend})",
+    lines = report_title(
+        "Trivia per-question skew",
         report.command,
-        header_line(report.machine, report.generated_at, f"{report.instances} server(s) started by the run"),
+        report.machine,
+        report.generated_at,
+        backend=report.backend,
+        instances=report.instances,
     )
-    rows = []
-    for level in report.levels:
-        for name, summary in (
-            ("question spread (last minus first arrival)", level.spread_ms),
-            ("lead (starts_at minus last arrival)", level.lead_ms),
-            ("device arrival minus question's first", level.arrival_ms),
-        ):
-            rows.append([str(level.devices), name, *summary_cells(summary)])
-    lines += table(["devices", "figure (ms)", *SUMMARY_HEADER], rows)
+    lines += figures_table(
+        [
+            (
+                level.devices,
+                [
+                    ("question spread (last minus first arrival)", level.spread_ms),
+                    ("lead (starts_at minus last arrival)", level.lead_ms),
+                    ("device arrival minus question's first", level.arrival_ms),
+                ],
+            )
+            for level in report.levels
+        ]
+    )
     lines += [
         "",
         *(
@@ -190,20 +201,18 @@ def markdown(report: Report) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    with started_servers(args) as (urls, token):
-        waited_s = wait_quiet(args)
-        levels = []
-        try:
-            for devices in args.devices:
-                levels.append(asyncio.run(run_level(urls, token, devices=devices, rounds=args.rounds)))
-                print(f"{devices} devices done", file=sys.stderr)
-        except DeviceError as exc:
-            print(f"\nFAILED: {exc}", file=sys.stderr)
-            return 1
+
+    async def level(urls: list[str], token: str, devices: int) -> Level:
+        return await run_level(urls, token, devices=devices, rounds=args.rounds)
+
+    run = run_levels(args, level)
+    if run is None:
+        return 1
+    levels, instances, waited_s = run
     report = Report(
         command=command_line("benchmarks.trivia", argv),
-        backend="redis" if args.redis_url else "memory" if not args.url else "given",
-        instances=len(urls),
+        backend=backend_name(args),
+        instances=instances,
         machine=describe_machine(ROOT),
         generated_at=datetime.now(UTC),
         levels=levels,
@@ -223,10 +232,5 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--devices", type=int, nargs="+", default=[3, 30, 100], help="fleet sizes")
     parser.add_argument("--rounds", type=int, default=10, help="questions per game, 1-30 (default 10)")
-    parser.add_argument("--redis-url", help="run the servers on this Redis (default: the memory store)")
-    parser.add_argument("--instances", type=int, default=1, help="servers to start (more than 1 needs Redis)")
-    parser.add_argument("--url", action="append", help="a running server instead (repeat for more)")
-    parser.add_argument("--token", help="an operator token for --url")
-    parser.add_argument("--json", type=Path, help="write the report as JSON here")
-    add_quiet_argument(parser)
+    add_server_arguments(parser)
     return parser
