@@ -10,16 +10,15 @@ the request and its credentials) travels with the error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import anthropic
 import httpx2  # the SDK's transport: a stream that breaks mid-body raises its errors unwrapped
-import msgspec
 from anthropic.types import AssistantMessageParam, MessageParam, UserMessageParam
 
 from pipeline.llm.base import ChatMessage, LLMError, TokenUsage
 from pipeline.llm.briefing import Briefing, with_briefing
-from pipeline.llm.remote import Upstream, retry_after_s, translated, with_retries
+from pipeline.llm.remote import RemoteResponder, ReplyOptions, RetriedReply, Upstream, retry_after_s
 
 ENGINE = "anthropic"
 UPSTREAM = Upstream(ENGINE, "the Anthropic API")
@@ -49,35 +48,21 @@ def make_anthropic_client(
     )
 
 
-class _Options(msgspec.Struct, frozen=True):
-    model: str
-    system_prompt: str
-    max_tokens: int
-    max_retries: int
-
-
-class AnthropicReply:
+class AnthropicReply(RetriedReply):
     """One streamed reply; `usage` holds the API's token counts once it is exhausted."""
 
     def __init__(
         self,
         *,
         client: anthropic.AsyncAnthropic,
-        options: _Options,
+        options: ReplyOptions,
         messages: Sequence[ChatMessage],
         briefing: Briefing | None = None,
     ) -> None:
+        super().__init__(options, _ERRORS, _translate)
         self._client = client
-        self._options = options
         self._system = with_briefing(options.system_prompt, briefing)
         self._messages = [_message_param(message) for message in messages]
-        self.usage = TokenUsage()
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return with_retries(self._attempt, max_retries=self._options.max_retries)
-
-    def _attempt(self) -> AsyncGenerator[str, None]:
-        return translated(self._text(), _ERRORS, _translate)
 
     async def _text(self) -> AsyncGenerator[str, None]:
         options = self._options
@@ -105,25 +90,13 @@ class AnthropicReply:
             raise UPSTREAM.empty()
 
 
-class AnthropicResponder:
+class AnthropicResponder(RemoteResponder[anthropic.AsyncAnthropic]):
     """A `Responder` on Anthropic's Messages API, bound to one persona's prompt and settings.
 
     The client (key, address, timeout) is built by the caller, e.g. with
     `make_anthropic_client`, and may be shared by many responders. A reply is
     tried again up to `max_retries` times while nothing of it was yielded.
     """
-
-    def __init__(
-        self,
-        *,
-        client: anthropic.AsyncAnthropic,
-        model: str,
-        system_prompt: str,
-        max_tokens: int,
-        max_retries: int = 0,
-    ) -> None:
-        self._client = client
-        self._options = _Options(model, system_prompt, max_tokens, max_retries)
 
     @property
     def engine_name(self) -> str:

@@ -14,14 +14,14 @@ it was yielded, honouring `Retry-After`. The client never reads the environment
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 import httpx2
 import msgspec
 
 from pipeline.llm.base import ChatMessage, LLMError, TokenUsage
 from pipeline.llm.briefing import Briefing, with_briefing
-from pipeline.llm.remote import Upstream, retry_after_s, translated, with_retries
+from pipeline.llm.remote import RemoteResponder, ReplyOptions, RetriedReply, Upstream, retry_after_s
 
 ENGINE = "openai-compatible"
 UPSTREAM = Upstream(ENGINE, "the model server")
@@ -48,13 +48,6 @@ def make_chat_completions_client(*, base_url: str, api_key: str, timeout_s: floa
         follow_redirects=False,
         trust_env=False,
     )
-
-
-class _Options(msgspec.Struct, frozen=True):
-    model: str
-    system_prompt: str
-    max_tokens: int
-    max_retries: int
 
 
 class _Delta(msgspec.Struct):
@@ -90,19 +83,19 @@ _error_decoder = msgspec.json.Decoder(_ErrorResponse)
 _encoder = msgspec.json.Encoder()
 
 
-class ChatCompletionsReply:
+class ChatCompletionsReply(RetriedReply):
     """One streamed reply; `usage` holds the server's token counts once it is exhausted (if it sent any)."""
 
     def __init__(
         self,
         *,
         client: httpx2.AsyncClient,
-        options: _Options,
+        options: ReplyOptions,
         messages: Sequence[ChatMessage],
         briefing: Briefing | None,
     ) -> None:
+        super().__init__(options, _ERRORS, _translate)
         self._client = client
-        self._options = options
         system = {"role": "system", "content": with_briefing(options.system_prompt, briefing)}
         self._body = _encoder.encode(
             {
@@ -113,13 +106,6 @@ class ChatCompletionsReply:
                 "stream_options": {"include_usage": True},
             }
         )
-        self.usage = TokenUsage()
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return with_retries(self._attempt, max_retries=self._options.max_retries)
-
-    def _attempt(self) -> AsyncGenerator[str, None]:
-        return translated(self._text(), _ERRORS, _translate)
 
     async def _text(self) -> AsyncGenerator[str, None]:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -147,24 +133,12 @@ class ChatCompletionsReply:
             raise UPSTREAM.empty()
 
 
-class ChatCompletionsResponder:
+class ChatCompletionsResponder(RemoteResponder[httpx2.AsyncClient]):
     """A `Responder` on an OpenAI-compatible Chat Completions server, bound to one persona.
 
     The client (address, key, timeout) is built by the caller, e.g. with
     `make_chat_completions_client`, and may be shared by many responders.
     """
-
-    def __init__(
-        self,
-        *,
-        client: httpx2.AsyncClient,
-        model: str,
-        system_prompt: str,
-        max_tokens: int,
-        max_retries: int = 0,
-    ) -> None:
-        self._client = client
-        self._options = _Options(model, system_prompt, max_tokens, max_retries)
 
     @property
     def engine_name(self) -> str:

@@ -14,10 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncGenerator, Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from pipeline.llm.base import LLMError
+import msgspec
+
+from pipeline.llm.base import LLMError, TokenUsage
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 """Besides 5xx, the statuses worth trying again: request timeout, lock conflict, rate limit."""
@@ -119,6 +123,61 @@ async def with_retries(
             if yielded or retry == max_retries or wait_s is None:
                 raise
         await asyncio.sleep(wait_s)
+
+
+class ReplyOptions(msgspec.Struct, frozen=True):
+    """A persona's settings for one engine's replies."""
+
+    model: str
+    system_prompt: str
+    max_tokens: int
+    max_retries: int
+
+
+class RetriedReply(ABC):
+    """One streamed reply of a remote engine: `_text()` run through `translated` (the engine's
+    `errors` become `translate(error)`) and `with_retries` (`options.max_retries`); `usage` holds the
+    upstream's token counts once it is exhausted."""
+
+    def __init__(
+        self,
+        options: ReplyOptions,
+        errors: tuple[type[BaseException], ...],
+        translate: Callable[[BaseException], LLMError],
+    ) -> None:
+        self._options = options
+        self._errors = errors
+        self._translate = translate
+        self.usage = TokenUsage()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return with_retries(self._attempt, max_retries=self._options.max_retries)
+
+    def _attempt(self) -> AsyncGenerator[str, None]:
+        return translated(self._text(), self._errors, self._translate)
+
+    @abstractmethod
+    def _text(self) -> AsyncGenerator[str, None]:
+        """One attempt's pieces, raising the engine's own errors."""
+
+
+ClientT = TypeVar("ClientT")
+
+
+class RemoteResponder(Generic[ClientT]):
+    """What a remote engine's responder holds: its (shared) client and one persona's `ReplyOptions`."""
+
+    def __init__(
+        self,
+        *,
+        client: ClientT,
+        model: str,
+        system_prompt: str,
+        max_tokens: int,
+        max_retries: int = 0,
+    ) -> None:
+        self._client = client
+        self._options = ReplyOptions(model, system_prompt, max_tokens, max_retries)
 
 
 def _wait_before_retry(error: LLMError, retry: int) -> float | None:
