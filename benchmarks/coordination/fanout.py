@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from benchmarks.lib.cli import command_line, ms, write_json
+from benchmarks.lib.cli import command_line, ms
 from benchmarks.lib.device import DeviceSocket, of_type, operator_client
 from benchmarks.lib.group_fleet import (
     add_server_arguments,
@@ -38,6 +38,7 @@ from benchmarks.lib.group_fleet import (
     check,
     connect_fleet,
     figures_table,
+    finish,
     report_title,
     run_levels,
 )
@@ -151,14 +152,7 @@ async def _spread(sockets: list[DeviceSocket], marks: list[int], *, event_type: 
 
 
 def markdown(report: Report) -> str:
-    lines = report_title(
-        "Coordination fan-out",
-        report.command,
-        report.machine,
-        report.generated_at,
-        backend=report.backend,
-        instances=report.instances,
-    )
+    lines = report_title("Coordination fan-out", report)
     lines += figures_table(
         [
             (
@@ -196,10 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         levels=levels,
         waited_s=waited_s,
     )
-    if args.json:
-        write_json(args.json, report)
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _parser() -> argparse.ArgumentParser:

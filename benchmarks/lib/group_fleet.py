@@ -18,10 +18,11 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from benchmarks.lib.cli import write_json
 from benchmarks.lib.device import DeviceError, DeviceSocket
 from benchmarks.lib.machine import Machine
 from benchmarks.lib.report import SUMMARY_HEADER, header_line, summary_cells, table, title_lines
@@ -36,6 +37,7 @@ SERVER_ENV = {
     "COMPANION_LOG_LEVEL": "WARNING",
 }
 L = TypeVar("L")
+R = TypeVar("R")
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, given: bool = True) -> None:
@@ -144,16 +146,30 @@ def check(response: httpx.Response, status: int) -> None:
         )
 
 
-def report_title(
-    title: str, command: str, machine: Machine, generated_at: datetime, *, backend: str, instances: int
-) -> list[str]:
+class GroupReport(Protocol):
+    command: str
+    backend: str
+    instances: int
+    machine: Machine
+    generated_at: datetime
+
+
+def report_title(title: str, report: GroupReport) -> list[str]:
     """`title (backend, N instance(s))`, the command and the machine line."""
-    label = f"{backend}, {instances} instance{'s' if instances > 1 else ''}"
+    label = f"{report.backend}, {report.instances} instance{'s' if report.instances > 1 else ''}"
     return title_lines(
         f"{title} ({label})",
-        command,
-        header_line(machine, generated_at, f"{instances} server(s) started by the run"),
+        report.command,
+        header_line(report.machine, report.generated_at, f"{report.instances} server(s) started by the run"),
     )
+
+
+def finish(args: argparse.Namespace, report: R, markdown: Callable[[R], str]) -> int:
+    """The report as JSON to `--json` (when given) and as Markdown on stdout; 0, the exit status."""
+    if args.json:
+        write_json(args.json, report)
+    print(markdown(report))
+    return 0
 
 
 def figures_table(levels: Sequence[tuple[int, Sequence[tuple[str, Summary | None]]]]) -> list[str]:

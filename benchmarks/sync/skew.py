@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from benchmarks.lib.cli import command_line, write_json
+from benchmarks.lib.cli import command_line
 from benchmarks.lib.device import DeviceClock, DeviceError, DeviceSocket, operator_client
 from benchmarks.lib.group_fleet import (
     add_server_arguments,
@@ -39,6 +39,7 @@ from benchmarks.lib.group_fleet import (
     check,
     connect_fleet,
     figures_table,
+    finish,
     report_title,
     run_levels,
 )
@@ -165,14 +166,7 @@ async def _play(socket: DeviceSocket, clock: DeviceClock, mark: int) -> tuple[fl
 
 
 def markdown(report: Report) -> str:
-    lines = report_title(
-        "Synchronised playback start skew",
-        report.command,
-        report.machine,
-        report.generated_at,
-        backend=report.backend,
-        instances=report.instances,
-    )
+    lines = report_title("Synchronised playback start skew", report)
     lines.append(
         f"Device clocks off by up to ±{report.offset_s:g} s, read with ±{report.jitter_ms:g} ms noise; "
         f"{report.sync_rounds} timestamped heartbeats each before the first start."
@@ -217,10 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         levels=levels,
         waited_s=waited_s,
     )
-    if args.json:
-        write_json(args.json, report)
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _parser() -> argparse.ArgumentParser:

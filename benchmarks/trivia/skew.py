@@ -34,7 +34,7 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks.lib.cli import command_line, ms, write_json
+from benchmarks.lib.cli import command_line, ms
 from benchmarks.lib.device import DeviceSocket, of_type, operator_client
 from benchmarks.lib.group_fleet import (
     add_server_arguments,
@@ -42,6 +42,7 @@ from benchmarks.lib.group_fleet import (
     check,
     connect_fleet,
     figures_table,
+    finish,
     report_title,
     run_levels,
 )
@@ -167,14 +168,7 @@ async def _question(sockets: list[DeviceSocket], number: int) -> Question:
 
 
 def markdown(report: Report) -> str:
-    lines = report_title(
-        "Trivia per-question skew",
-        report.command,
-        report.machine,
-        report.generated_at,
-        backend=report.backend,
-        instances=report.instances,
-    )
+    lines = report_title("Trivia per-question skew", report)
     lines += figures_table(
         [
             (
@@ -218,10 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         levels=levels,
         waited_s=waited_s,
     )
-    if args.json:
-        write_json(args.json, report)
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _parser() -> argparse.ArgumentParser:
