@@ -29,7 +29,9 @@ decoder attends to whatever the encoder gives it. This is whisper.cpp's
 (mean WER 0.07 against 0.10 with the full window, tiny.en). Its known risk
 is a decoder that loops: the token budget is bounded by the turn's length,
 and a transcript that fills it, ends in one phrase three times over or
-compresses like a loop is redone once with the full window.
+compresses like a loop is redone in a 10 s window (short turns: a person's
+clipped "five five" loops at its fitted window and comes out right there), and
+if it still loops, once with the full window.
 ``audio_context="full"`` is stock faster-whisper (and is used for any turn
 longer than `_FIT_MAX_S`). In both, a transcript with no word in it (Whisper's
 "." for silence) is "", and so is one the model deems not speech and decoded
@@ -91,6 +93,11 @@ _FULL_FRAMES = 3000
 # Token budget of a "fit" decode: generous for speech (~3 words, ~4 tokens a second).
 _TOKENS_PER_S = 8.0
 _TOKENS_EXTRA = 10
+# A short turn whose fitted decode loops (a person's clipped "five five" or "ten of clubs" comes out as
+# the phrase over and over) is redone in this longer window before the full one: on the human clips of
+# `audio_fixtures/human` all three such loops came out right at 10 s, in 55-60 ms instead of 290-390 ms.
+_RETRY_S = 10
+_RETRY_FRAMES = _RETRY_S * 100
 # Whisper's own thresholds: a transcript that compresses better than this is a
 # loop; a window the model thinks is not speech, decoded with low confidence, is
 # dropped.
@@ -214,6 +221,7 @@ class WhisperRecognizer:
         self._prompt: list[int] = self._model.get_prompt(tokenizer, [], without_timestamps=True)
         self._suppress: list[int] = get_suppressed_tokens(tokenizer, (-1,))
         self._queue: BatchQueue[_Turn, _Done] = BatchQueue(max_batch=max_batch)
+        self._full_windows = 0
         self._workers = [
             threading.Thread(target=self._work, name=f"asr_{n}", daemon=True) for n in range(workers)
         ]
@@ -253,6 +261,11 @@ class WhisperRecognizer:
     def batches(self) -> int:
         """Model runs so far (a batch of turns is one)."""
         return self._queue.batches
+
+    @property
+    def full_window_redos(self) -> int:
+        """Fitted decodes that looped even in the longer window, so were redone with the full one."""
+        return self._full_windows
 
     async def transcribe(self, audio: Float32Array) -> Transcript:
         """Transcribe one turn: float32 mono 16 kHz samples in [-1, 1].
@@ -341,14 +354,31 @@ class WhisperRecognizer:
                 job.future.set_exception(ASRError(f"transcription failed: {type(error).__name__}"))
             return
         finished = time.perf_counter()
-        loops = []
+        loops = [job for job, text in zip(batch, texts, strict=True) if text is None]
         for job, text in zip(batch, texts, strict=True):
-            if text is None:
-                loops.append(job)
-            else:
+            if text is not None:
                 job.future.set_result(_Done(text, started, finished, len(batch)))
-        for job in loops:  # after the others are answered: each redo takes a full window's time
+        # After the others are answered: a short turn's decode that looped is redone first in a
+        # longer fitted window (all of them in one call), then, if it still loops, in the full one.
+        retry = [
+            job for job in loops if job.payload.frames is not None and job.payload.frames < _RETRY_FRAMES
+        ]
+        if retry:
+            logger.debug(
+                "asr: fitted context looped; redoing %d turn(s) in a %d s window", len(retry), _RETRY_S
+            )
+            try:
+                again = self._transcribe_fit([job.payload.samples for job in retry], _RETRY_FRAMES)
+            except Exception as error:
+                again = [None] * len(retry)
+                logger.debug("asr: the longer window failed (%s)", type(error).__name__)
+            for job, text in zip(retry, again, strict=True):
+                if text is not None:
+                    loops.remove(job)
+                    job.future.set_result(_Done(text, started, time.perf_counter(), len(batch)))
+        for job in loops:  # each full-window redo takes a full window's time
             logger.debug("asr: fitted context looped; redoing with the full window")
+            self._full_windows += 1
             try:
                 text = self._transcribe_full(job.payload.samples[_FIT_LEAD_SAMPLES:])
             except Exception as error:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from audio_fixtures import Fixture, load_fixtures
+from audio_fixtures import Fixture, load_fixtures, read_wav
+from audio_fixtures.human import HUMAN_DIR, clips_of
 from pipeline.engines import asr
 from pipeline.engines.asr import ASRError, Transcript, WhisperRecognizer, default_whisper_model_dir
 from tests.support.wer import normalise, word_error_rate
@@ -116,8 +117,29 @@ async def test_a_looping_decode_is_redone_with_the_full_window(
     monkeypatch.setattr(asr, "_TOKENS_PER_S", 0.0)
     monkeypatch.setattr(asr, "_TOKENS_EXTRA", 1)
     fixture = BY_NAME["medication_time"]
+    full_windows = recognizer.full_window_redos
     transcript = await recognizer.transcribe(fixture.float32())
     assert word_error_rate(fixture.text, transcript.text) <= MAX_WER, transcript.text
+    assert recognizer.full_window_redos == full_windows + 1  # the longer fitted window looped too
+
+
+# Short commands by a real person (pocketsphinx's CMU recordings, `audio_fixtures/human`): in their
+# fitted windows tiny.en repeats them over and over ("5 5 5 5 ...", "10 of clubs 10 of clubs ...").
+LOOPING_HUMAN_CLIPS = {"cmd_five_five": ["5", "5"], "cmd_ten_of_clubs": ["10", "of", "clubs"]}
+
+
+@pytest.mark.parametrize(("name", "words"), LOOPING_HUMAN_CLIPS.items())
+async def test_a_short_turn_that_loops_is_redone_in_a_longer_window_not_the_full_one(
+    recognizer: WhisperRecognizer, name: str, words: list[str]
+) -> None:
+    (clip,) = [c for c in clips_of() if c.name == name]
+    samples = read_wav(HUMAN_DIR / clip.file).astype(np.float32) / 32768.0
+    full_windows = recognizer.full_window_redos
+
+    transcript = await recognizer.transcribe(samples)
+
+    assert normalise(transcript.text) == words
+    assert recognizer.full_window_redos == full_windows
 
 
 OVERLAP_SLACK_S = 0.02
