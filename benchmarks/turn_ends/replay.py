@@ -39,7 +39,7 @@ from benchmarks.lib.report import table
 from benchmarks.turn_ends.pauses import Pause, Utterance
 from benchmarks.turn_ends.sweep import p90
 from pipeline.engines.turn import TurnPrediction
-from pipeline.graph.listen import TurnParams, judge_turn_end, judge_unfinished
+from pipeline.graph.listen import TurnParams, judge_dangling, judge_turn_end, judge_unfinished
 from pipeline.graph.pauses import AdaptationMode, PauseModel
 
 VERDICT_S = 0.2
@@ -101,14 +101,15 @@ def replay(
             confident_silence_ms=params.confident_silence_ms,
             fallback_silence_ms=params.fallback_silence_ms,
             unfinished_silence_ms=params.unfinished_silence_ms,
+            dangling_silence_ms=params.dangling_silence_ms,
             mode=mode,
             params=params.pauses,
         )
         for utterance in clips:
             cut = 0
             for pause in utterance.pauses:
-                confident, unfinished = _verdict(params, pause)
-                silence_s = model.silence_s(confident=confident, unfinished=unfinished)
+                confident, unfinished, dangling = _verdict(params, pause)
+                silence_s = model.silence_s(confident=confident, unfinished=unfinished, dangling=dangling)
                 if cue is not None:
                     silence_s = cue[1](model, pause, confident, silence_s)
                 if pause.final:
@@ -263,13 +264,15 @@ def _margin_grid(points: Sequence[ReplayPoint], source: str, current: TurnParams
     )
 
 
-def _verdict(params: TurnParams, pause: Pause) -> tuple[bool, bool]:
-    """Whether the turn sounds finished at this pause, and whether it plainly goes on."""
+def _verdict(params: TurnParams, pause: Pause) -> tuple[bool, bool, bool]:
+    """Whether the turn sounds finished at this pause, whether it plainly goes on, and whether it
+    stopped on a word no sentence ends on."""
     prediction = TurnPrediction(
         complete=pause.smart_turn > 0.5, probability=pause.smart_turn, inference_ms=0.0
     )
     confident = judge_turn_end(params, prediction, pause.transcript) != "silence"
-    return confident, not confident and judge_unfinished(params, prediction, pause.transcript)
+    unfinished = not confident and judge_unfinished(params, prediction, pause.transcript)
+    return confident, unfinished, unfinished and judge_dangling(params, prediction, pause.transcript)
 
 
 def _key(p: ReplayPoint | TurnParams) -> tuple[int, int, int, float]:

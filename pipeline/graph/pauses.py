@@ -22,7 +22,9 @@ taken back — and sets both silences just above the longest recent one:
 A third silence is for a turn that plainly goes on (the listening stage's
 "unfinished" verdict: the speculative transcript stops mid-sentence and Smart
 Turn is not confident): the other silence, but at least `unfinished_silence_ms`, in every
-mode, since what it waits for is in the words, not in this speaker's habits.
+mode, since what it waits for is in the words, not in this speaker's habits. A fourth,
+`dangling_silence_ms`, for an unfinished turn whose last word cannot end a sentence
+("…and I went to the"): someone searching for a word; it is not capped below itself.
 
 Both are capped (`max_confident_silence_ms`, `max_fallback_silence_ms`), so one
 long silence cannot leave a person waiting indefinitely for an answer. The
@@ -93,6 +95,7 @@ class PauseModel:
         confident_silence_ms: int,
         fallback_silence_ms: int,
         unfinished_silence_ms: int | None = None,
+        dangling_silence_ms: int | None = None,
         mode: AdaptationMode = "adaptive",
         params: PauseParams | None = None,
         profile: PauseProfile | None = None,
@@ -100,6 +103,7 @@ class PauseModel:
         self._static_confident_s = confident_silence_ms / 1000
         self._static_fallback_s = fallback_silence_ms / 1000
         self._unfinished_s = (unfinished_silence_ms or 0) / 1000
+        self._dangling_s = (dangling_silence_ms or 0) / 1000
         self._params = params or PauseParams()
         self.mode: AdaptationMode = mode
         profile = profile or PauseProfile()
@@ -125,9 +129,9 @@ class PauseModel:
         """A turn was judged over."""
         self._turns += 1
 
-    def silence_s(self, *, confident: bool, unfinished: bool = False) -> float:
+    def silence_s(self, *, confident: bool, unfinished: bool = False, dangling: bool = False) -> float:
         """The silence after which a turn is over: when it sounds finished, when it plainly goes on
-        (`unfinished`), or otherwise."""
+        (`unfinished`; `dangling` too if its last word cannot end a sentence), or otherwise."""
         if confident:
             return self._static_confident_s if self.mode == "static" else self._confident_s()
         if self.mode == "static":
@@ -136,6 +140,8 @@ class PauseModel:
             fallback_s = self._fallback_s(self._confident_s())
         if not unfinished:
             return fallback_s
+        if dangling and self._dangling_s:
+            return max(fallback_s, self._unfinished_s, self._dangling_s)
         cap_s = max(fallback_s, self._params.max_fallback_silence_ms / 1000)
         return min(max(fallback_s, self._unfinished_s), cap_s)
 

@@ -72,6 +72,14 @@ def completeness(text: str) -> Completeness:
     return "request" if _is_request(stripped) else "statement"
 
 
+def dangles(text: str) -> bool:
+    """The last word is one after which an English sentence must go on ("…to the", "…and", "…my",
+    "…um"), whatever punctuation Whisper put after it: the speaker stopped mid-sentence, often
+    searching for a word."""
+    words = _WORD.findall(text)
+    return bool(words) and words[-1].lower() in _DANGLING
+
+
 def _is_request(text: str) -> bool:
     """The last sentence opens with a request verb, perhaps after a lead-in ("Please, tell me…")."""
     sentences = _SENTENCE.findall(text)

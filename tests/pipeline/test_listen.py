@@ -282,11 +282,11 @@ async def test_after_another_speaker_is_held_speech_is_never_the_continuation_of
     assert len(second.audio) <= samples(PRE_ROLL_S + 0.3 + CHUNK_S) + TAIL_SAMPLES
 
 
-async def _judged_with_transcript(transcript: str) -> Setup:
+async def _judged_with_transcript(transcript: str, params: TurnParams | None = None) -> Setup:
     """A turn paused on, its speculative transcript `transcript` ready before Smart Turn (unsure: 0.3)
     has answered; the fallback silence is nil, the silence after an unfinished transcript a minute."""
     hold = asyncio.Event()
-    params = TurnParams(confident_silence_ms=0, fallback_silence_ms=0, unfinished_silence_ms=60_000)
+    params = params or TurnParams(confident_silence_ms=0, fallback_silence_ms=0, unfinished_silence_ms=60_000)
     s = Setup(turn_model=FakeTurnModel([0.3], hold=hold), params=params)
     await s.feed(speech(0.4))
     await s.feed(silence(CHUNK_S))
@@ -327,3 +327,27 @@ async def test_a_transcript_that_stops_mid_sentence_keeps_the_turn_open_through_
     # One answer, to the whole utterance (its transcript is not ready: ended by the nil fallback).
     await s.emitted.wait_for(CommitTurnFrame)
     assert [c.timeline for c in s.emitted.of(CommitTurnFrame)] == [second.timeline]
+
+
+# Nil silences but the one after a transcript that stops on a word no sentence ends on: a minute.
+DANGLING_ONLY = TurnParams(
+    confident_silence_ms=0, fallback_silence_ms=0, unfinished_silence_ms=1, dangling_silence_ms=60_000
+)
+
+
+async def test_a_transcript_that_stops_on_a_word_no_sentence_ends_on_keeps_the_turn_open() -> None:
+    s = await _judged_with_transcript("And then I went to the", DANGLING_ONLY)
+    await s.feed(silence(0.9))  # searching for the word
+    assert s.emitted.of(CommitTurnFrame) == []
+
+    await s.feed(speech(0.3))
+    await s.feed(silence(CHUNK_S))
+    first, _ = s.emitted.of(UserTurnFrame)
+    assert not first.timeline.committed  # the speaker went on in the same turn: no reply released
+    assert not first.timeline.retracted
+
+
+async def test_an_unfinished_transcript_that_could_end_there_is_not_held_by_the_dangling_silence() -> None:
+    s = await _judged_with_transcript("The person at extension", DANGLING_ONLY)
+    await s.emitted.wait_for(CommitTurnFrame)
+    assert s.emitted.of(CommitTurnFrame)[0].timeline.end_rule == "silence"

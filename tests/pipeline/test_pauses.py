@@ -109,3 +109,25 @@ def test_the_unfinished_silence_follows_a_longer_learned_one_and_is_capped() -> 
     assert capped.silence_s(confident=False, unfinished=True) == pytest.approx(2.0)  # max_fallback_silence_ms
     without = PauseModel(confident_silence_ms=350, fallback_silence_ms=950)
     assert without.silence_s(confident=False, unfinished=True) == without.silence_s(confident=False)
+
+
+@pytest.mark.parametrize("mode", ["static", "adaptive"])
+def test_a_turn_stopped_on_a_word_no_sentence_ends_on_waits_the_dangling_silence_uncapped(mode: str) -> None:
+    m = PauseModel(
+        confident_silence_ms=350,
+        fallback_silence_ms=950,
+        unfinished_silence_ms=1200,
+        dangling_silence_ms=3000,
+        mode=mode,  # type: ignore[arg-type]
+    )
+    m.turn_ended()
+    m.observe(0.4, confident=False)
+    assert m.silence_s(confident=False, unfinished=True, dangling=True) == pytest.approx(
+        3.0
+    )  # above the 2 s cap
+    assert m.silence_s(confident=False, unfinished=True) == pytest.approx(1.2)
+    # Only an unfinished turn can dangle; a finished-sounding one is never held.
+    assert m.silence_s(confident=False, dangling=True) == m.silence_s(confident=False)
+    assert m.silence_s(confident=True, unfinished=True, dangling=True) == pytest.approx(0.35)
+    without = PauseModel(confident_silence_ms=350, fallback_silence_ms=950, unfinished_silence_ms=1200)
+    assert without.silence_s(confident=False, unfinished=True, dangling=True) == pytest.approx(1.2)

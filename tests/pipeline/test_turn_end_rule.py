@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.engines.turn import TurnPrediction
-from pipeline.graph.listen import TurnParams, judge_turn_end, judge_unfinished
+from pipeline.graph.listen import TurnParams, judge_dangling, judge_turn_end, judge_unfinished
 
 PARAMS = TurnParams()
 
@@ -62,3 +62,30 @@ def test_a_turn_that_plainly_goes_on(probability: float, transcript: str | None,
 def test_without_the_transcript_nothing_is_unfinished() -> None:
     params = TurnParams(use_transcript=False)
     assert not judge_unfinished(params, predicted(0.02), "The person at extension")
+
+
+@pytest.mark.parametrize(
+    ("probability", "transcript", "dangling"),
+    [
+        (0.1, "And then I went to the", True),  # searching for a word
+        (0.1, "And then I went to the.", True),  # Whisper's full stop does not finish it
+        (0.3, "I took my...", True),
+        (0.2, "We could go there because", True),
+        (0.1, "I was thinking, um", True),
+        (0.47, "The person at extension", False),  # unfinished, but a sentence could end there
+        (0.2, "Well...", False),
+        (0.1, "I went to the shop.", False),  # finished
+        (0.85, "And then I went to the", False),  # Smart Turn is confident: not even unfinished
+        (0.1, None, False),
+    ],
+)
+def test_a_turn_that_stops_on_a_word_no_sentence_ends_on(
+    probability: float, transcript: str | None, dangling: bool
+) -> None:
+    assert judge_dangling(PARAMS, predicted(probability), transcript) is dangling
+    if dangling:
+        assert judge_unfinished(PARAMS, predicted(probability), transcript)
+
+
+def test_without_a_dangling_silence_nothing_dangles() -> None:
+    assert not judge_dangling(TurnParams(dangling_silence_ms=0), predicted(0.02), "I went to the")
