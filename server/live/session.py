@@ -43,7 +43,6 @@ STORE_RETRY_S = 1.0
 ANNOUNCE_WAIT_S = 60.0
 """How long a broadcast's line that does not interrupt waits for the device to finish what it is
 saying; past it, the line cuts in."""
-ANNOUNCE_POLL_S = 0.1
 ARRIVAL_LINE = "Here I am again."
 """What the target of a handoff says with `notify_user`, in the session's persona's voice."""
 
@@ -157,11 +156,8 @@ class LiveSession:
         await voice.session.say(text, speaker)
 
     async def _say_when_quiet(self, voice: VoiceLink, text: str, speaker: Voice | None) -> None:
-        deadline = time.monotonic() + ANNOUNCE_WAIT_S
-        # Polled: the voice link tells only its socket when a reply ends (a few checks a second, while
-        # a line waits).
-        while voice.replying and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(ANNOUNCE_POLL_S)
+        # Woken the moment the reply ends; past the wait, the line cuts in.
+        await voice.wait_quiet(ANNOUNCE_WAIT_S)
         await self._say(voice, text, cut=voice.replying, speaker=speaker)
 
     async def _watch_expiry(self) -> None:

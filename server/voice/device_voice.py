@@ -28,6 +28,7 @@ from pipeline.llm import ChatMessage
 from server.live.held import HeldSession
 from server.services.clock import utcnow
 from server.state.records import SessionRecord
+from server.voice.replying import Replying
 from server.ws.connection import DeviceConnection
 from server.ws.messages import (
     AudioChunk,
@@ -92,15 +93,22 @@ class DeviceVoice:
         self.persona_id = ""
         self.held = HeldSession()
         """The stored session whose conversation the graph holds (set by the live session)."""
-        self.replying = False
+        self._replying = Replying()
+
+    @property
+    def replying(self) -> bool:
         """A reply is being produced (after the user's turn ended) or played: the device is busy."""
+        return self._replying.active
 
     async def set_replying(self, replying: bool) -> None:
-        if replying == self.replying:
+        if not self._replying.set(replying):
             return
-        self.replying = replying
         if self._on_replying is not None:
             await self._on_replying()
+
+    async def wait_quiet(self, timeout_s: float) -> None:
+        """Returns the moment no reply is under way (at once if none is), or after `timeout_s`."""
+        await self._replying.wait_quiet(timeout_s)
 
     async def on_led(self, state: LedState) -> None:
         self._connection.send(VoiceLed(payload=VoiceLedPayload(state=state)))

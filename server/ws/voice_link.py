@@ -72,6 +72,10 @@ class VoiceLink:
         """A reply is being produced or played on this device's voice loop."""
         return self._listener.replying
 
+    async def wait_quiet(self, timeout_s: float) -> None:
+        """Returns the moment no reply is under way (at once if none is), or after `timeout_s`."""
+        await self._listener.wait_quiet(timeout_s)
+
     async def start(self) -> None:
         services = self._services
         session = await services.sessions.current_for_device(self._device_id)
