@@ -71,6 +71,15 @@ class StreamResampler:
         out: Int16Array = self._stream.resample_chunk(pcm)
         return out
 
+    def flush(self) -> Int16Array:
+        """What the filter still holds of the stream so far (soxr keeps up to ~40 ms back, more or less
+        at each chunk), and a fresh start for whatever comes next."""
+        stream, self._stream, self._source = self._stream, None, None
+        if stream is None:
+            return np.zeros(0, dtype=np.int16)
+        out: Int16Array = stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        return out
+
 
 def resample(pcm: Int16Array, from_rate: int, to_rate: int) -> Int16Array:
     """Resample a whole clip."""

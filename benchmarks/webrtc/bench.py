@@ -99,8 +99,14 @@ class Turns(msgspec.Struct, kw_only=True):
     websocket_breakdown_p50_ms: dict[str, float]
     """p50 of each stage of the final audio_response's latency_ms (from the server's VAD speech end)."""
     webrtc_breakdown_p50_ms: dict[str, float]
+    websocket_onset_ms: Summary | None
+    """First chunk's arrival → first audible sample: what of the reply's opening plays before its voice."""
+    webrtc_onset_ms: Summary | None
+    """First reply packet's arrival → arrival of the packet with the first audible sample, likewise."""
     webrtc_turns: list[dict[str, float]]
     """Per WebRTC turn: every figure above and the server's breakdown."""
+    websocket_turns: list[dict[str, float]]
+    """Per WebSocket turn: first chunk and first audible sample (ms from the end of speech)."""
     websocket_breakdowns: list[dict[str, float]]
     """Per WebSocket turn: the server's breakdown."""
     webrtc_server_first_byte_ms: Summary | None
@@ -295,7 +301,12 @@ async def run_turns(args: argparse.Namespace, base_url: str, token: str, pid: in
         ),
         websocket_breakdown_p50_ms=_p50s(ws_breakdowns),
         webrtc_breakdown_p50_ms=_p50s(rtc_breakdowns),
+        websocket_onset_ms=summarize([round(a - f, 1) for a, f in zip(ws_ms, ws_first_chunk, strict=True)]),
+        webrtc_onset_ms=summarize([round(t["audible_arrival"] - t["first_packet"], 1) for t in rtc_turns]),
         webrtc_turns=rtc_turns,
+        websocket_turns=[
+            {"first_chunk": f, "audible": a} for f, a in zip(ws_first_chunk, ws_ms, strict=True)
+        ],
         websocket_breakdowns=ws_breakdowns,
         webrtc_server_first_byte_ms=summarize(
             [b["first_byte_sent"] for b in rtc_breakdowns if "first_byte_sent" in b]

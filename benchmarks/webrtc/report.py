@@ -55,6 +55,8 @@ def _turns(turns: Turns) -> list[str]:
             "WebRTC, after aiortc's stock jitter buffer (prefetch 4, replayed)",
             *summary_cells(turns.webrtc_stock_buffer),
         ],
+        ["first reply data → first audible sample, WebSocket", *summary_cells(turns.websocket_onset_ms)],
+        ["first reply data → first audible sample, WebRTC", *summary_cells(turns.webrtc_onset_ms)],
         ["server: first byte handed over, WebSocket", *summary_cells(turns.websocket_server_first_byte_ms)],
         ["server: first byte handed over, WebRTC", *summary_cells(turns.webrtc_server_first_byte_ms)],
         ["outside the server's timeline, WebSocket", *summary_cells(turns.websocket_outside_server_ms)],

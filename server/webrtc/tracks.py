@@ -4,6 +4,8 @@ The reply track paces itself: 20 ms frames at 48 kHz against its start time (as 
 tracks do, so timing never drifts), reply audio while there is some, silence otherwise. A reply
 does not wait for the next silent frame's slot: its first frame goes as soon as it is queued, and
 the reply keeps that pace (up to a frame ahead of the schedule) until the track falls silent again.
+When less than a frame is left, the 48 kHz resampler gives up what it holds, so a reply ends whole
+and the next one starts with its own first sample.
 The voice loop's paced output (pipeline/graph/output.py) keeps at most its lead queued here, so a
 barge-in drops little. The microphone is decoded by aiortc (Opus, 48 kHz) and mixed to mono
 here, once; the listening stage resamples it to 16 kHz, once, as it does any device's audio.
@@ -111,6 +113,8 @@ class ReplyTrack(MediaStreamTrack):
             return silent_frame(0)
         self._pts += SAMPLES
         due = self._start + self._pts / RATE
+        if len(self._queued) < FRAME_BYTES:
+            self._drain_resampler()
         if self._queued:
             wait = due - self._ahead_s - time.monotonic()
             if wait > 0:
@@ -135,6 +139,14 @@ class ReplyTrack(MediaStreamTrack):
         frame.pts = self._pts
         frame.time_base = TIME_BASE
         return frame
+
+    def _drain_resampler(self) -> None:
+        """The track is about to run out: what the resampler still holds of the reply goes now.
+
+        soxr keeps back 5 to 40 ms of a stream (it depends on where the chunks fell); without this the
+        end of every reply stayed in it, unheard, until the next reply came out behind it, 5-40 ms late
+        (issue 13's onset delay). A reply that is still coming starts the filter afresh."""
+        self._queued += self._resampler.flush().astype("<i2", copy=False).tobytes()
 
 
 class PromptAudioBuffer:
