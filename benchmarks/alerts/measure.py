@@ -37,7 +37,7 @@ from audio_fixtures.human import load_human_manifest
 from benchmarks.alerts.receiver import Receiver, receiving
 from benchmarks.alerts.report import markdown
 from benchmarks.alerts.sse import Subscriber
-from benchmarks.lib.cli import command_line, write_json
+from benchmarks.lib.cli import command_line, finish
 from benchmarks.lib.clips import Clip, load_parts
 from benchmarks.lib.device import DeviceSocket, of_type, operator_client, register_device
 from benchmarks.lib.machine import Machine, describe_machine
@@ -333,12 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.latency, report.false_positives = asyncio.run(_latency(args))
     if "fanout" in args.only:
         report.fanout = asyncio.run(_fanout(args))
-    write_json(args.json, report)
-    text = markdown(report)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    return 0
+    return finish(args, report, markdown, markdown_file=args.markdown)
 
 
 def _parser() -> argparse.ArgumentParser:

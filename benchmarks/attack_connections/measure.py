@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 from benchmarks.attack_connections.attackers import AttackerPool
 from benchmarks.attack_connections.probes import Legit, fresh_connection_client, probe
 from benchmarks.attack_connections.report import AttackReport, Level, markdown
-from benchmarks.lib.cli import command_line, ms, write_json
+from benchmarks.lib.cli import command_line, finish, ms
 from benchmarks.lib.cpu import choose_pinning
 from benchmarks.lib.device import operator_client, register_device
 from benchmarks.lib.machine import describe_machine
@@ -171,11 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         waited_for_quiet_s=waited_s,
         levels=levels,
     )
-    if args.json:
-        write_json(args.json, report)
-        print(f"written to {args.json}", file=sys.stderr)
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _limits(text: str | None) -> tuple[int, int] | None:

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from benchmarks.lib.cli import command_line, ms
+from benchmarks.lib.cli import command_line, finish, ms
 from benchmarks.lib.device import DeviceSocket, of_type, operator_client
 from benchmarks.lib.group_fleet import (
     add_server_arguments,
@@ -38,7 +38,6 @@ from benchmarks.lib.group_fleet import (
     check,
     connect_fleet,
     figures_table,
-    finish,
     report_title,
     run_levels,
 )

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks.gc_stall.report import TARGET_MS, GcReport, phase
+from benchmarks.gc_stall.report import TARGET_MS, GcReport, markdown, phase
 from benchmarks.gc_stall.traced_server import Trace
 from benchmarks.idle.fleet import IdleFleet
-from benchmarks.lib.cli import command_line, write_json
+from benchmarks.lib.cli import command_line, finish
 from benchmarks.lib.cpu import choose_pinning
 from benchmarks.lib.device import operator_client, register_device
 from benchmarks.lib.machine import VOICE_PACKAGES, describe_machine
@@ -135,13 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         marks.stopped = time.monotonic()
         trace = msgspec.json.decode(trace_path.read_bytes(), type=Trace)
     report = _report(argv, args, pinning.description.replace("wrk", "client"), waited_s, marks, trace)
-    if args.json:
-        write_json(args.json, report)
-        print(f"written to {args.json}", file=sys.stderr)
-    from benchmarks.gc_stall.report import markdown
-
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _report(

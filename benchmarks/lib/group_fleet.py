@@ -22,7 +22,6 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from benchmarks.lib.cli import write_json
 from benchmarks.lib.device import DeviceError, DeviceSocket
 from benchmarks.lib.machine import Machine
 from benchmarks.lib.report import SUMMARY_HEADER, header_line, summary_cells, table, title_lines
@@ -37,7 +36,6 @@ SERVER_ENV = {
     "COMPANION_LOG_LEVEL": "WARNING",
 }
 L = TypeVar("L")
-R = TypeVar("R")
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, *, given: bool = True) -> None:
@@ -162,14 +160,6 @@ def report_title(title: str, report: GroupReport) -> list[str]:
         report.command,
         header_line(report.machine, report.generated_at, f"{report.instances} server(s) started by the run"),
     )
-
-
-def finish(args: argparse.Namespace, report: R, markdown: Callable[[R], str]) -> int:
-    """The report as JSON to `--json` (when given) and as Markdown on stdout; 0, the exit status."""
-    if args.json:
-        write_json(args.json, report)
-    print(markdown(report))
-    return 0
 
 
 def figures_table(levels: Sequence[tuple[int, Sequence[tuple[str, Summary | None]]]]) -> list[str]:

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import msgspec
 
-from benchmarks.lib.cli import command_line, ms, write_json
+from benchmarks.lib.cli import command_line, finish, ms
 from benchmarks.lib.device import DeviceError, DeviceSocket, of_type, operator_client, register_device
 from benchmarks.lib.progress import Progress
 from benchmarks.lib.report import SUMMARY_HEADER, summary_cells, table
@@ -178,10 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_ms=server_ms,
             waited_s=waited_s,
         )
-    if args.json:
-        write_json(args.json, report)
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ import httpx
 import msgspec
 import numpy as np
 
-from benchmarks.lib.cli import command_line, write_json
+from benchmarks.lib.cli import command_line, finish
 from benchmarks.lib.clips import Clip, load_clips
 from benchmarks.lib.device import DeviceSocket, operator_client, register_device
 from benchmarks.lib.machine import Machine, describe_machine
@@ -230,12 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         phases=phases,
     )
-    write_json(args.json, report)
-    text = markdown(report)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    return 0
+    return finish(args, report, markdown, markdown_file=args.markdown)
 
 
 def _parser() -> argparse.ArgumentParser:

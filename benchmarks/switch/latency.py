@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.lib.cli import command_line, ms, write_json
+from benchmarks.lib.cli import command_line, finish, ms
 from benchmarks.lib.clips import load_clips
 from benchmarks.lib.device import (
     DeviceError,
@@ -218,11 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cpu=cpu_since(mark, target.pid),
             waited_s=waited_s,
         )
-    if args.json:
-        write_json(args.json, report)
-        print(f"written to {args.json}", file=sys.stderr)
-    print(markdown(report))
-    return 0
+    return finish(args, report, markdown)
 
 
 def _parser() -> argparse.ArgumentParser:

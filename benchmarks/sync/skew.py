@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
-from benchmarks.lib.cli import command_line
+from benchmarks.lib.cli import command_line, finish
 from benchmarks.lib.device import DeviceClock, DeviceError, DeviceSocket, operator_client
 from benchmarks.lib.group_fleet import (
     add_server_arguments,
@@ -39,7 +39,6 @@ from benchmarks.lib.group_fleet import (
     check,
     connect_fleet,
     figures_table,
-    finish,
     report_title,
     run_levels,
 )
