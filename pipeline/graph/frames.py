@@ -20,6 +20,8 @@ class UserTurnFrame(DataFrame):
 
     audio: np.ndarray = field(repr=False)
     timeline: TurnTimeline
+    padding: int = 0
+    """Samples of silence appended after the user's audio (not theirs: Whisper decodes better with it)."""
 
 
 @dataclass

@@ -308,7 +308,7 @@ class TurnTracker:
         # Whisper, decoding a window fitted to the audio, tends to repeat itself on speech that stops
         # dead at the window's end; the silence a finished turn would have anyway avoids it.
         audio = np.concatenate([self._audio.astype(np.float32) / 32768.0, np.zeros(TAIL_SAMPLES, np.float32)])
-        await self._emit(UserTurnFrame(audio=audio, timeline=timeline))
+        await self._emit(UserTurnFrame(audio=audio, timeline=timeline, padding=TAIL_SAMPLES))
         return timeline
 
     async def _judge_turn(self, timeline: TurnTimeline, edge_s: float) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from pipeline.graph.listen import TurnParams
+from pipeline.graph.listen import TAIL_SAMPLES, TurnParams
 from pipeline.graph.pauses import Pause, PauseProfile
 from pipeline.graph.persona import PersonaBinding
 from pipeline.graph.session import Engines, VoiceSession
@@ -206,3 +206,69 @@ async def test_holding_a_conversation_holds_what_was_learned_of_its_speaker_or_n
     assert [p.seconds for p in went_on.recent] == [0.25, 0.1]
     assert (afresh.turns, [p.seconds for p in afresh.recent]) == (1, [0.1])
     assert device.session.binding is learning
+
+
+# --- a long turn, transcribed a piece at a time ---------------------------------------------------------
+
+STORY = ["My grandson came to see me on Sunday.", "He brought apples.", "Thank you."]
+
+
+async def _eventually(predicate: Callable[[], bool]) -> None:
+    """Wait for `predicate` (the timeout only keeps a broken graph from hanging the run)."""
+    async with asyncio.timeout(5.0):
+        while not predicate():  # noqa: ASYNC110 - the fakes signal nothing a test could wait on
+            await asyncio.sleep(0.005)
+
+
+async def _started_a_story(recognizer: FakeRecognizer) -> Device:
+    """4.5 s of speech, then a pause the turn model is unsure about (the second judgement is sure)."""
+    device = await started(Device(recognizer=recognizer, turn_model=FakeTurnModel([0.1, 0.9])))
+    await device.feed(speech(4.5))
+    await device.feed(silence(0.02))
+    return device
+
+
+async def test_a_long_turn_is_transcribed_a_piece_at_a_time_and_answered_as_one() -> None:
+    recognizer = FakeRecognizer(STORY)
+    device = await _started_a_story(recognizer)
+    try:
+        await _eventually(lambda: len(recognizer.calls) == 1 and recognizer.done.is_set())
+        await device.feed(speech(1.0))  # the speaker goes on
+        await device.feed(silence(0.02))
+        await device.wait_for_turns(1)
+        await device.say()  # another turn: its own audio, from its start
+        await device.wait_for_turns(2)
+    finally:
+        await device.session.stop()
+
+    first, rest, other = recognizer.calls
+    # The second transcription read only what came after the pause (1 s of speech, the pause's start
+    # and the silence appended), not the 4.5 s before it again.
+    assert rest < round(1.5 * SAMPLE_RATE) + TAIL_SAMPLES < first
+    assert [text for text, _ in device.listener.transcripts] == [f"{STORY[0]} {STORY[1]}", STORY[2]]
+    assert device.session.conversation.messages()[0] == ChatMessage(
+        role="user", content=f"{STORY[0]} {STORY[1]}"
+    )
+    # Nothing of the story's transcript carries into the next turn, which is transcribed whole.
+    assert other > round(0.4 * SAMPLE_RATE)
+
+
+async def test_a_piece_is_transcribed_to_the_end_even_when_the_speaker_goes_on_first() -> None:
+    hold = asyncio.Event()
+    recognizer = FakeRecognizer(STORY, hold=hold)
+    device = await _started_a_story(recognizer)
+    try:
+        await _eventually(lambda: len(recognizer.calls) == 1)
+        await device.feed(speech(1.0))  # goes on while the first 4.5 s are still being transcribed
+        await asyncio.sleep(0.2)  # the interruption reaches the transcriber (nothing to wait on)
+        assert not recognizer.done.is_set()  # still transcribing: not cancelled with the speculation
+        hold.set()
+        await _eventually(recognizer.done.is_set)
+        await device.feed(silence(0.02))
+        await device.wait_for_turns(1)
+    finally:
+        await device.session.stop()
+
+    first, rest = recognizer.calls
+    assert rest < round(1.5 * SAMPLE_RATE) + TAIL_SAMPLES < first
+    assert [text for text, _ in device.listener.transcripts] == [f"{STORY[0]} {STORY[1]}"]
