@@ -10,7 +10,9 @@ the person only pauses and where the turn truly ends (`turn_end_s`), found by
 `audio_fixtures.human.label` (Silero VAD segments + Whisper word timings).
 
 `part` splits them: `dev` to develop the turn-end rule against, `held_out`
-never tuned on. `load_human_manifest()` is the one way to read them.
+never tuned on, `natural` (hesitations, fillers, long pauses, unscripted talk,
+a poem read aloud; added later, not tuned on either) reported on its own.
+`load_human_manifest()` is the one way to read them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import msgspec
 HUMAN_DIR = Path(__file__).resolve().parent
 HUMAN_MANIFEST_PATH = HUMAN_DIR / "manifest.json"
 
-Part = Literal["dev", "held_out"]
+Part = Literal["dev", "held_out", "natural"]
 PauseKind = Literal["mid_sentence", "between_sentences", "filler", "list"]
 
 

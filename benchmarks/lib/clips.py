@@ -15,14 +15,19 @@ import msgspec
 import numpy as np
 
 from audio_fixtures import SAMPLE_RATE, load_fixtures, load_manifest
-from audio_fixtures.human import HUMAN_DIR, clips_of
+from audio_fixtures.human import HUMAN_DIR, Part, clips_of
 from audio_fixtures.make_fixtures import active_frames, speech_end_s
 from benchmarks.lib.microphone import Int16
 from pipeline.audio import pcm16_from_wav, resample
 
-ClipPart = Literal["fixtures", "human-dev", "human-held-out", "files"]
-PARTS: tuple[ClipPart, ...] = ("fixtures", "human-dev", "human-held-out")
-"""The clip sets `--clips` names: the synthetic fixtures and the two parts of the human set."""
+ClipPart = Literal["fixtures", "human-dev", "human-held-out", "human-natural", "files"]
+PARTS: tuple[ClipPart, ...] = ("fixtures", "human-dev", "human-held-out", "human-natural")
+"""The clip sets `--clips` names: the synthetic fixtures and the three parts of the human set."""
+HUMAN_PART: dict[ClipPart, Part] = {
+    "human-dev": "dev",
+    "human-held-out": "held_out",
+    "human-natural": "natural",
+}
 
 
 class Clip(msgspec.Struct, frozen=True):
@@ -71,13 +76,13 @@ def load_clips(paths: list[Path] | None = None) -> list[Clip]:
 
 
 def load_parts(parts: list[ClipPart]) -> list[Clip]:
-    """The clips of each named part, in order: `fixtures`, `human-dev`, `human-held-out`."""
+    """The clips of each named part, in order: `fixtures`, `human-dev`, `human-held-out`, `human-natural`."""
     clips: list[Clip] = []
     for part in parts:
         if part == "fixtures":
             clips += [msgspec.structs.replace(c, part="fixtures") for c in load_clips()]
             continue
-        for entry in clips_of("dev" if part == "human-dev" else "held_out"):
+        for entry in clips_of(HUMAN_PART[part]):
             clip = _clip_from_file(HUMAN_DIR / entry.file, {})
             clips.append(
                 msgspec.structs.replace(

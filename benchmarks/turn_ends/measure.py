@@ -235,7 +235,7 @@ def _items(sets: list[str]) -> list[Item]:
     if "human" in sets:
         for clip in load_human_manifest().clips:
             pcm, rate = pcm16_from_wav((HUMAN_DIR / clip.file).read_bytes())
-            source = "human-dev" if clip.part == "dev" else "human-held-out"
+            source = f"human-{clip.part.replace('_', '-')}"  # human-dev, human-held-out, human-natural
             items.append(
                 (clip.name, source, clip.transcript, resample(pcm, rate, SAMPLE_RATE), clip.turn_end_s)
             )

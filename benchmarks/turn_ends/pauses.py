@@ -19,7 +19,7 @@ class Pause(msgspec.Struct, frozen=True, kw_only=True):
 class Utterance(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     source: str
-    """fixture, held-out (piper / espeak-ng), human-dev or human-held-out."""
+    """fixture, held-out (piper / espeak-ng), human-dev, human-held-out or human-natural."""
     text: str
     pauses: list[Pause]
     turn_end_s: float | None = None

@@ -315,8 +315,8 @@ def _parser() -> argparse.ArgumentParser:
         "--clips",
         nargs="+",
         choices=PARTS,
-        help="sets of clips instead of --files: the synthetic fixtures, the human set's dev or held-out "
-        "part (audio_fixtures/human; timed from each clip's labelled turn end); reported per set",
+        help="sets of clips instead of --files: the synthetic fixtures, the human set's dev, held-out or "
+        "natural part (audio_fixtures/human; timed from each clip's labelled turn end); reported per set",
     )
     parser.add_argument(
         "--session-per-speaker",

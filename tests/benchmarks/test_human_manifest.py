@@ -11,13 +11,23 @@ from audio_fixtures.human import HUMAN_DIR, HumanClip, clips_of, load_human_mani
 CLIPS = load_human_manifest().clips
 
 
-def test_both_parts_are_there_and_no_file_is_in_both() -> None:
-    dev, held_out = clips_of("dev"), clips_of("held_out")
-    assert len(dev) + len(held_out) == len(CLIPS) >= 20
+def test_every_part_is_there_and_no_file_is_in_two() -> None:
+    dev, held_out, natural = clips_of("dev"), clips_of("held_out"), clips_of("natural")
+    assert len(dev) + len(held_out) + len(natural) == len(CLIPS) >= 20
     assert held_out
     assert dev
+    assert natural
     assert not {c.file for c in dev} & {c.file for c in held_out}
+    assert not {c.file for c in natural} & {c.file for c in dev + held_out}
     assert sum(c.longest_pause_s >= 0.6 for c in CLIPS) >= 3
+
+
+def test_the_natural_part_has_long_unaugmented_pauses_and_fillers() -> None:
+    """What the other parts lack: pauses of a second or more as spoken (no silence added), and "um"."""
+    natural = clips_of("natural")
+    assert sum(c.longest_pause_s >= 1.0 for c in natural) >= 10
+    assert not any("augmentation" in c.notes for c in natural)
+    assert sum(" um " in f" {c.transcript} " for c in natural) >= 3
 
 
 @pytest.mark.parametrize("clip", CLIPS, ids=lambda c: c.name)
