@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from benchmarks.turn_ends.per_clip import per_clip_markdown, pipecat_like
 from benchmarks.turn_ends.pauses import Utterance
+from benchmarks.turn_ends.per_clip import per_clip_markdown, pipecat_like
 from tests.benchmarks.test_turn_sweep import pause, slow_teller
 
 
