@@ -13,9 +13,11 @@ import pytest
 from tests.support.device_client import DeviceClient
 from tests.support.live_server import LiveServer, live_server, make_settings
 
+ServerFactory = Callable[..., AbstractContextManager[LiveServer]]
+
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Callable[..., AbstractContextManager[LiveServer]]:
+def server_factory(tmp_path: Path) -> ServerFactory:
     """Start a server with settings overrides: `with server_factory(session_ttl_s=1) as live: ...`."""
 
     def start(**overrides: Any) -> AbstractContextManager[LiveServer]:
@@ -25,9 +27,22 @@ def server_factory(tmp_path: Path) -> Callable[..., AbstractContextManager[LiveS
 
 
 @pytest.fixture
-def server(server_factory: Callable[..., AbstractContextManager[LiveServer]]) -> Iterator[LiveServer]:
+def server(server_factory: ServerFactory) -> Iterator[LiveServer]:
     with server_factory() as live:
         yield live
+
+
+def one_server_per_module() -> Callable[[pytest.TempPathFactory], Iterator[LiveServer]]:
+    """A module's `server` fixture that starts one server for the whole module, to keep it fast
+    (every test registers its own devices): `server = one_server_per_module()` in the module."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+        """One server for the module; every test registers its own devices."""
+        with live_server(make_settings(tmp_path_factory.mktemp("state"))) as live:
+            yield live
+
+    return server
 
 
 @pytest.fixture

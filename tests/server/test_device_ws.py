@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from tests.server.conftest import connect, register
+from tests.server.conftest import ServerFactory, connect, one_server_per_module, register
 from tests.server.helpers import (
     assert_error,
     assert_nothing_pending,
@@ -24,16 +23,9 @@ from tests.server.helpers import (
     wait_for_status,
 )
 from tests.support.device_client import DeviceClient
-from tests.support.live_server import LiveServer, live_server, make_settings
+from tests.support.live_server import LiveServer
 
-ServerFactory = Callable[..., AbstractContextManager[LiveServer]]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server for the module, to keep it fast; every test registers its own devices."""
-    with live_server(make_settings(tmp_path_factory.mktemp("state"))) as live:
-        yield live
+server = one_server_per_module()
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ newest connection of a device winning over the other kind, and peers that close 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from benchmarks.lib.webrtc_device import MicrophoneTrack, WebRTCDevice
 from server.app import create_app
 from server.paths import API_PREFIX
 from server.webrtc.peers import Peers
-from tests.server.conftest import connect, register
+from tests.server.conftest import ServerFactory, connect, one_server_per_module, register
 from tests.server.helpers import (
     assert_error,
     assert_ws_error,
@@ -31,15 +30,9 @@ from tests.server.helpers import (
     poll,
     wait_for_status,
 )
-from tests.support.live_server import LiveServer, live_server, make_settings
+from tests.support.live_server import LiveServer, make_settings
 
-ServerFactory = Callable[..., AbstractContextManager[LiveServer]]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(make_settings(tmp_path_factory.mktemp("state"))) as live:
-        yield live
+server = one_server_per_module()
 
 
 @pytest.fixture
