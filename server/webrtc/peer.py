@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import logging
 
-from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSctpTransport
 
-from server.errors import ApiError
+from server.errors import ApiError, InvalidJson
 from server.webrtc.tracks import ReplyTrack, prompt_audio, read_microphone
 from server.ws import messages
 from server.ws.device_session import error_message
@@ -29,6 +29,8 @@ MAX_AUDIO_BACKLOG = 250
 HIGH_WATER_BYTES = 1024 * 1024
 """Messages queued on the data channel before the writer waits for the device to take them."""
 LOW_WATER_BYTES = 256 * 1024
+_WEBRTC_STRING = 51
+"""The SCTP payload protocol id of a text message (RFC 8831)."""
 FLUSH_S = 1.0
 """How long a close waits for the last messages (the `close` message among them) to leave."""
 
@@ -108,6 +110,36 @@ class PeerTransport:
             self._closed = asyncio.create_task(self.pc.close(), name="webrtc-close")
         with contextlib.suppress(Exception):
             await asyncio.shield(self._closed)
+
+    def guard(self, sctp: RTCSctpTransport) -> None:
+        """Keep a device's malformed data-channel traffic from ending its peer: aiortc decodes a text
+        message (and a channel-open request) inside its DTLS receive loop, where any exception (invalid
+        UTF-8, a second open of the same stream) closes the whole peer connection. Here a text message
+        that is not UTF-8 is answered with `INVALID_JSON`, as any message that is not JSON, and anything
+        else aiortc cannot take is dropped (logged); the channel and peer stay up."""
+        receive = sctp._receive
+
+        async def guarded(stream_id: int, pp_id: int, data: bytes) -> None:
+            if pp_id == _WEBRTC_STRING:
+                try:
+                    data.decode()
+                except UnicodeDecodeError as exc:
+                    self._on_invalid_text(exc)
+                    return
+            try:
+                await receive(stream_id, pp_id, data)
+            except Exception as exc:  # a DCEP message aiortc asserts on: the peer stays
+                log.warning("webrtc: a data-channel message aiortc refused, dropped (%s)", type(exc).__name__)
+
+        sctp._receive = guarded  # type: ignore[method-assign]
+
+    def _on_invalid_text(self, exc: UnicodeDecodeError) -> None:
+        events = self._events
+        if events is None or events.readyState != "open":
+            return
+        error = InvalidJson("Message is not valid UTF-8 text", details={"reason": str(exc)})
+        with contextlib.suppress(Exception):
+            events.send(messages.encode_message(error_message(error)).decode())
 
     # aiortc's events
 

@@ -124,6 +124,7 @@ async def _negotiate(pc: RTCPeerConnection, transport: PeerTransport, sdp: str) 
             f"The offer has no data channel: create one labelled '{EVENTS_LABEL}' before the offer",
             details={"reason": "no_data_channel"},
         )
+    transport.guard(pc.sctp)
     audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
     if len(audio) > 1:
         raise InvalidSdp("The offer has more than one audio track", details={"reason": "audio_tracks"})

@@ -140,6 +140,40 @@ async def test_a_bad_message_gets_an_error_and_the_channel_stays(
     await peer.heartbeat_acked()
 
 
+async def test_text_that_is_not_utf8_gets_an_error_and_the_peer_stays(peer: WebRTCDevice) -> None:
+    """A text message whose bytes are not UTF-8 (a string's payload protocol id, 51): aiortc's own
+    decoding would raise in its DTLS loop and close the whole peer; here it is `INVALID_JSON`."""
+    channel = peer.connection._channel  # type: ignore[attr-defined]
+    data = b'{"type": "heartbeat", "payload": {"x": "\xff\xfe"}}'
+    since = peer.mark()
+    channel._addBufferedAmount(len(data))
+    channel.transport._data_channel_queue.append((channel, 51, data))
+    await channel.transport._data_channel_flush()
+    error = await peer.wait_for(of_type("error"), since=since)
+    assert_ws_error({"type": error.type, "payload": error.payload}, "INVALID_JSON")
+    await peer.heartbeat_acked()
+    assert peer.pc.connectionState == "connected"
+
+
+async def test_a_message_over_the_size_limit_gets_an_error_and_the_peer_stays(
+    server_factory: ServerFactory,
+) -> None:
+    """`COMPANION_MAX_WS_MESSAGE_BYTES` holds on the `events` channel too."""
+    with server_factory(max_ws_message_bytes=1000) as live:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
+            device_id, token = await register(http)
+            peer = await WebRTCDevice.connect(live.base_url, device_id, token)
+            try:
+                since = peer.mark()
+                await peer.send_raw('{"type": "heartbeat", "payload": {"pad": "' + "x" * 2000 + '"}}')
+                error = await peer.wait_for(of_type("error"), since=since)
+                assert_ws_error({"type": error.type, "payload": error.payload}, "VALIDATION_ERROR")
+                assert error.payload["details"]["max_bytes"] == 1000
+                await peer.heartbeat_acked()
+            finally:
+                await peer.close()
+
+
 async def test_text_input_is_answered(peer: WebRTCDevice) -> None:
     since = peer.mark()
     await peer.send("text_input", {"text": "Hello there"})
