@@ -102,6 +102,7 @@ _RETRY_FRAMES = _RETRY_S * 100
 # loop; a window the model thinks is not speech, decoded with low confidence, is
 # dropped.
 _MAX_COMPRESSION_RATIO = 2.4
+_FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "hm", "mm", "ah", "eh"})
 _NO_SPEECH_THRESHOLD = 0.6
 _LOG_PROB_THRESHOLD = -1.0
 
@@ -429,7 +430,7 @@ class WhisperRecognizer:
             return ""
         if (
             len(tokens) >= budget
-            or _loops(tokens)
+            or (_loops(tokens) and not _hesitates(text))
             or _repeats_phrase(text)
             or _compression_ratio(text) > _MAX_COMPRESSION_RATIO
         ):
@@ -465,13 +466,26 @@ def _loops(tokens: list[int]) -> bool:
 
 
 def _repeats_phrase(text: str, *, min_words: int = 3) -> bool:
-    """True if a phrase of `min_words` or more words comes twice in a row (a decoder loop, not speech)."""
-    words = ["".join(c for c in w.lower() if c.isalnum()) for w in text.split()]
+    """True if a phrase of `min_words` or more words comes twice in a row (a decoder loop, not speech).
+
+    Fillers said over and over ("uh, uh, uh, uh, uh, uh") are a person searching for a word, not a loop.
+    """
+    words = _words(text)
     for period in range(min_words, len(words) // 2 + 1):
         for start in range(len(words) - 2 * period + 1):
-            if words[start : start + period] == words[start + period : start + 2 * period]:
+            phrase = words[start : start + period]
+            if phrase == words[start + period : start + 2 * period] and not _FILLERS.issuperset(phrase):
                 return True
     return False
+
+
+def _hesitates(text: str) -> bool:
+    """The transcript ends in fillers ("…uh, uh, uh"): a repeat at its end is speech, not a loop."""
+    return _FILLERS.issuperset(_words(text)[-3:])
+
+
+def _words(text: str) -> list[str]:
+    return ["".join(c for c in w.lower() if c.isalnum()) for w in text.split()]
 
 
 def _compression_ratio(text: str) -> float:

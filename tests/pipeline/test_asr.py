@@ -142,6 +142,20 @@ async def test_a_short_turn_that_loops_is_redone_in_a_longer_window_not_the_full
     assert recognizer.full_window_redos == full_windows
 
 
+async def test_a_person_saying_uh_over_and_over_is_not_taken_for_a_loop(
+    recognizer: WhisperRecognizer,
+) -> None:
+    (clip,) = [c for c in clips_of() if c.name == "hes_uh_uh"]  # "montreal uh uh uh uh uh uh forced aligner"
+    samples = read_wav(HUMAN_DIR / clip.file).astype(np.float32) / 32768.0
+    batches, full_windows = recognizer.batches, recognizer.full_window_redos
+
+    transcript = await recognizer.transcribe(samples)
+
+    assert normalise(transcript.text).count("uh") >= 4
+    assert recognizer.batches == batches + 1  # one model call
+    assert recognizer.full_window_redos == full_windows
+
+
 OVERLAP_SLACK_S = 0.02
 # Fixtures whose fitted windows are the same (5 s): they can share a model call.
 SAME_WINDOW = ["medication_time", "story_sea", "remind_daughter", "hello_pause", "weather_outside"]
@@ -331,6 +345,9 @@ def test_a_phrase_said_twice_in_a_row_is_a_decoder_loop() -> None:
     assert asr._repeats_phrase("What time is my medication? What time is my medication? What")
     assert not asr._repeats_phrase("Hello, how are you today?")
     assert not asr._repeats_phrase("no, no, no, not now")  # short repeats are speech
+    # A person searching for a word (audio_fixtures/human hes_uh_uh, as tiny.en writes it).
+    assert not asr._repeats_phrase("Montreal, uh, uh, uh, uh, uh, uh, uh, uh, forced to win her.")
+    assert asr._repeats_phrase("uh, I went to the, uh, I went to the, uh")
 
 
 async def test_a_turn_cut_at_its_first_and_last_word_is_not_doubled(recognizer: WhisperRecognizer) -> None:
