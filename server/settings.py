@@ -141,6 +141,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     `{"urls": [...], "username": ..., "credential": ...}`; none: host candidates only."""
     webrtc_connect_timeout_s: PositiveFloat = 20.0
     """An answered peer must connect (ICE, DTLS) and open its `events` channel within this long."""
+    webrtc_max_peers: PositiveInt = 60
+    """WebRTC peers (answered or connected) this instance holds; a new device's offer past it is 503
+    `SERVER_BUSY` (a device replacing its own peer is never refused). Each idle peer costs ~1.7 % of a
+    core (Opus decoding): 60 is about one of the two cores, the other left for the speech models."""
 
     # Voice
     voice_enabled: bool = True

@@ -19,6 +19,13 @@ INVALID_SDP = Failure(
     "in common with the server (`details.reason`)",
 )
 
+PEERS_FULL = Failure(
+    503,
+    "SERVER_BUSY",
+    "the instance holds `COMPANION_WEBRTC_MAX_PEERS` peers and this device none: retry after "
+    "`Retry-After`, or connect over WebSocket",
+)
+
 
 class WebRTCController(Controller):
     path = "/devices"
@@ -28,7 +35,7 @@ class WebRTCController(Controller):
         "/{device_id:str}/webrtc/offer",
         summary="Open a device's WebRTC peer connection",
         status_code=HTTP_200_OK,
-        **declare(INVALID_SDP, OTHER_DEVICE, DEVICE_NOT_FOUND, body=True),
+        **declare(INVALID_SDP, PEERS_FULL, OTHER_DEVICE, DEVICE_NOT_FOUND, body=True),
     )
     async def offer(
         self, request: AnyRequest, device_id: FromPath[str], data: JSONBody[WebRTCOffer]

@@ -32,6 +32,25 @@ class InvalidSdp(ApiError):
     error_code = "INVALID_SDP"
 
 
+BUSY_RETRY_AFTER_S = 5
+"""What `Retry-After` says when the instance holds its `COMPANION_WEBRTC_MAX_PEERS` peers."""
+
+
+class PeersFull(ApiError):
+    """The instance holds `COMPANION_WEBRTC_MAX_PEERS` peers: a new device's offer waits for one to leave
+    (the same code as a connection refused at the connection budget)."""
+
+    status_code = 503
+    error_code = "SERVER_BUSY"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "This server holds as many WebRTC peers as it may; retry later, or connect over WebSocket",
+            details={"limit": limit, "retry_after_s": BUSY_RETRY_AFTER_S},
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        )
+
+
 def ice_servers(servers: tuple[IceServer, ...]) -> list[RTCIceServer]:
     """The configured STUN/TURN servers; none means host candidates only (aiortc's default would be
     a public STUN server, unreachable offline, which only delays gathering)."""
@@ -59,7 +78,11 @@ class Peers:
         self, *, device_id: str, principal: Principal, sdp: str, base_url: str
     ) -> tuple[str, str]:
         """Answer `sdp` (an offer) for `device_id`: the answer's SDP and the connection's id.
-        `InvalidSdp` (400) if the offer cannot be negotiated."""
+        `InvalidSdp` (400) if the offer cannot be negotiated; `PeersFull` (503) at the instance's cap,
+        unless the device already holds a peer here (its new one replaces it: the newest wins)."""
+        limit = self._services.settings.webrtc_max_peers
+        if len(self._running) >= limit and not self._holds_peer(device_id):
+            raise PeersFull(limit)
         pc = RTCPeerConnection(self._configuration)
         transport = PeerTransport(pc, base_url=base_url)
         try:
@@ -73,10 +96,13 @@ class Peers:
         self._pending[device_id] = transport
         session = DeviceSession(transport, self._services, device_id, principal)
         session.reply_audio = transport.reply_track
-        task = asyncio.create_task(self._run(transport, session), name=f"webrtc-{device_id}")
+        task = asyncio.create_task(self._run(transport, session), name=_task_name(device_id))
         self._running[task] = transport
         task.add_done_callback(self._running.pop)
         return answer, session.connection.connection_id
+
+    def _holds_peer(self, device_id: str) -> bool:
+        return any(task.get_name() == _task_name(device_id) for task in self._running)
 
     async def close(self) -> None:
         """Close every peer: each session cleans up (presence offline) as when its device leaves."""
@@ -110,6 +136,10 @@ class Peers:
             await run_device_session(session)
         finally:
             await transport.shutdown()
+
+
+def _task_name(device_id: str) -> str:
+    return f"webrtc-{device_id}"
 
 
 async def _negotiate(pc: RTCPeerConnection, transport: PeerTransport, sdp: str) -> str:

@@ -295,3 +295,37 @@ async def test_a_newer_offer_closes_the_devices_unconnected_peer(tmp_path: Path)
 
 async def _count(peers: Peers) -> int:
     return len(peers)
+
+
+async def test_offers_past_the_peer_cap_are_503_server_busy(server_factory: ServerFactory) -> None:
+    """`COMPANION_WEBRTC_MAX_PEERS`: a new device's offer past it is refused before anything is
+    negotiated; the device that holds a peer may replace it (the newest wins); once it leaves, the
+    other device gets in."""
+    with server_factory(webrtc_max_peers=1) as live:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
+            first, first_token = await register(http)
+            second, second_token = await register(http)
+            peer = await WebRTCDevice.connect(live.base_url, first, first_token)
+            try:
+                refused = _post(live, second, second_token, {"sdp": await _offer(), "type": "offer"})
+                body = assert_error(refused, 503, "SERVER_BUSY")
+                assert body["details"]["limit"] == 1
+                assert refused.headers["Retry-After"] == str(body["details"]["retry_after_s"])
+                assert (await device_state(http, second))["status"] == "offline"
+
+                newer = await WebRTCDevice.connect(live.base_url, first, first_token)
+                try:
+                    closed = await peer.wait_for(of_type("close"))
+                    assert closed.payload["code"] == 4409
+                    await newer.heartbeat_acked()
+                finally:
+                    await newer.close()
+            finally:
+                await peer.close()
+            await wait_for_status(http, first, "offline")
+            offer = await _offer()
+            answered = await poll(
+                lambda: asyncio.to_thread(_post, live, second, second_token, {"sdp": offer, "type": "offer"}),
+                lambda response: response.status_code == 200,
+            )
+            assert answered.status_code == 200, answered.text
