@@ -49,7 +49,8 @@ from server.state.records import (
     TokenStanding,
 )
 from server.state.redis_errors import CONNECT_TIMEOUT_S, OUTAGES, REPLY_TIMEOUT_S, translate_outages
-from server.state.redis_link import LinkScript, RedisLink
+from server.state.redis_link import RedisLink
+from server.state.redis_scripts import StoreScripts
 
 __all__ = ["RedisStore"]
 
@@ -64,103 +65,6 @@ _chat_decoder = msgspec.json.Decoder(ChatMessage)
 _pauses_decoder = msgspec.json.Decoder(PauseProfile)
 _command_decoder = msgspec.json.Decoder(CommandRecord)
 _activity_decoder = msgspec.json.Decoder(ActivityRecord)
-
-_CLEAR_PRESENCE = """
-local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['instance_id'] == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-"""KEYS: presence. ARGV: instance id. Deletes the presence only if that instance owns it."""
-
-_REFRESH_PRESENCE = """
-local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['connection_id'] ~= ARGV[2] then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-"""
-"""KEYS: presence. ARGV: presence, its connection id, ttl ms. Writes only over that connection's own
-presence (or none): a socket replaced by a newer one never takes the device back."""
-
-_RELEASE_PRESENCE = """
-local current = redis.call('GET', KEYS[1])
-if current and cjson.decode(current)['connection_id'] == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-"""KEYS: presence. ARGV: connection id. Deletes the presence only if that socket owns it."""
-
-_PUT_SESSION = """
-if ARGV[5] == 'XX' then
-  if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX') then return 0 end
-else
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('PEXPIRE', KEYS[5], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
-return 1
-"""
-"""KEYS: session, context, all-sessions index, device's index, pause profile. ARGV: record, ttl ms,
-created_at, session id, and "XX" to write only over an existing session. The context and the pause
-profile expire with it."""
-
-_APPEND_CONTEXT = """
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
-redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1)
-local ttl = redis.call('PTTL', KEYS[2])
-if ttl < 0 then ttl = ARGV[2] end
-return redis.call('PEXPIRE', KEYS[1], ttl)
-"""
-"""KEYS: context, session. ARGV: keep_last, fallback ttl ms, messages. Expires with the session."""
-
-_SET_PAUSES = """
-redis.call('SET', KEYS[1], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[2])
-if ttl < 0 then ttl = ARGV[2] end
-return redis.call('PEXPIRE', KEYS[1], ttl)
-"""
-"""KEYS: pause profile, session. ARGV: profile, fallback ttl ms. Expires with the session, as the
-context does."""
-
-_DEVICE_SNAPSHOT = """
-local device = redis.call('GET', KEYS[1])
-if not device then return false end
-local day = redis.call('HMGET', KEYS[4], 'interactions', 'latency_ms_total')
-return {device, redis.call('HGETALL', KEYS[2]), redis.call('GET', KEYS[3]), day}
-"""
-"""KEYS: device, runtime, presence, the day's metrics. One round trip for a device's state (a REST
-read of it is otherwise four); false for an unknown device, a missing presence as nil."""
-
-_CHECK_TOKEN = """
-local standing = 'ok'
-if ARGV[2] == 'device' then
-  local device = redis.call('GET', KEYS[2])
-  if not device then
-    standing = redis.call('EXISTS', KEYS[1]) == 1 and 'revoked' or 'unknown_device'
-  elseif cjson.decode(device)['token_jti'] ~= ARGV[1] then
-    standing = 'revoked'
-  end
-elseif redis.call('EXISTS', KEYS[1]) == 1 then
-  standing = 'revoked'
-end
-if standing ~= 'ok' or ARGV[3] == '0' then return {standing} end
-local count = redis.call('INCR', KEYS[#KEYS])
-redis.call('EXPIRE', KEYS[#KEYS], ARGV[3])
-return {standing, count}
-"""
-"""KEYS: the jti's revocation, the device (a device token's only), the rate counter (with a count).
-ARGV: jti, "device" or "operator", the counter's ttl s ("0": count nothing). A REST request's token
-check and rate-limit hit in one round trip; a refused token counts nothing."""
-
-_Script = Callable[..., Awaitable[Any]]
-"""A Lua script called with `keys=` and `args=`: the link's, or redis-py's on a connection the link
-does not speak."""
 
 _RUNTIME_FIELDS = ("active_persona_id", "active_session_id", "last_activity")
 _PRUNE_SAMPLE = 8
@@ -190,23 +94,14 @@ class RedisStore:
         self._retention_s = session_retention_s
         self._metrics_days = metrics_retention_days
         self._close_client = close_client
-        self._clear_presence = client.register_script(_CLEAR_PRESENCE)
-        self._refresh_presence = client.register_script(_REFRESH_PRESENCE)
-        self._release_presence = client.register_script(_RELEASE_PRESENCE)
-        self._put_session = client.register_script(_PUT_SESSION)
-        self._append_context = client.register_script(_APPEND_CONTEXT)
-        self._set_pauses = client.register_script(_SET_PAUSES)
         # A REST request's commands (its token check and reads) go over the lean link; the rest, and
         # everything on a TLS connection the link does not speak, over redis-py (redis_link.py).
         self._link = RedisLink.for_client(client)
+        self._scripts = StoreScripts(client, self._link)
         if self._link is None:
             self._get: Callable[[str], Awaitable[Any]] = client.get
-            self._device_snapshot: _Script = client.register_script(_DEVICE_SNAPSHOT)
-            self._check_token: _Script = client.register_script(_CHECK_TOKEN)
         else:
             self._get = functools.partial(self._link.call, "GET")
-            self._device_snapshot = LinkScript(self._link, _DEVICE_SNAPSHOT)
-            self._check_token = LinkScript(self._link, _CHECK_TOKEN)
 
     @classmethod
     def from_url(cls, url: str, *, key_prefix: str = "cv:", session_retention_s: int = 86400) -> RedisStore:
@@ -275,7 +170,7 @@ class RedisStore:
 
     async def get_device_snapshot(self, device_id: str, day: date) -> DeviceSnapshot | None:
         keys = [self._k("device", device_id), self._k("runtime", device_id), self._k("presence", device_id)]
-        reply = await self._device_snapshot(keys=[*keys, self._metrics_key(device_id, day)])
+        reply = await self._scripts.device_snapshot(keys=[*keys, self._metrics_key(device_id, day)])
         if reply is None:
             return None
         device, runtime, presence, (interactions, latency) = reply
@@ -312,7 +207,7 @@ class RedisStore:
         return None if raw is None else _presence_decoder.decode(raw)
 
     async def clear_presence(self, device_id: str, instance_id: str) -> None:
-        await self._clear_presence(keys=[self._k("presence", device_id)], args=[instance_id])
+        await self._delete_owned_presence(device_id, "instance_id", instance_id)
 
     async def claim_presence(self, device_id: str, presence: Presence, ttl_s: float) -> Presence | None:
         """SET … GET: the new owner is written and the old one read in one atomic command."""
@@ -325,10 +220,10 @@ class RedisStore:
     async def refresh_presence(self, device_id: str, presence: Presence, ttl_s: float) -> bool:
         ttl_ms = max(1, round(ttl_s * 1000))
         args: list[EncodableT] = [_encoder.encode(presence), presence.connection_id, ttl_ms]
-        return bool(await self._refresh_presence(keys=[self._k("presence", device_id)], args=args))
+        return bool(await self._scripts.refresh_presence(keys=[self._k("presence", device_id)], args=args))
 
     async def release_presence(self, device_id: str, connection_id: str) -> None:
-        await self._release_presence(keys=[self._k("presence", device_id)], args=[connection_id])
+        await self._delete_owned_presence(device_id, "connection_id", connection_id)
 
     # Token revocation
     async def revoke_token(self, jti: str, until: datetime) -> None:
@@ -351,7 +246,7 @@ class RedisStore:
             counter, reset_in_s = self._window(count.key, count.window_s)
             keys.append(counter)
             args[2] = math.ceil(reset_in_s) + 1
-        standing, *counted = await self._check_token(keys=keys, args=args)
+        standing, *counted = await self._scripts.check_token(keys=keys, args=args)
         window = RateWindow(count=counted[0], reset_in_s=reset_in_s) if counted else None
         return TokenCheck(standing=cast(TokenStanding, standing.decode()), window=window)
 
@@ -395,7 +290,7 @@ class RedisStore:
             keys = [self._k("ctx", session_id), self._k("session", session_id)]
             args: list[EncodableT] = [keep_last, self._retention_s * 1000]
             args += [_encoder.encode(m) for m in messages]
-            await self._append_context(keys=keys, args=args)
+            await self._scripts.append_context(keys=keys, args=args)
 
     async def get_context(self, session_id: str) -> list[ChatMessage]:
         raws = cast(list[bytes], await self._r.lrange(self._k("ctx", session_id), 0, -1))
@@ -407,7 +302,7 @@ class RedisStore:
     async def set_pause_profile(self, session_id: str, profile: PauseProfile) -> None:
         """Replace it in one step; it expires with its session (or after the retention), as the context."""
         keys = [self._k("pauses", session_id), self._k("session", session_id)]
-        await self._set_pauses(keys=keys, args=[_encoder.encode(profile), self._retention_s * 1000])
+        await self._scripts.set_pauses(keys=keys, args=[_encoder.encode(profile), self._retention_s * 1000])
 
     async def get_pause_profile(self, session_id: str) -> PauseProfile | None:
         raw = await self._r.get(self._k("pauses", session_id))
@@ -534,6 +429,9 @@ class RedisStore:
         raws = await self._r.mget([self._k(kind, name) for name in names])
         return cast(list[bytes | None], raws)  # the client does not decode responses
 
+    async def _delete_owned_presence(self, device_id: str, field: str, owner: str) -> None:
+        await self._scripts.delete_owned_presence(keys=[self._k("presence", device_id)], args=[field, owner])
+
     def _window(self, key: str, window_s: int) -> tuple[str, float]:
         """The counter of `key`'s current window (aligned on the epoch, so every instance counts in
         the same one), and the seconds until it ends."""
@@ -565,9 +463,9 @@ class RedisStore:
         args: list[EncodableT] = [_encoder.encode(session), ttl_ms, session.created_at.timestamp()]
         args += [session.session_id, "XX" if only_existing else ""]
         if pipe is not None:
-            await self._put_session(keys=keys, args=args, client=pipe)
+            await self._scripts.put_session(keys=keys, args=args, client=pipe)
             return True
-        return bool(await self._put_session(keys=keys, args=args))
+        return bool(await self._scripts.put_session(keys=keys, args=args))
 
     async def _prune_index(self, index: str) -> None:
         """Drop a random sample of the index's entries whose session expired."""
