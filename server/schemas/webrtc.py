@@ -25,3 +25,18 @@ class WebRTCAnswer(msgspec.Struct, kw_only=True):
     sdp: str
     type: Literal["answer"] = "answer"
     connection_id: str
+
+
+class WebRTCIceServer(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A STUN or TURN server, as a browser's `RTCPeerConnection` configuration takes it."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class WebRTCIceServers(msgspec.Struct, kw_only=True):
+    """The STUN/TURN servers the server gathers its own candidates with (`COMPANION_WEBRTC_ICE_SERVERS`),
+    for the device's `RTCPeerConnection`; empty: host candidates only."""
+
+    ice_servers: list[WebRTCIceServer]

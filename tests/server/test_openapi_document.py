@@ -30,7 +30,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 async def test_every_error_is_declared_with_the_spec_body(document: dict[str, Any]) -> None:
     operations = _operations(document)
-    assert len(operations) == 40  # with the reminders' 4 and the media library's and playback's 3
+    assert len(operations) == 41  # with the reminders' 4, the media library's and playback's 3, ice-servers
     for method, path, operation in operations:
         errors = {status: r for status, r in operation["responses"].items() if int(status) >= 400}
         assert errors or path == "/v1/health", (method, path)
@@ -47,7 +47,15 @@ async def test_errors_are_declared_where_they_happen(document: dict[str, Any]) -
     assert statuses("post", "/v1/dialog/send") >= {"400", "401", "403", "404", "410", "413", "415", "422"}
     assert statuses("post", "/v1/dialog/send") >= {"429", "502", "503"}
     assert statuses("post", "/v1/sessions/{session_id}/handoff") >= {"409", "410"}
-    assert statuses("post", "/v1/devices/{device_id}/webrtc/offer") >= {"400", "401", "403", "404", "422"}
+    assert statuses("post", "/v1/devices/{device_id}/webrtc/offer") >= {
+        "400",
+        "401",
+        "403",
+        "404",
+        "422",
+        "503",
+    }
+    assert statuses("get", "/v1/devices/{device_id}/webrtc/ice-servers") >= {"401", "403", "404"}
     assert statuses("post", "/v1/coordination/broadcast") >= {"404", "409", "422", "503"}
     assert statuses("get", "/v1/coordination/activities/{activity_id}") >= {"401", "404"}
     assert statuses("post", "/v1/coordination/activities/{activity_id}/stop") >= {"403", "404", "503"}

@@ -20,6 +20,7 @@ from benchmarks.lib.device import of_type
 from benchmarks.lib.webrtc_device import MicrophoneTrack, WebRTCDevice
 from server.app import create_app
 from server.paths import API_PREFIX
+from server.settings import IceServer
 from server.webrtc.peers import Peers
 from tests.server.conftest import ServerFactory, connect, one_server_per_module, register
 from tests.server.helpers import (
@@ -329,3 +330,42 @@ async def test_offers_past_the_peer_cap_are_503_server_busy(server_factory: Serv
                 lambda response: response.status_code == 200,
             )
             assert answered.status_code == 200, answered.text
+
+
+async def test_the_ice_servers_the_server_uses_are_given_to_the_device(server_factory: ServerFactory) -> None:
+    """`GET /devices/{id}/webrtc/ice-servers`: the console (and any device) gathers its offer's candidates
+    with the STUN/TURN servers the server is configured with, TURN credentials included, never cached;
+    the device's own token or an operator's, no other device's."""
+    stun = IceServer(urls=("stun:192.0.2.10:3478",))
+    turn = IceServer(urls=("turn:192.0.2.11:3478?transport=tcp",), username="relay", credential="s3cret")
+    with server_factory(webrtc_ice_servers=(stun, turn)) as live:
+        async with httpx.AsyncClient(base_url=live.api_url, headers=live.operator_headers) as http:
+            device_id, token = await register(http)
+            _, other_token = await register(http)
+            path = f"/devices/{device_id}/webrtc/ice-servers"
+            for headers in ({"Authorization": f"Bearer {token}"}, live.operator_headers):
+                response = await http.get(path, headers=headers)
+                assert response.status_code == 200, response.text
+                assert response.json() == {
+                    "ice_servers": [
+                        {"urls": ["stun:192.0.2.10:3478"]},
+                        {
+                            "urls": ["turn:192.0.2.11:3478?transport=tcp"],
+                            "username": "relay",
+                            "credential": "s3cret",
+                        },
+                    ]
+                }
+                assert "no-store" in response.headers["cache-control"]
+            assert_error(
+                await http.get(path, headers={"Authorization": f"Bearer {other_token}"}), 403, "FORBIDDEN"
+            )
+            assert_error(await http.get(path, headers={"Authorization": ""}), 401, "UNAUTHORIZED")
+            assert_error(await http.get("/devices/dev_unknown/webrtc/ice-servers"), 404, "DEVICE_NOT_FOUND")
+
+
+async def test_without_ice_servers_the_list_is_empty(server: LiveServer, client: httpx.AsyncClient) -> None:
+    device_id, _ = await register(client)
+    response = await client.get(f"/devices/{device_id}/webrtc/ice-servers")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"ice_servers": []}

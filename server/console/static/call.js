@@ -41,7 +41,10 @@ export class Call {
     this.#media = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    // The STUN/TURN servers the server itself uses (COMPANION_WEBRTC_ICE_SERVERS): a browser behind
+    // NAT needs them before it gathers the candidates its offer carries (complete ICE, no trickle).
+    const ice = await this.#api.request("GET", devicePath(this.#deviceId, "/webrtc/ice-servers"));
+    const pc = new RTCPeerConnection({ iceServers: ice.ice_servers });
     this.#pc = pc;
     for (const track of this.#media.getAudioTracks()) pc.addTrack(track, this.#media);
     this.#channel = pc.createDataChannel("events");
