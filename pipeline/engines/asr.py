@@ -58,6 +58,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import threading
 import time
 import zlib
@@ -103,6 +104,11 @@ _RETRY_FRAMES = _RETRY_S * 100
 # dropped.
 _MAX_COMPRESSION_RATIO = 2.4
 _FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "hm", "mm", "ah", "eh"})
+_MAX_FILLERS = 10
+"""More fillers than this in one transcript is the decoder looping on a hesitation, not the person."""
+_FILLER_RUN = re.compile(
+    rf"(?:\b(?:{'|'.join(sorted(_FILLERS))})\b[\s,.…-]*){{{_MAX_FILLERS + 1},}}", re.IGNORECASE
+)
 _NO_SPEECH_THRESHOLD = 0.6
 _LOG_PROB_THRESHOLD = -1.0
 
@@ -398,7 +404,9 @@ class WhisperRecognizer:
             initial_prompt=None,
             vad_filter=False,
         )
-        return _words_or_nothing(" ".join(segment.text.strip() for segment in segments))
+        return _words_or_nothing(
+            _without_filler_loops(" ".join(segment.text.strip() for segment in segments))
+        )
 
     def _transcribe_fit(self, turns: list[Float32Array], frames: int) -> list[str | None]:
         """Encode each turn padded to `frames`, all in one call; None for a decode that looks like a loop.
@@ -468,20 +476,36 @@ def _loops(tokens: list[int]) -> bool:
 def _repeats_phrase(text: str, *, min_words: int = 3) -> bool:
     """True if a phrase of `min_words` or more words comes twice in a row (a decoder loop, not speech).
 
-    Fillers said over and over ("uh, uh, uh, uh, uh, uh") are a person searching for a word, not a loop.
+    Fillers said over and over ("uh, uh, uh, uh, uh, uh") are a person searching for a word, not a
+    loop, unless there are more of them than a person says in one turn (`_MAX_FILLERS`).
     """
     words = _words(text)
+    hesitating = _fillers(words) <= _MAX_FILLERS
     for period in range(min_words, len(words) // 2 + 1):
         for start in range(len(words) - 2 * period + 1):
             phrase = words[start : start + period]
-            if phrase == words[start + period : start + 2 * period] and not _FILLERS.issuperset(phrase):
+            if phrase == words[start + period : start + 2 * period] and not (
+                hesitating and _FILLERS.issuperset(phrase)
+            ):
                 return True
     return False
 
 
 def _hesitates(text: str) -> bool:
-    """The transcript ends in fillers ("…uh, uh, uh"): a repeat at its end is speech, not a loop."""
-    return _FILLERS.issuperset(_words(text)[-3:])
+    """The transcript ends in fillers ("…uh, uh, uh"), no more than a person says: a repeat at its end
+    is speech, not a loop."""
+    words = _words(text)
+    return _FILLERS.issuperset(words[-3:]) and _fillers(words) <= _MAX_FILLERS
+
+
+def _without_filler_loops(text: str) -> str:
+    """The full window has no redo after it: a run of more fillers than a person says (the decoder
+    looping on a hesitation, "uh, uh, uh, …" 40 times) is cut to its first three."""
+    return _FILLER_RUN.sub(lambda run: " ".join(run.group(0).split()[:3]) + " ", text).strip()
+
+
+def _fillers(words: list[str]) -> int:
+    return sum(word in _FILLERS for word in words)
 
 
 def _words(text: str) -> list[str]:

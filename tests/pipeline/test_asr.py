@@ -348,6 +348,14 @@ def test_a_phrase_said_twice_in_a_row_is_a_decoder_loop() -> None:
     # A person searching for a word (audio_fixtures/human hes_uh_uh, as tiny.en writes it).
     assert not asr._repeats_phrase("Montreal, uh, uh, uh, uh, uh, uh, uh, uh, forced to win her.")
     assert asr._repeats_phrase("uh, I went to the, uh, I went to the, uh")
+    assert asr._repeats_phrase("Montreal, " + "uh, " * 30 + "forced")  # more than a person says: a loop
+
+
+def test_the_full_window_cuts_a_decoder_loop_on_a_hesitation_to_three_fillers() -> None:
+    # What the full window made of the first 4.8 s of hes_uh_uh (no redo follows it).
+    assert asr._without_filler_loops("Montreal, " + "uh, " * 47 + "uh,") == "Montreal, uh, uh, uh,"
+    assert asr._without_filler_loops("Um, um, I went home.") == "Um, um, I went home."
+    assert asr._without_filler_loops("hummus and umbrellas") == "hummus and umbrellas"
 
 
 async def test_a_turn_cut_at_its_first_and_last_word_is_not_doubled(recognizer: WhisperRecognizer) -> None:
