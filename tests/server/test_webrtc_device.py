@@ -8,6 +8,7 @@ newest connection of a device winning over the other kind, and peers that close 
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -152,6 +153,21 @@ async def test_text_that_is_not_utf8_gets_an_error_and_the_peer_stays(peer: WebR
     await channel.transport._data_channel_flush()
     error = await peer.wait_for(of_type("error"), since=since)
     assert_ws_error({"type": error.type, "payload": error.payload}, "INVALID_JSON")
+    await peer.heartbeat_acked()
+    assert peer.pc.connectionState == "connected"
+
+
+async def test_a_second_open_of_the_events_stream_leaves_the_peer_up(peer: WebRTCDevice) -> None:
+    """A channel-open request (DCEP, payload protocol id 50) for the stream `events` already uses:
+    aiortc asserts on it in its DTLS loop, which would close the peer; here it is dropped."""
+    channel = peer.connection._channel  # type: ignore[attr-defined]
+    label = b"events"
+    data = struct.pack("!BBHLHH", 0x03, 0, 0, 0, len(label), 0) + label
+    channel._addBufferedAmount(len(data))
+    channel.transport._data_channel_queue.append((channel, 50, data))
+    await channel.transport._data_channel_flush()
+    await peer.heartbeat_acked()
+    await asyncio.sleep(0.2)  # anything the open did has happened by the next message
     await peer.heartbeat_acked()
     assert peer.pc.connectionState == "connected"
 
