@@ -127,6 +127,20 @@ class RateLimited(ApiError):
         )
 
 
+class MessagesDropped(ApiError):
+    """A device sends on its data channel faster than its session reads: what does not fit is dropped."""
+
+    status_code = 429
+    error_code = "RATE_LIMITED"
+
+    def __init__(self, *, max_messages: int, max_bytes: int) -> None:
+        super().__init__(
+            "Messages are arriving faster than they are read: those beyond the backlog are dropped "
+            "until it drains",
+            details={"scope": "data_channel", "max_messages": max_messages, "max_bytes": max_bytes},
+        )
+
+
 class NotSupported(ApiError):
     """Well-formed input this server version cannot process yet (a client error, not a server fault)."""
 

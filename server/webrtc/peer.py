@@ -14,7 +14,7 @@ import logging
 
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSctpTransport
 
-from server.errors import ApiError, InvalidJson
+from server.errors import ApiError, InvalidJson, MessagesDropped
 from server.webrtc.tracks import ReplyTrack, prompt_audio, read_microphone
 from server.ws import messages
 from server.ws.device_session import error_message
@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 EVENTS_LABEL = "events"
 MAX_AUDIO_BACKLOG = 250
 """Microphone frames (20 ms each, so 5 s) waiting for the session before more are dropped."""
+MAX_MESSAGE_BACKLOG = 256
+MAX_MESSAGE_BACKLOG_BYTES = 1024 * 1024
+"""Data-channel messages waiting for the session before more are dropped. aiortc hands over every
+message as it arrives (a socket would stop reading and let TCP hold the device back): a device
+sending faster than its session reads would otherwise grow the server's memory without bound."""
 HIGH_WATER_BYTES = 1024 * 1024
 """Messages queued on the data channel before the writer waits for the device to take them."""
 LOW_WATER_BYTES = 256 * 1024
@@ -50,6 +55,11 @@ class PeerTransport:
         self._microphone: asyncio.Task[None] | None = None
         self._closed: asyncio.Task[None] | None = None
         self._dropped = 0
+        self._backlog = 0
+        self._backlog_bytes = 0
+        self.dropped_messages = 0
+        """Data-channel messages dropped because the backlog was full."""
+        self._flooding = False
         pc.on("datachannel", self._on_datachannel)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
@@ -70,7 +80,13 @@ class PeerTransport:
     # Transport
 
     async def receive(self) -> Inbound | None:
-        return await self._inbox.get()
+        item = await self._inbox.get()
+        if isinstance(item, (str, bytes)):
+            self._backlog -= 1
+            self._backlog_bytes -= len(item)
+            if self._flooding and self._backlog <= MAX_MESSAGE_BACKLOG // 2:
+                self._flooding = False  # caught up: a next flood is reported again
+        return item
 
     async def send_text(self, data: bytes) -> None:
         events = self._events
@@ -134,10 +150,13 @@ class PeerTransport:
         sctp._receive = guarded  # type: ignore[method-assign]
 
     def _on_invalid_text(self, exc: UnicodeDecodeError) -> None:
+        self._say(InvalidJson("Message is not valid UTF-8 text", details={"reason": str(exc)}))
+
+    def _say(self, error: ApiError) -> None:
+        """An `error` message on the events channel, now (from aiortc's receive loop: no waiting)."""
         events = self._events
         if events is None or events.readyState != "open":
             return
-        error = InvalidJson("Message is not valid UTF-8 text", details={"reason": str(exc)})
         with contextlib.suppress(Exception):
             events.send(messages.encode_message(error_message(error)).decode())
 
@@ -155,6 +174,20 @@ class PeerTransport:
         self._ready.set()
 
     def _on_message(self, message: str | bytes) -> None:
+        if (
+            self._backlog >= MAX_MESSAGE_BACKLOG
+            or self._backlog_bytes + len(message) > MAX_MESSAGE_BACKLOG_BYTES
+        ):
+            self.dropped_messages += 1
+            if not self._flooding:  # said once a flood, not once a message (that would flood the device)
+                self._flooding = True
+                log.warning("webrtc data channel: messages dropped, %d waiting", self._backlog)
+                self._say(
+                    MessagesDropped(max_messages=MAX_MESSAGE_BACKLOG, max_bytes=MAX_MESSAGE_BACKLOG_BYTES)
+                )
+            return
+        self._backlog += 1
+        self._backlog_bytes += len(message)
         self._inbox.put_nowait(message)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
