@@ -29,9 +29,9 @@ decoder attends to whatever the encoder gives it. This is whisper.cpp's
 (mean WER 0.07 against 0.10 with the full window, tiny.en). Its known risk
 is a decoder that loops: the token budget is bounded by the turn's length,
 and a transcript that fills it, ends in one phrase three times over or
-compresses like a loop is redone in a 10 s window (short turns: a person's
-clipped "five five" loops at its fitted window and comes out right there), and
-if it still loops, once with the full window.
+compresses like a loop (`pipeline.engines.decoded_text`) is redone in a 10 s
+window (short turns: a person's clipped "five five" loops at its fitted window
+and comes out right there), and if it still loops, once with the full window.
 ``audio_context="full"`` is stock faster-whisper (and is used for any turn
 longer than `_FIT_MAX_S`). In both, a transcript with no word in it (Whisper's
 "." for silence) is "", and so is one the model deems not speech and decoded
@@ -58,10 +58,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import threading
 import time
-import zlib
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -76,6 +74,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
 from pipeline.engines.asr_queue import BatchQueue, Job, TurnState
+from pipeline.engines.decoded_text import looks_looped, without_filler_loops, words_or_nothing
 
 SAMPLE_RATE = 16_000
 
@@ -99,16 +98,8 @@ _TOKENS_EXTRA = 10
 # `audio_fixtures/human` all three such loops came out right at 10 s, in 55-60 ms instead of 290-390 ms.
 _RETRY_S = 10
 _RETRY_FRAMES = _RETRY_S * 100
-# Whisper's own thresholds: a transcript that compresses better than this is a
-# loop; a window the model thinks is not speech, decoded with low confidence, is
+# Whisper's own thresholds: a window the model thinks is not speech, decoded with low confidence, is
 # dropped.
-_MAX_COMPRESSION_RATIO = 2.4
-_FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "hm", "mm", "ah", "eh"})
-_MAX_FILLERS = 10
-"""More fillers than this in one transcript is the decoder looping on a hesitation, not the person."""
-_FILLER_RUN = re.compile(
-    rf"(?:\b(?:{'|'.join(sorted(_FILLERS))})\b[\s,.…-]*){{{_MAX_FILLERS + 1},}}", re.IGNORECASE
-)
 _NO_SPEECH_THRESHOLD = 0.6
 _LOG_PROB_THRESHOLD = -1.0
 
@@ -404,9 +395,7 @@ class WhisperRecognizer:
             initial_prompt=None,
             vad_filter=False,
         )
-        return _words_or_nothing(
-            _without_filler_loops(" ".join(segment.text.strip() for segment in segments))
-        )
+        return words_or_nothing(without_filler_loops(" ".join(segment.text.strip() for segment in segments)))
 
     def _transcribe_fit(self, turns: list[Float32Array], frames: int) -> list[str | None]:
         """Encode each turn padded to `frames`, all in one call; None for a decode that looks like a loop.
@@ -432,18 +421,11 @@ class WhisperRecognizer:
 
     def _fit_text(self, result: Any, budget: int) -> str | None:
         tokens = [token for token in result.sequences_ids[0] if token < self._tokenizer.eot]
-        text = _words_or_nothing(str(self._tokenizer.decode(tokens)))
+        text = words_or_nothing(str(self._tokenizer.decode(tokens)))
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
         if not text or (result.no_speech_prob > _NO_SPEECH_THRESHOLD and avg_logprob < _LOG_PROB_THRESHOLD):
             return ""
-        if (
-            len(tokens) >= budget
-            or (_loops(tokens) and not _hesitates(text))
-            or _repeats_phrase(text)
-            or _compression_ratio(text) > _MAX_COMPRESSION_RATIO
-        ):
-            return None
-        return text
+        return None if looks_looped(text, tokens, budget=budget) else text
 
 
 def _fitted_frames(n_samples: int) -> int:
@@ -456,62 +438,3 @@ def _fitted_frames(n_samples: int) -> int:
 def _token_budget(frames: int) -> int:
     """The token budget of a fitted window: by the longest turn it can hold."""
     return _TOKENS_EXTRA + math.ceil(_TOKENS_PER_S * (frames - _FIT_PAD_FRAMES) / _FRAMES_PER_S)
-
-
-def _words_or_nothing(text: str) -> str:
-    """The stripped text, or "" if it has no word at all (Whisper's "." or "..." for silence)."""
-    text = text.strip()
-    return text if any(char.isalnum() for char in text) else ""
-
-
-def _loops(tokens: list[int]) -> bool:
-    """True if the transcript ends in the same 1-8 token phrase three times over."""
-    for period in range(1, min(8, len(tokens) // 3) + 1):
-        tail = tokens[-3 * period :]
-        if tail[:period] == tail[period : 2 * period] == tail[2 * period :]:
-            return True
-    return False
-
-
-def _repeats_phrase(text: str, *, min_words: int = 3) -> bool:
-    """True if a phrase of `min_words` or more words comes twice in a row (a decoder loop, not speech).
-
-    Fillers said over and over ("uh, uh, uh, uh, uh, uh") are a person searching for a word, not a
-    loop, unless there are more of them than a person says in one turn (`_MAX_FILLERS`).
-    """
-    words = _words(text)
-    hesitating = _fillers(words) <= _MAX_FILLERS
-    for period in range(min_words, len(words) // 2 + 1):
-        for start in range(len(words) - 2 * period + 1):
-            phrase = words[start : start + period]
-            if phrase == words[start + period : start + 2 * period] and not (
-                hesitating and _FILLERS.issuperset(phrase)
-            ):
-                return True
-    return False
-
-
-def _hesitates(text: str) -> bool:
-    """The transcript ends in fillers ("…uh, uh, uh"), no more than a person says: a repeat at its end
-    is speech, not a loop."""
-    words = _words(text)
-    return _FILLERS.issuperset(words[-3:]) and _fillers(words) <= _MAX_FILLERS
-
-
-def _without_filler_loops(text: str) -> str:
-    """The full window has no redo after it: a run of more fillers than a person says (the decoder
-    looping on a hesitation, "uh, uh, uh, …" 40 times) is cut to its first three."""
-    return _FILLER_RUN.sub(lambda run: " ".join(run.group(0).split()[:3]) + " ", text).strip()
-
-
-def _fillers(words: list[str]) -> int:
-    return sum(word in _FILLERS for word in words)
-
-
-def _words(text: str) -> list[str]:
-    return ["".join(c for c in w.lower() if c.isalnum()) for w in text.split()]
-
-
-def _compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data))

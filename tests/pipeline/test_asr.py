@@ -14,7 +14,7 @@ import pytest
 
 from audio_fixtures import Fixture, load_fixtures, read_wav
 from audio_fixtures.human import HUMAN_DIR, clips_of
-from pipeline.engines import asr
+from pipeline.engines import asr, decoded_text
 from pipeline.engines.asr import ASRError, Transcript, WhisperRecognizer, default_whisper_model_dir
 from tests.support.wer import normalise, word_error_rate
 
@@ -341,21 +341,23 @@ def test_the_default_model_dir_is_tiny_en_from_the_package() -> None:
 
 
 def test_a_phrase_said_twice_in_a_row_is_a_decoder_loop() -> None:
-    assert asr._repeats_phrase("Hello? How are you today? Hello? How are you today")
-    assert asr._repeats_phrase("What time is my medication? What time is my medication? What")
-    assert not asr._repeats_phrase("Hello, how are you today?")
-    assert not asr._repeats_phrase("no, no, no, not now")  # short repeats are speech
+    assert decoded_text.repeats_phrase("Hello? How are you today? Hello? How are you today")
+    assert decoded_text.repeats_phrase("What time is my medication? What time is my medication? What")
+    assert not decoded_text.repeats_phrase("Hello, how are you today?")
+    assert not decoded_text.repeats_phrase("no, no, no, not now")  # short repeats are speech
     # A person searching for a word (audio_fixtures/human hes_uh_uh, as tiny.en writes it).
-    assert not asr._repeats_phrase("Montreal, uh, uh, uh, uh, uh, uh, uh, uh, forced to win her.")
-    assert asr._repeats_phrase("uh, I went to the, uh, I went to the, uh")
-    assert asr._repeats_phrase("Montreal, " + "uh, " * 30 + "forced")  # more than a person says: a loop
+    assert not decoded_text.repeats_phrase("Montreal, uh, uh, uh, uh, uh, uh, uh, uh, forced to win her.")
+    assert decoded_text.repeats_phrase("uh, I went to the, uh, I went to the, uh")
+    assert decoded_text.repeats_phrase(
+        "Montreal, " + "uh, " * 30 + "forced"
+    )  # more than a person says: a loop
 
 
 def test_the_full_window_cuts_a_decoder_loop_on_a_hesitation_to_three_fillers() -> None:
     # What the full window made of the first 4.8 s of hes_uh_uh (no redo follows it).
-    assert asr._without_filler_loops("Montreal, " + "uh, " * 47 + "uh,") == "Montreal, uh, uh, uh,"
-    assert asr._without_filler_loops("Um, um, I went home.") == "Um, um, I went home."
-    assert asr._without_filler_loops("hummus and umbrellas") == "hummus and umbrellas"
+    assert decoded_text.without_filler_loops("Montreal, " + "uh, " * 47 + "uh,") == "Montreal, uh, uh, uh,"
+    assert decoded_text.without_filler_loops("Um, um, I went home.") == "Um, um, I went home."
+    assert decoded_text.without_filler_loops("hummus and umbrellas") == "hummus and umbrellas"
 
 
 async def test_a_turn_cut_at_its_first_and_last_word_is_not_doubled(recognizer: WhisperRecognizer) -> None:
